@@ -1,0 +1,48 @@
+// The reference configuration: every field, with its default where it has one.
+// It builds and deploys the example app; `pipeline run --env local` here runs it on this machine's Docker.
+import { defineConfig } from 'pipeline';
+
+export default defineConfig({
+  // Containers are named `${project}-${service}` on hosts and labelled with it.
+  project: 'shopping-tool',
+  // The image the pipeline builds and pushes, without a tag: it pushes `:<branch tag>` and `:<commit sha>`.
+  image: 'registry.example.com/allume/shopping-tool',
+  // Omit `registry` and the push stage is skipped. The password is masked in all output.
+  registry: process.env.REGISTRY_PASSWORD
+    ? { server: 'registry.example.com', username: 'ci', password: process.env.REGISTRY_PASSWORD }
+    : undefined,
+  build: { context: 'examples/shopping-tool', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev' } },
+  test: { command: ['node', '--test'], env: { CI: 'true' } },
+  ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },
+  // Hosts deployed at once.
+  parallel: 10,
+  environments: {
+    qa: {
+      aliases: ['stage'],
+      on: { branches: ['develop'] },
+      defaultTag: 'develop',
+      hosts: { web: ['qa-web-1.example.com'], worker: ['qa-worker-1.example.com'] },
+      env: { APP_ENV: 'qa' },
+      secrets: [],
+    },
+    production: {
+      on: { branches: ['master'] },
+      defaultTag: 'master',
+      hosts: { web: ['deploy@prod-web-1:2222'], worker: ['prod-worker-1'] },
+      env: { APP_ENV: 'production' },
+    },
+    uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: ['uat-1'], worker: ['uat-1'] }, env: { APP_ENV: 'uat' } },
+  },
+  services: {
+    web: {
+      roles: ['web'],
+      command: ['node', 'server.js'],
+      ports: ['8080:8000'],
+      healthcheck: { http: { path: '/health', port: 8000 }, interval: '1s', timeout: '2s', retries: 15, startPeriod: '0s' },
+      stopGracePeriod: '10s',
+    },
+    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
+    // Started only when no logstash container is running; never redeployed.
+    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE ?? 'docker.elastic.co/logstash/logstash:7.17.0', redeploy: false },
+  },
+});

@@ -1,0 +1,154 @@
+import type Docker from 'dockerode';
+import { Writable, type Readable } from 'node:stream';
+import { StageError } from '../errors.js';
+import { lineSplitter } from '../core/lines.js';
+
+export interface RegistryAuth { username: string; password: string; serveraddress: string }
+
+interface ProgressEvent {
+  stream?: string;
+  status?: string;
+  id?: string;
+  progress?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { ID?: string; Tag?: string; Digest?: string };
+}
+
+/** The runner's own engine: DOCKER_HOST, else the default socket. */
+export async function localDocker(): Promise<Docker> {
+  const { default: Dockerode } = await import('dockerode');
+  return new Dockerode();
+}
+
+export function localEngineAddress(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
+/** Fails with one clear line when the runner's Docker engine does not answer. */
+export async function checkLocalEngine(docker: Docker): Promise<void> {
+  try {
+    await docker.ping();
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new StageError(`no Docker engine is reachable at ${localEngineAddress()} (${reason}): start dockerd or set DOCKER_HOST`);
+  }
+}
+
+/**
+ * Follows a build, push or pull progress stream to its end. The Engine reports
+ * failures as events in a successful HTTP response (and dockerode's
+ * followProgress does not treat them as errors), so every event is checked.
+ */
+export function followProgress(docker: Docker, stream: NodeJS.ReadableStream, onEvent: (event: ProgressEvent) => void): Promise<ProgressEvent[]> {
+  return new Promise((resolve, reject) => {
+    let failure: string | undefined;
+    docker.modem.followProgress(stream, (error: Error | null, events: ProgressEvent[]) => {
+      if (error) reject(error);
+      else if (failure !== undefined) reject(new StageError(failure));
+      else resolve(events);
+    }, (event: ProgressEvent) => {
+      if (event.error !== undefined || event.errorDetail?.message !== undefined) failure ??= (event.errorDetail?.message ?? event.error ?? 'unknown error').trim();
+      onEvent(event);
+    });
+  });
+}
+
+/** The registry host of an image reference, or undefined for Docker Hub names. */
+export function imageRegistry(ref: string): string | undefined {
+  const first = ref.split('/')[0]!;
+  return ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : undefined;
+}
+
+/** Registry credentials for an image, only when the image lives on the configured registry. */
+export function authFor(ref: string, registry?: { server: string; username: string; password?: string }): RegistryAuth | undefined {
+  if (!registry || imageRegistry(ref) !== registry.server) return undefined;
+  return { username: registry.username, password: registry.password ?? '', serveraddress: registry.server };
+}
+
+/** Splits an image reference into repository and tag. */
+export function splitImageRef(ref: string): { repo: string; tag: string } {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return colon > slash ? { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { repo: ref, tag: 'latest' };
+}
+
+export interface BuildOptions { tags: string[]; dockerfile: string; buildargs: Record<string, string>; labels: Record<string, string> }
+
+/** Builds an image from a context tar, streaming build output line by line; resolves with the image id. */
+export async function buildImage(docker: Docker, tar: Readable, options: BuildOptions, onLine: (line: string) => void): Promise<string> {
+  const [first, ...others] = options.tags;
+  const stream = await docker.buildImage(tar, { t: first, dockerfile: options.dockerfile, buildargs: options.buildargs, labels: options.labels, rm: true, forcerm: true });
+  const lines = lineSplitter(onLine);
+  let imageId: string | undefined;
+  await followProgress(docker, stream, (event) => {
+    if (event.stream) lines.write(event.stream);
+    if (event.aux?.ID) imageId = event.aux.ID;
+  }).catch((error) => { throw new StageError(`docker build failed: ${error.message}`); }).finally(() => lines.flush());
+  imageId ??= (await docker.getImage(first!).inspect()).Id;
+  for (const ref of others) await docker.getImage(imageId).tag(splitImageRef(ref));
+  return imageId;
+}
+
+export interface RunOptions { image: string; command: string[]; env: Record<string, string>; labels: Record<string, string>; signal?: AbortSignal }
+
+/**
+ * Runs a command in a new container, streaming its output, and always removes
+ * the container (also when aborted). Resolves with the exit code.
+ */
+export async function runToCompletion(docker: Docker, options: RunOptions, onLine: (line: string) => void): Promise<number> {
+  const container = await docker.createContainer({
+    Image: options.image,
+    Cmd: options.command,
+    Env: Object.entries(options.env).map(([key, value]) => `${key}=${value}`),
+    Labels: options.labels,
+    Tty: false,
+  });
+  const removeContainer = () => container.remove({ force: true }).catch(() => undefined);
+  options.signal?.addEventListener('abort', removeContainer, { once: true });
+  try {
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const lines = lineSplitter(onLine);
+    const sink = new Writable({ write(chunk, _encoding, done) { lines.write(chunk); done(); } });
+    docker.modem.demuxStream(stream, sink, sink);
+    const ended = new Promise((resolve) => stream.on('end', resolve));
+    await container.start();
+    const { StatusCode } = await container.wait();
+    await ended;
+    lines.flush();
+    return StatusCode as number;
+  } finally {
+    options.signal?.removeEventListener('abort', removeContainer);
+    await removeContainer();
+  }
+}
+
+/** Pushes one tag of a repository (never every local tag); resolves with the pushed digest. */
+export async function pushImage(docker: Docker, repo: string, tag: string, auth: RegistryAuth | undefined, onLine: (line: string) => void): Promise<string | undefined> {
+  const stream = await (docker.getImage(`${repo}:${tag}`).push({ tag, authconfig: auth } as never) as unknown as Promise<NodeJS.ReadableStream>);
+  let digest: string | undefined;
+  await followProgress(docker, stream, (event) => {
+    if (event.aux?.Digest) digest = event.aux.Digest;
+    if (event.status && !event.progress) onLine(event.id ? `${event.id}: ${event.status}` : event.status);
+  }).catch((error) => { throw new StageError(`push of ${repo}:${tag} failed: ${error.message}`); });
+  return digest;
+}
+
+/** Pulls an image with the given credentials (sent with this pull only). */
+export async function pullImage(docker: Docker, ref: string, auth: RegistryAuth | undefined, onLine: (line: string) => void): Promise<void> {
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await (docker.pull(ref, auth ? { authconfig: auth } : {}) as Promise<NodeJS.ReadableStream>);
+  } catch (error) {
+    throw new StageError(`pull of ${ref} failed: ${engineMessage(error)}`);
+  }
+  await followProgress(docker, stream, (event) => {
+    if (event.status && !event.progress && /Digest|Status|Downloaded|Pulling from/.test(event.status)) onLine(event.status);
+  }).catch((error) => { throw new StageError(`pull of ${ref} failed: ${error.message}`); });
+}
+
+/** The message the Engine gave for a failed API call, without dockerode's prefix. */
+export function engineMessage(error: unknown): string {
+  const json = (error as { json?: { message?: string } }).json;
+  return (json?.message ?? (error as Error).message ?? String(error)).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { ConfigError, PipelineError } from '../errors.js';
+import { maskProcessOutput } from './output.js';
+
+const STAGE_NAMES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'];
+const RENDERER_NAMES = ['default', 'simple', 'verbose', 'silent'];
+
+export const EXIT = { success: 0, failure: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
+
+/** Options every command takes. */
+function common(args: Argv) {
+  return args
+    .option('config', { type: 'string', describe: 'Config file (default: pipeline.config.ts found from --cwd upwards)' })
+    .option('cwd', { type: 'string', default: process.cwd(), defaultDescription: 'current folder', describe: 'Folder to run in' })
+    .option('renderer', { choices: RENDERER_NAMES, describe: 'Output: default (live list on a terminal), simple (lines, for CI), verbose, silent' });
+}
+
+function revisionOptions(args: Argv) {
+  return args
+    .option('branch', { type: 'string', describe: 'Branch name to build and resolve environments with (default: from the CI, else git)' })
+    .option('ref', { type: 'string', describe: 'Git ref to build instead of HEAD' })
+    .option('env', { type: 'string', describe: 'Deploy to this environment (or alias) instead of the one the branch resolves to' })
+    .option('docker-tag', { type: 'string', describe: 'Deploy this tag instead of the one built (sanitized like a branch name)' });
+}
+
+async function main(argv: string[]): Promise<number> {
+  maskProcessOutput();
+  let exitCode: number = EXIT.success;
+  const commands = () => import('./commands.js');
+  const parser = yargs(argv)
+    .scriptName('pipeline')
+    .usage('$0 <command> [options]\n\nRuns the whole CI/CD pipeline — checkout, build, test, push, resolve, deploy — on a laptop or as one CI step.')
+    .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => revisionOptions(common(args))
+      .option('only', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Run only these stages (checkout and resolve always run)' })
+      .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
+      .example('$0 run', 'Build, test and push this branch, then deploy it where it belongs')
+      .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
+      .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
+    async (args) => { exitCode = await (await commands()).runCommand(args as never); })
+    .command('deploy <environment>', 'Deploy a tag to an environment (fab ENV deploy docker_tag=...)', (args) => common(args)
+      .positional('environment', { type: 'string', describe: 'Environment name or alias (stage = qa)' })
+      .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
+      .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
+    async (args) => { exitCode = await (await commands()).deployCommand(args as never); })
+    .command('plan', 'Show what a run would deploy where, without side effects', (args) => revisionOptions(common(args)),
+      async (args) => { exitCode = await (await commands()).planCommand(args as never); })
+    .command('config', 'Print the resolved configuration, secrets redacted', (args) => common(args),
+      async (args) => { exitCode = await (await commands()).configCommand(args as never); })
+    .demandCommand(1, 'name a command: run, deploy, plan or config')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .fail((message, error) => {
+      throw error ?? new ConfigError(message.replace(/\s*\n\s*/g, ' '));
+    });
+  try {
+    await parser.parseAsync();
+    return exitCode;
+  } catch (error) {
+    return report(error);
+  }
+}
+
+function report(error: unknown): number {
+  if (error instanceof PipelineError) {
+    process.stderr.write(`pipeline: ${error.message}\n`);
+    return error instanceof ConfigError ? EXIT.usage : EXIT.failure;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`pipeline: ${message}\n`);
+  if (process.env.PIPELINE_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  return EXIT.failure;
+}
+
+main(hideBin(process.argv)).then((code) => {
+  process.exitCode = code;
+  // A leftover socket or timer must not keep a finished run alive.
+  setTimeout(() => process.exit(code), 2000).unref();
+});

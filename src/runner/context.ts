@@ -1,0 +1,81 @@
+import type Docker from 'dockerode';
+import type { LoadedConfig } from '../config/load.js';
+import type { PipelineConfig } from '../config/schema.js';
+import type { Commit } from '../adapters/git.js';
+import type { HostConnection } from '../adapters/ssh.js';
+import type { OpenTcp } from '../adapters/health.js';
+import type { ServiceResult } from '../adapters/service.js';
+import type { HostAddress } from '../core/hosts.js';
+import type { CiInfo } from '../core/ci.js';
+import type { Masker } from '../core/mask.js';
+import { ConfigError } from '../errors.js';
+
+export const STAGES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'] as const;
+export type StageName = (typeof STAGES)[number];
+/** Stages that only read and compute: they run whatever --only/--skip say, because the others need what they find. */
+export const ALWAYS_RUN: readonly StageName[] = ['checkout', 'resolve'];
+
+export interface RunOptions {
+  cwd: string;
+  only: StageName[];
+  skip: StageName[];
+  branch?: string;
+  ref?: string;
+  env?: string;
+  dockerTag?: string;
+}
+
+/** What the deploy stage needs of a host: its Docker engine, TCP as the host sees it, and a way to let go. */
+export type DeployConnection = Pick<HostConnection, 'docker' | 'close'> & { openTcp: OpenTcp };
+
+export interface HostDeployment { environment: string; host: string; services: ServiceResult[] }
+
+/** What the stages hand to each other. */
+export interface RunContext {
+  config: PipelineConfig;
+  configDir: string;
+  options: RunOptions;
+  ci: CiInfo;
+  commit?: Commit;
+  /** The branch being built (from --branch, the CI, or git). */
+  branch?: string;
+  /** Tags at the commit. */
+  tags: string[];
+  /** The image tag for the branch, slashes removed. */
+  branchTag?: string;
+  imageId?: string;
+  pushed: { ref: string; digest?: string }[];
+  environments: string[];
+  deployTag?: string;
+  deployments: HostDeployment[];
+  /** Addresses of deployed services that publish a port, for people to open. */
+  urls: { environment: string; host: string; service: string; url: string }[];
+}
+
+export function createRunContext(loaded: LoadedConfig, options: RunOptions, ci: CiInfo): RunContext {
+  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [] };
+}
+
+/** Whether a stage runs under --only/--skip. */
+export function stageEnabled(options: Pick<RunOptions, 'only' | 'skip'>, stage: StageName): boolean {
+  if (ALWAYS_RUN.includes(stage)) return true;
+  if (options.only.length > 0 && !options.only.includes(stage)) return false;
+  return !options.skip.includes(stage);
+}
+
+/** Rejects --skip of the stages every other stage depends on. */
+export function checkStageSelection(options: Pick<RunOptions, 'only' | 'skip'>): void {
+  const bad = options.skip.filter((stage) => ALWAYS_RUN.includes(stage));
+  if (bad.length > 0) throw new ConfigError(`--skip ${bad[0]}: ${bad[0]} only reads and decides, and the other stages need it; it cannot be skipped`);
+}
+
+/** What stages use to reach the outside world; tests and callers inject their own. */
+export interface Deps {
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  mask: Masker;
+  /** The runner's own Docker engine. */
+  docker(): Promise<Docker>;
+  /** A connection to a deploy host (SSH, or the runner's engine for `local`). */
+  connect(address: HostAddress): Promise<DeployConnection>;
+}

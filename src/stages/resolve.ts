@@ -1,0 +1,21 @@
+import type { ListrTask } from 'listr2';
+import { deployTagFor, findEnvironment, resolveEnvironments } from '../core/resolve.js';
+import type { Deps, RunContext } from '../runner/context.js';
+
+/** Chooses the environments to deploy (by branch and tags, or --env) and the tag to deploy. */
+export function resolveStage(_deps: Deps): ListrTask<RunContext> {
+  return {
+    title: 'resolve',
+    task: (ctx, task) => {
+      const { config, options } = ctx;
+      ctx.environments = options.env !== undefined
+        ? [findEnvironment(config, options.env)]
+        : resolveEnvironments(config, { branch: ctx.branch, tags: ctx.tags });
+      const [first] = ctx.environments;
+      ctx.deployTag = first === undefined ? undefined : deployTagFor(config, first, options.dockerTag, ctx.branchTag);
+      task.title = ctx.environments.length === 0
+        ? `resolve: nothing is deployed for branch ${ctx.branch ?? ctx.branchTag}`
+        : `resolve: ${ctx.deployTag} → ${ctx.environments.join(', ')}`;
+    },
+  };
+}

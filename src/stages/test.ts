@@ -1,0 +1,28 @@
+import type { ListrTask } from 'listr2';
+import { checkLocalEngine, runToCompletion } from '../adapters/docker.js';
+import { StageError } from '../errors.js';
+import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
+
+/** Runs the test command in a container of the image just built; the container is always removed. */
+export function testStage(deps: Deps): ListrTask<RunContext> {
+  return {
+    title: 'test',
+    enabled: (ctx) => stageEnabled(ctx.options, 'test'),
+    skip: (ctx) => (ctx.config.test ? false : 'no test command configured'),
+    task: async (ctx, task) => {
+      const { config, commit } = ctx;
+      const docker = await deps.docker();
+      await checkLocalEngine(docker);
+      const image = `${config.image}:${commit!.sha}`;
+      task.title = `test: ${config.test!.command.join(' ')}`;
+      const code = await runToCompletion(docker, {
+        image,
+        command: config.test!.command,
+        env: config.test!.env,
+        labels: { 'pipeline.project': config.project, 'pipeline.stage': 'test' },
+        signal: deps.signal,
+      }, (line) => { task.output = deps.mask(line); });
+      if (code !== 0) throw new StageError(`tests failed: ${config.test!.command.join(' ')} exited with code ${code}`);
+    },
+  };
+}

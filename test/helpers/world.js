@@ -1,0 +1,122 @@
+// Access to the project's test world (scripts/world.sh): registry, hosts, and the real CLI.
+import { execFile, spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const CLI = join(ROOT, 'dist/cli/index.js');
+export const EXAMPLE = join(ROOT, 'examples/shopping-tool');
+const ENV_FILE = '/var/lib/pipeline-world/world.env';
+const run = promisify(execFile);
+
+/** The world's settings; a missing world is a failure, never a skip. */
+export async function loadWorld() {
+  let text;
+  try {
+    text = await readFile(ENV_FILE, 'utf8');
+  } catch {
+    throw new Error(`the test world is not up (${ENV_FILE} missing): run \`bash scripts/world.sh up\` as root`);
+  }
+  const vars = Object.fromEntries(text.split('\n').map((line) => /^([A-Z_0-9]+)=(.*)$/.exec(line.trim())).filter(Boolean)
+    .map(([, key, value]) => [key, value.replace(/^"(.*)"$/, '$1')]));
+  const hosts = vars.PIPELINE_WORLD_HOSTS.split(/\s+/);
+  const sockets = vars.PIPELINE_WORLD_HOST_SOCKETS.split(/\s+/);
+  return {
+    registry: vars.PIPELINE_WORLD_REGISTRY,
+    username: vars.PIPELINE_WORLD_REGISTRY_USER,
+    password: vars.PIPELINE_WORLD_REGISTRY_PASSWORD,
+    sshUser: vars.PIPELINE_WORLD_SSH_USER,
+    sshKey: vars.PIPELINE_WORLD_SSH_KEY,
+    knownHosts: vars.PIPELINE_WORLD_KNOWN_HOSTS,
+    logstashImage: vars.PIPELINE_WORLD_LOGSTASH_IMAGE,
+    hosts,
+    /** dockerode clients for each host's engine, straight to its socket (for assertions only). */
+    engines: sockets.map((socketPath) => new Docker({ socketPath })),
+  };
+}
+
+/** Environment for the example's pipeline.config.ts: qa = h1 (web) + h2 (worker), production = h3 + h4, uat = h5 (both roles). */
+export function exampleEnv(world, extra = {}) {
+  const [h1, h2, h3, h4, h5] = world.hosts;
+  return {
+    ...process.env,
+    CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '',
+    REGISTRY: world.registry,
+    REGISTRY_USER: world.username,
+    REGISTRY_PASSWORD: world.password,
+    DEPLOY_USER: world.sshUser,
+    DEPLOY_KEY: world.sshKey,
+    DEPLOY_KNOWN_HOSTS: world.knownHosts,
+    QA_WEB_HOSTS: h1, QA_WORKER_HOSTS: h2,
+    PRODUCTION_WEB_HOSTS: h3, PRODUCTION_WORKER_HOSTS: h4,
+    UAT_HOSTS: h5,
+    LOGSTASH_IMAGE: world.logstashImage,
+    ...extra,
+  };
+}
+
+/** Runs the real CLI as a child process; resolves with its exit code and output (never rejects on a non-zero exit). */
+export function pipeline(args, { cwd, env }) {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr, output: stdout + stderr }));
+  });
+}
+
+/** A clone of a bare origin holding the example app, with master, develop and feature/x branches. */
+export async function makeRepo() {
+  const dir = await mkdtemp(join(tmpdir(), 'pipeline-repo-'));
+  const origin = join(dir, 'origin.git');
+  const work = join(dir, 'work');
+  await cp(EXAMPLE, work, { recursive: true, filter: (src) => !src.includes('node_modules') });
+  const git = (...args) => run('git', args, { cwd: work });
+  await run('git', ['init', '--bare', '-q', '-b', 'master', origin]);
+  await git('init', '-q', '-b', 'master');
+  await git('config', 'user.email', 'dev@example.com');
+  await git('config', 'user.name', 'Dev');
+  await git('add', '-A');
+  await git('commit', '-qm', 'Shopping tool');
+  await git('remote', 'add', 'origin', origin);
+  await git('push', '-q', 'origin', 'master');
+  for (const branch of ['develop', 'feature/x']) {
+    await git('branch', branch);
+    await git('push', '-q', 'origin', branch);
+  }
+  return { dir, work, origin, git, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Containers of the example project on one host engine, by service. */
+export async function projectContainers(engine, project = 'shopping-tool') {
+  const list = await engine.listContainers({ all: true, filters: { label: [`pipeline.project=${project}`] } });
+  return Object.fromEntries(list.map((c) => [c.Labels['pipeline.service'] ?? c.Names[0].slice(1), c]));
+}
+
+/** Remove every container of the example project (and its logstash) from every host. */
+export async function resetHosts(world, project = 'shopping-tool') {
+  await Promise.all(world.engines.map(async (engine) => {
+    const list = await engine.listContainers({ all: true });
+    await Promise.all(list.filter((c) => c.Names.some((name) => name.startsWith(`/${project}-`)))
+      .map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  }));
+}
+
+/** Tags of a repository in the world's registry (authenticated). */
+export async function registryTags(world, repository) {
+  const response = await fetch(`http://${world.registry}/v2/${repository}/tags/list`, {
+    headers: { authorization: `Basic ${Buffer.from(`${world.username}:${world.password}`).toString('base64')}` },
+  });
+  if (response.status === 404) return [];
+  if (!response.ok) throw new Error(`registry answered ${response.status}`);
+  return (await response.json()).tags ?? [];
+}
+
+export async function inspect(engine, name) {
+  return engine.getContainer(name).inspect();
+}
