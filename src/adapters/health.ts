@@ -4,6 +4,7 @@ import type Docker from 'dockerode';
 import type { ServicePlan } from '../core/plan.js';
 import { durationMs } from '../core/duration.js';
 import { StageError } from '../errors.js';
+import { withTimeout } from '../core/time.js';
 
 /** Opens a TCP connection as seen from the host (over SSH for remote hosts). */
 export type OpenTcp = (host: string, port: number) => Promise<Duplex>;
@@ -102,14 +103,6 @@ async function execInContainer(docker: Docker, container: Docker.Container, comm
   await withTimeout(new Promise((resolve) => { stream.on('end', resolve); stream.on('close', resolve); }), timeoutMs, command.join(' '));
   const { ExitCode } = await exec.inspect();
   return { code: ExitCode ?? -1, output: output.trim().split('\n').slice(-3).join(' | ') };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** The last lines a container printed, for error messages. */

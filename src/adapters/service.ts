@@ -1,23 +1,6 @@
 import type Docker from 'dockerode';
-import { StageError } from '../errors.js';
 import type { ServicePlan } from '../core/plan.js';
-import { engineMessage, pullImage, type RegistryAuth } from './docker.js';
-import { waitHealthy, type OpenTcp } from './health.js';
-
-export type ServiceAction = 'started' | 'replaced' | 'left running';
-
-export interface ServiceResult { service: string; container: string; image: string; action: ServiceAction; containerId?: string }
-
-export interface ServiceDeployOptions {
-  auth?: RegistryAuth;
-  /** Values of the service's secret variables. */
-  secretEnv: Record<string, string>;
-  /** 'always' on remote hosts (the tag may have moved); 'missing' on the runner's engine, which built the image. */
-  pull: 'always' | 'missing';
-  log: (line: string) => void;
-  openTcp: OpenTcp;
-  sleep?: (ms: number) => Promise<void>;
-}
+import { LABEL_PREFIX } from '../core/plan.js';
 
 /** Inspect a container by name; undefined when there is none. */
 export async function findContainer(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
@@ -29,42 +12,8 @@ export async function findContainer(docker: Docker, name: string): Promise<Docke
   }
 }
 
-/**
- * The documented restart of one service on one host: pull the image, kill the
- * old container, start the new one. A `redeploy: false` service (logstash) is
- * only started when it is not running.
- */
-export async function deployService(docker: Docker, plan: ServicePlan, options: ServiceDeployOptions): Promise<ServiceResult> {
-  const { log } = options;
-  const existing = await findContainer(docker, plan.container);
-  const result = { service: plan.service, container: plan.container, image: plan.image };
-  if (!plan.redeploy && existing?.State.Running) {
-    log(`${plan.service}: already running (${existing.Config.Image}), left alone`);
-    return { ...result, action: 'left running', containerId: existing.Id };
-  }
-  if (options.pull === 'always' || !(await imageExists(docker, plan.image))) {
-    log(`${plan.service}: pulling ${plan.image}`);
-    await pullImage(docker, plan.image, options.auth, (line) => log(`${plan.service}: ${line}`));
-  }
-  if (existing) {
-    log(`${plan.service}: stopping ${plan.container} (${existing.Config.Image})`);
-    await removeContainer(docker, plan.container, plan.stopGraceMs);
-  }
-  const container = await docker.createContainer(containerSpec(plan, options.secretEnv)).catch((error) => {
-    throw new StageError(`${plan.service}: cannot create container: ${engineMessage(error)}`);
-  });
-  await container.start().catch(async (error) => {
-    await container.remove({ force: true }).catch(() => undefined);
-    throw new StageError(`${plan.service}: cannot start container: ${engineMessage(error)}`);
-  });
-  log(`${plan.service}: started ${plan.container} (${plan.image}), waiting until healthy`);
-  await waitHealthy(docker, container, plan, { openTcp: options.openTcp, log, sleep: options.sleep ?? delay });
-  log(`${plan.service}: healthy`);
-  return { ...result, action: existing ? 'replaced' : 'started', containerId: container.id };
-}
-
 /** The Engine API body for a service's container. */
-export function containerSpec(plan: ServicePlan, secretEnv: Record<string, string>): Docker.ContainerCreateOptions {
+export function containerSpec(plan: ServicePlan, secretEnv: Record<string, string>, extraLabels: Record<string, string> = {}): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostPort: string }[]> = {};
   for (const entry of plan.ports) {
@@ -79,25 +28,27 @@ export function containerSpec(plan: ServicePlan, secretEnv: Record<string, strin
     Image: plan.image,
     Cmd: plan.command,
     Env: Object.entries({ ...plan.env, ...secretEnv }).map(([key, value]) => `${key}=${value}`),
-    Labels: plan.labels,
+    Labels: { ...plan.labels, ...extraLabels },
     ExposedPorts: exposed,
     StopTimeout: Math.ceil(plan.stopGraceMs / 1000),
     HostConfig: { PortBindings: bindings, RestartPolicy: { Name: 'unless-stopped' } },
   };
 }
 
-async function imageExists(docker: Docker, ref: string): Promise<boolean> {
-  return docker.getImage(ref).inspect().then(() => true, () => false);
-}
-
-async function removeContainer(docker: Docker, name: string, graceMs: number): Promise<void> {
-  const container = docker.getContainer(name);
+/** Stops a container, giving it its grace period after SIGTERM; a stopped one is left as it is. */
+export async function stopContainer(container: Docker.Container, graceMs: number): Promise<void> {
   await container.stop({ t: Math.ceil(graceMs / 1000) }).catch((error) => {
     if ((error as { statusCode?: number }).statusCode !== 304) throw error; // 304: already stopped
   });
-  await container.remove({ force: true });
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** The name a replaced container is kept under, for rollback: `<container>_<its short id>`. */
+export function keptName(container: string, id: string): string {
+  return `${container}_${id.slice(0, 12)}`;
+}
+
+/** Kept (previous) containers of a service on a host, newest first. */
+export async function keptContainers(docker: Docker, project: string, service: string, current: string): Promise<Docker.ContainerInfo[]> {
+  const all = await docker.listContainers({ all: true, filters: { label: [`${LABEL_PREFIX}project=${project}`, `${LABEL_PREFIX}service=${service}`] } });
+  return all.filter((info) => !info.Names.includes(`/${current}`)).sort((a, b) => b.Created - a.Created);
 }

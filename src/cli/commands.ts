@@ -1,10 +1,9 @@
-import { connect } from 'node:net';
 import { ConfigError } from '../errors.js';
-import type { Duplex } from 'node:stream';
 import { configPath, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { readCommit } from '../adapters/git.js';
 import { localDocker } from '../adapters/docker.js';
+import { localConnection } from '../adapters/local.js';
 import { detectCi } from '../core/ci.js';
 import { createMasker, MASK } from '../core/mask.js';
 import { planDeploy, secretNames } from '../core/plan.js';
@@ -128,10 +127,11 @@ function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   return {
     env: process.env,
     signal,
+    cleanups: new Set(),
     mask: currentMasker(),
     docker: () => (docker ??= localDocker()),
     async connect(address: HostAddress) {
-      if (address.kind === 'local') return { docker: await (docker ??= localDocker()), openTcp: openLocalTcp, close: async () => {} };
+      if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
       const { connectHost } = await import('../adapters/ssh.js');
       return connectHost({ host: address.host, port: address.port, user: address.user }, {
         identityFile: ssh.identityFile && configPath(loaded.dir, ssh.identityFile),
@@ -140,12 +140,6 @@ function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
       });
     },
   };
-}
-
-function openLocalTcp(host: string, port: number): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port }, () => resolve(socket)).once('error', reject);
-  });
 }
 
 /** What was deployed where, and the addresses to open. */

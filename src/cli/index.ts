@@ -48,6 +48,16 @@ async function main(argv: string[]): Promise<number> {
       async (args) => { exitCode = await (await commands()).planCommand(args as never); })
     .command('config', 'Print the resolved configuration, secrets redacted', (args) => common(args),
       async (args) => { exitCode = await (await commands()).configCommand(args as never); })
+    .command('promote <tag>', 'Move a tag an environment deploys on (uat) to a commit and push it, so CI deploys that commit', (args) => args
+      .positional('tag', { type: 'string', describe: 'The tag to move, e.g. uat (an environment\'s on.tags)' })
+      .option('ref', { type: 'string', default: 'HEAD', describe: 'Commit, branch or tag to promote' })
+      .option('remote', { type: 'string', default: 'origin', describe: 'Remote to push the tag to' })
+      .option('force', { type: 'boolean', default: false, describe: 'Promote even when tracked files have uncommitted changes' })
+      .option('cwd', { type: 'string', default: process.cwd(), defaultDescription: 'current folder', describe: 'Folder inside the git repository' })
+      .example('$0 promote uat', 'Deploy this commit to uat (replaces git tag -a uat && git push --tags, which fail once uat exists)')
+      .example('$0 promote uat --ref develop', 'Deploy the tip of develop to uat'),
+    async (args) => { exitCode = await (await import('./promote.js')).promoteCommand(args as never); })
+    .completion('completion', 'Print a shell completion script (add to ~/.bashrc: pipeline completion >> ~/.bashrc)')
     .demandCommand(1, 'name a command: run, deploy, plan or config')
     .strict()
     .help()

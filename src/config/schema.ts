@@ -61,6 +61,8 @@ export const configSchema = z.strictObject({
     knownHosts: z.string().default('~/.ssh/known_hosts'),
   }).default({ user: 'deploy', port: 22, knownHosts: '~/.ssh/known_hosts' }),
   parallel: z.number().int().min(1).default(10),
+  keepReleases: z.number().int().min(0).default(3),
+  lockTtl: duration.default('15m'),
   environments: z.record(name, environment).optional(),
   services: z.record(name, service).refine((services) => Object.keys(services).length > 0, 'needs at least one service'),
 });

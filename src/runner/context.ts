@@ -4,7 +4,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { Commit } from '../adapters/git.js';
 import type { HostConnection } from '../adapters/ssh.js';
 import type { OpenTcp } from '../adapters/health.js';
-import type { ServiceResult } from '../adapters/service.js';
+import type { ServiceResult } from '../deploy/host.js';
 import type { HostAddress } from '../core/hosts.js';
 import type { CiInfo } from '../core/ci.js';
 import type { Masker } from '../core/mask.js';
@@ -25,8 +25,8 @@ export interface RunOptions {
   dockerTag?: string;
 }
 
-/** What the deploy stage needs of a host: its Docker engine, TCP as the host sees it, and a way to let go. */
-export type DeployConnection = Pick<HostConnection, 'docker' | 'close'> & { openTcp: OpenTcp };
+/** What the deploy stage needs of a host: its Docker engine, programs (for the lock), TCP as the host sees it. */
+export type DeployConnection = Pick<HostConnection, 'docker' | 'exec' | 'close'> & { openTcp: OpenTcp };
 
 export interface HostDeployment { environment: string; host: string; services: ServiceResult[] }
 
@@ -78,4 +78,6 @@ export interface Deps {
   docker(): Promise<Docker>;
   /** A connection to a deploy host (SSH, or the runner's engine for `local`). */
   connect(address: HostAddress): Promise<DeployConnection>;
+  /** Undo and release steps the runner runs after the stages end, whether they succeeded, failed or were stopped. */
+  cleanups: Set<() => Promise<void>>;
 }

@@ -33,5 +33,10 @@ export async function runStages(stages: readonly StageName[], ctx: RunContext, d
     fallbackRenderer: 'simple',
     fallbackRendererOptions: LINE_RENDERER_OPTIONS,
   });
-  return list.run();
+  try {
+    return await list.run();
+  } finally {
+    for (const cleanup of [...deps.cleanups].reverse()) await cleanup().catch(() => undefined);
+    deps.cleanups.clear();
+  }
 }

@@ -1,68 +1,146 @@
-import type { ListrTask } from 'listr2';
-import { authFor } from '../adapters/docker.js';
-import { deployService } from '../adapters/service.js';
-import { planDeploy, publishedPort, type HostPlan } from '../core/plan.js';
+import type { ListrTask, ListrTaskWrapper } from 'listr2';
+import { EnvironmentSession, lockHolder } from '../deploy/environment.js';
+import { HostRelease, type Release } from '../deploy/host.js';
+import { planDeploy, publishedPort, type DeployPlan, type HostPlan } from '../core/plan.js';
 import { StageError } from '../errors.js';
 import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
 
-/** Deploys the tag to every host of each resolved environment, hosts in parallel. */
+/**
+ * Deploys the tag to each resolved environment: preflight every host, take the
+ * lock, pull everywhere, then switch hosts in parallel (health-checked, and
+ * rolled back everywhere if any host fails), verify the digests, unlock.
+ */
 export function deployStage(deps: Deps): ListrTask<RunContext> {
   return {
     title: 'deploy',
     enabled: (ctx) => stageEnabled(ctx.options, 'deploy'),
     skip: (ctx) => (ctx.environments.length === 0 ? `nothing is deployed for branch ${ctx.branch ?? ctx.branchTag}` : false),
     task: (ctx, task) => {
-      const failures: string[] = [];
-      const environmentTasks: ListrTask<RunContext>[] = ctx.environments.map((environment) => {
-        const plan = planDeploy(ctx.config, environment, { tag: ctx.deployTag!, commit: ctx.commit?.sha });
-        return {
-          title: `${environment}: ${plan.tag} to ${plan.hosts.length} host(s)`,
-          task: (_ctx, envTask) => envTask.newListr(plan.hosts.map((host) => ({
-            title: `${host.address.id} (${host.services.map((svc) => svc.service).join(', ')})`,
-            task: async (_c, hostTask) => {
-              try {
-                await deployHost(ctx, deps, environment, host, (line) => { hostTask.output = deps.mask(`${host.address.id}: ${line}`); });
-              } catch (error) {
-                failures.push(`${host.address.id}: ${(error as Error).message}`);
-                throw error;
-              }
-            },
-          })), { concurrent: ctx.config.parallel, exitOnError: false }),
-        };
-      });
-      // Failed hosts do not fail their parent list (exitOnError: false), so the stage checks them itself.
-      const verdict: ListrTask<RunContext> = {
-        title: 'verify',
-        task: (_ctx, verifyTask) => {
-          if (failures.length > 0) throw new StageError(`deploy failed on ${failures.length} host(s): ${deps.mask(failures.join('; '))}`);
-          verifyTask.title = `deployed ${ctx.deployTag} to ${ctx.environments.join(', ')}`;
-        },
-      };
       task.title = `deploy: ${ctx.deployTag} → ${ctx.environments.join(', ')}`;
-      return task.newListr([...environmentTasks, verdict], { concurrent: false, exitOnError: true });
+      return task.newListr(ctx.environments.map((environment) => environmentTask(ctx, deps, environment)), { exitOnError: true });
     },
   };
 }
 
-async function deployHost(ctx: RunContext, deps: Deps, environment: string, host: HostPlan, log: (line: string) => void): Promise<void> {
-  const connection = await deps.connect(host.address);
-  try {
-    const results = [];
+type Task = ListrTaskWrapper<RunContext, never, never>;
+
+function environmentTask(ctx: RunContext, deps: Deps, environment: string): ListrTask<RunContext> {
+  return {
+    title: environment,
+    task: (_ctx, envTask) => {
+      const plan = planDeploy(ctx.config, environment, { tag: ctx.deployTag!, commit: ctx.commit?.sha });
+      const ref = `${ctx.config.image}:${plan.tag}`;
+      const release: Release = { tag: plan.tag, ref, digest: ctx.pushed.find((pushed) => pushed.ref === ref)?.digest };
+      const session = new EnvironmentSession(plan, ctx.config, deps);
+      const releaseSession = () => session.release();
+      deps.cleanups.add(releaseSession);
+      const hosts = new Map<string, HostRelease>();
+      const logs = new Map<string, (line: string) => void>();
+      const hostRelease = (id: string) => hosts.get(id)!;
+      envTask.title = `${environment}: ${plan.tag} to ${plan.hosts.length} host(s)`;
+
+      /** A phase run on every host in parallel; failures are collected for the check after it. */
+      const phase = (title: string, work: (host: HostPlan, task: Task) => Promise<void>, only = () => [...plan.hosts]) => {
+        const failures: string[] = [];
+        const task: ListrTask<RunContext> = {
+          title,
+          task: (_c, phaseTask) => {
+            if (deps.signal.aborted) throw new StageError('stopped by a signal');
+            return phaseTask.newListr(only().map((host) => ({
+              title: host.address.id,
+              task: async (_h, hostTask) => {
+                logs.set(host.address.id, (line) => { hostTask.output = deps.mask(`${host.address.id}: ${line}`); });
+                try {
+                  await work(host, hostTask as Task);
+                } catch (error) {
+                  failures.push(`${host.address.id}: ${(error as Error).message.replace(`${host.address.id}: `, '')}`);
+                  throw error;
+                }
+              },
+            })), { concurrent: ctx.config.parallel, exitOnError: false });
+          },
+        };
+        return { task, failures };
+      };
+      /** Failed hosts do not fail their parent list (exitOnError: false), so each phase is followed by a check. */
+      const check = (what: string, failures: string[], onFailure?: () => Promise<string>): ListrTask<RunContext> => ({
+        title: `${what}: checking`,
+        task: async (_c, checkTask) => {
+          if (failures.length > 0) {
+            const after = onFailure ? await onFailure() : '';
+            throw new StageError(deps.mask(`${what} failed on ${failures.length} host(s): ${failures.join('; ')}${after}`));
+          }
+          checkTask.title = `${what}: ${plan.hosts.length} host(s) ok`;
+        },
+      });
+      const rollbackAll = async () => {
+        const results = await Promise.allSettled([...hosts.values()].map((host) => host.rollback()));
+        const failed = results.filter((r) => r.status === 'rejected').length;
+        return failed === 0 ? '; every host is back on its previous release' : `; rollback failed on ${failed} host(s): check them with pipeline status`;
+      };
+
+      const preflight = phase('preflight', async (host, task) => {
+        const connection = await session.connect(host.address.id);
+        const hostRelease = new HostRelease(host, connection, {
+          config: ctx.config,
+          release,
+          secretEnv: (svc) => Object.fromEntries(svc.secrets.map((name) => [name, deps.env[name] ?? ''])),
+          log: (line) => logs.get(host.address.id)?.(line),
+          signal: deps.signal,
+        });
+        hosts.set(host.address.id, hostRelease);
+        const digest = await hostRelease.preflight();
+        // The digest is pinned once: from the push just done, else from the registry as the first host sees it.
+        release.digest ??= digest;
+        task.title = `${host.address.id}: ready${digest ? ` (${digest.slice(0, 19)})` : ''}`;
+      });
+      const pull = phase('pull', async (host) => { await hostRelease(host.address.id).pull(); });
+      const switchHosts = phase('switch', async (host, task) => {
+        const hostRelease_ = hostRelease(host.address.id);
+        await hostRelease_.switch();
+        task.title = `${host.address.id}: ${hostRelease_.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
+      });
+      const verify = phase('verify', async (host) => { await hostRelease(host.address.id).verify(); });
+
+      return envTask.newListr([
+        preflight.task,
+        check('preflight', preflight.failures),
+        {
+          title: 'lock',
+          task: async (_c, lockTask) => {
+            const { tookOver } = await session.acquire({ holder: lockHolder(ctx.ci, deps.env), tag: plan.tag, commit: ctx.commit?.sha });
+            lockTask.title = `lock: ${environment} locked on ${plan.hosts.length} host(s)`;
+            if (tookOver.length > 0) lockTask.output = `took over an expired lock of ${tookOver[0]!.holder.user} on ${tookOver[0]!.holder.machine}`;
+          },
+        },
+        pull.task,
+        check('pull', pull.failures),
+        switchHosts.task,
+        check('switch', switchHosts.failures, rollbackAll),
+        verify.task,
+        check('verify', verify.failures, rollbackAll),
+        {
+          title: 'unlock',
+          task: async (_c, unlockTask) => {
+            await Promise.allSettled([...hosts.values()].map((host) => host.prune(ctx.config.keepReleases)));
+            record(ctx, plan, hosts);
+            deps.cleanups.delete(releaseSession);
+            await session.release();
+            unlockTask.title = `unlock: ${environment} released`;
+          },
+        },
+      ], { exitOnError: true });
+    },
+  };
+}
+
+function record(ctx: RunContext, plan: DeployPlan, hosts: Map<string, HostRelease>): void {
+  for (const host of plan.hosts) {
+    ctx.deployments.push({ environment: plan.environment, host: host.address.id, services: hosts.get(host.address.id)!.results });
     for (const service of host.services) {
-      const secretEnv = Object.fromEntries(service.secrets.map((name) => [name, deps.env[name] ?? '']));
-      results.push(await deployService(connection.docker, service, {
-        auth: authFor(service.image, ctx.config.registry),
-        secretEnv,
-        pull: host.address.kind === 'local' ? 'missing' : 'always',
-        openTcp: (address, port) => connection.openTcp(address, port),
-        log,
-      }));
       const url = serviceUrl(host, service);
-      if (url) ctx.urls.push({ environment, host: host.address.id, service: service.service, url });
+      if (url) ctx.urls.push({ environment: plan.environment, host: host.address.id, service: service.service, url });
     }
-    ctx.deployments.push({ environment, host: host.address.id, services: results });
-  } finally {
-    await connection.close();
   }
 }
 

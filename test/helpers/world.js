@@ -92,10 +92,17 @@ export async function makeRepo() {
   return { dir, work, origin, git, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Containers of the example project on one host engine, by service. */
+/** The current container of each service of the example project on one host engine (kept previous releases aside). */
 export async function projectContainers(engine, project = 'shopping-tool') {
   const list = await engine.listContainers({ all: true, filters: { label: [`pipeline.project=${project}`] } });
-  return Object.fromEntries(list.map((c) => [c.Labels['pipeline.service'] ?? c.Names[0].slice(1), c]));
+  return Object.fromEntries(list.filter((c) => c.Names.includes(`/${project}-${c.Labels['pipeline.service']}`))
+    .map((c) => [c.Labels['pipeline.service'], c]));
+}
+
+/** Previous releases kept for rollback, newest first. */
+export async function keptContainers(engine, service, project = 'shopping-tool') {
+  const list = await engine.listContainers({ all: true, filters: { label: [`pipeline.project=${project}`, `pipeline.service=${service}`] } });
+  return list.filter((c) => !c.Names.includes(`/${project}-${service}`)).sort((a, b) => b.Created - a.Created);
 }
 
 /** Remove every container of the example project (and its logstash) from every host. */

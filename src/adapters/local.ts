@@ -1,0 +1,32 @@
+import { spawn } from 'node:child_process';
+import { homedir } from 'node:os';
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type Docker from 'dockerode';
+import type { ExecResult } from './ssh.js';
+
+/** The host `local`: the runner's own Docker engine, its programs and its network, with no SSH in between. */
+export function localConnection(docker: Docker) {
+  return {
+    docker,
+    /** Runs a program in the user's home, as an SSH session on a host would; arguments are never seen by a shell. */
+    exec(argv: string[], options: { stdin?: string | Buffer; timeoutMs?: number } = {}): Promise<ExecResult> {
+      return new Promise((resolve, reject) => {
+        const child = spawn(argv[0]!, argv.slice(1), { cwd: homedir(), stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk) => { stdout += chunk; });
+        child.stderr.on('data', (chunk) => { stderr += chunk; });
+        child.on('error', reject);
+        child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+        child.stdin.end(options.stdin ?? '');
+      });
+    },
+    openTcp(host: string, port: number): Promise<Duplex> {
+      return new Promise((resolve, reject) => {
+        const socket = connect({ host, port }, () => resolve(socket)).once('error', reject);
+      });
+    },
+    async close() {},
+  };
+}

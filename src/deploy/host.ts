@@ -1,0 +1,201 @@
+import type Docker from 'dockerode';
+import { authFor, engineMessage, pullImage, splitImageRef, type RegistryAuth } from '../adapters/docker.js';
+import { waitHealthy } from '../adapters/health.js';
+import { containerSpec, findContainer, keptContainers, keptName, stopContainer } from '../adapters/service.js';
+import type { PipelineConfig } from '../config/schema.js';
+import type { HostPlan, ServicePlan } from '../core/plan.js';
+import { delay, withHeartbeat, withTimeout } from '../core/time.js';
+import { HostError, StageError } from '../errors.js';
+import type { DeployConnection } from '../runner/context.js';
+
+const API_TIMEOUT_MS = 60_000;
+const PULL_TIMEOUT_MS = 15 * 60_000;
+
+export type ServiceAction = 'started' | 'replaced' | 'left running';
+export interface ServiceResult { service: string; container: string; image: string; action: ServiceAction; digest?: string }
+
+/** The release being deployed: the pipeline's image at the tag, pinned to one digest (or, on the runner's engine, one image id). */
+export interface Release { tag: string; ref: string; digest?: string }
+
+interface Switch { plan: ServicePlan; kept?: string; keptWasRunning: boolean; created?: string }
+
+export interface HostReleaseOptions {
+  config: PipelineConfig;
+  release: Release;
+  secretEnv(plan: ServicePlan): Record<string, string>;
+  log(line: string): void;
+  signal: AbortSignal;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * One host's part of a deploy, in the order the deploy runs it: preflight,
+ * pull, switch (each service: keep the old container stopped, start the new
+ * one, wait until healthy), verify; and the undo of a switch, for rollback.
+ */
+export class HostRelease {
+  readonly id: string;
+  readonly results: ServiceResult[] = [];
+  private readonly switched: Switch[] = [];
+  private readonly running = new Map<string, boolean>();
+  private readonly docker: Docker;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(readonly plan: HostPlan, readonly connection: DeployConnection, private readonly options: HostReleaseOptions) {
+    this.id = plan.address.id;
+    this.docker = connection.docker;
+    this.sleep = options.sleep ?? delay;
+  }
+
+  private get local(): boolean {
+    return this.plan.address.kind === 'local';
+  }
+
+  private auth(ref: string): RegistryAuth | undefined {
+    return authFor(ref, this.options.config.registry);
+  }
+
+  private api<T>(promise: Promise<T>, what: string): Promise<T> {
+    return withTimeout(promise, API_TIMEOUT_MS, what).catch((error) => {
+      throw new HostError(this.id, `${what}: ${engineMessage(error)}`, { cause: error });
+    });
+  }
+
+  /**
+   * Read-only checks before anything changes: the engine answers, the release's
+   * digest resolves from here, and which `redeploy: false` services already run.
+   * Resolves with the digest the host sees for the release (remote hosts).
+   */
+  async preflight(): Promise<string | undefined> {
+    await this.api(this.docker.version(), 'Docker engine not answering');
+    for (const svc of this.plan.services) {
+      this.running.set(svc.service, Boolean((await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`))?.State.Running));
+    }
+    if (!this.plan.services.some((svc) => svc.ownImage)) return undefined;
+    const { ref } = this.options.release;
+    if (this.local) {
+      const image = await this.docker.getImage(ref).inspect().catch(() => undefined);
+      if (!image && !this.options.config.registry) throw new HostError(this.id, `image ${ref} is not on the runner's Docker engine and no registry is configured`);
+      return undefined;
+    }
+    const distribution = this.docker.getImage(ref).distribution({ authconfig: this.auth(ref) } as never) as unknown as Promise<Docker.ImageDistributionInfo>;
+    const info = await this.api(distribution, `resolving ${ref} in the registry`);
+    return info.Descriptor.digest;
+  }
+
+  /** Whether a service is started by this deploy (`redeploy: false` ones only when not running). */
+  private starts(svc: ServicePlan): boolean {
+    return svc.redeploy || !this.running.get(svc.service);
+  }
+
+  /** Pulls what the switch will start: the release by its digest (tagged locally with its tag), and missing third-party images. */
+  async pull(): Promise<void> {
+    const { release } = this.options;
+    const pulled = new Set<string>();
+    for (const svc of this.plan.services.filter((s) => this.starts(s))) {
+      if (pulled.has(svc.image)) continue;
+      pulled.add(svc.image);
+      const present = await this.docker.getImage(svc.image).inspect().then(() => true, () => false);
+      if (svc.ownImage && !this.local) {
+        const { repo } = splitImageRef(release.ref);
+        const pinned = `${repo}@${release.digest}`;
+        await this.pullRef(pinned);
+        await this.api(this.docker.getImage(pinned).tag({ repo, tag: release.tag }), `tagging ${pinned}`);
+      } else if (!present) {
+        await this.pullRef(svc.image);
+      }
+    }
+  }
+
+  private async pullRef(ref: string): Promise<void> {
+    const what = `pulling ${ref}`;
+    this.options.log(what);
+    await withHeartbeat(withTimeout(pullImage(this.docker, ref, this.auth(ref), (line) => this.options.log(line)), PULL_TIMEOUT_MS, what), this.options.log, what)
+      .catch((error) => { throw new HostError(this.id, (error as Error).message, { cause: error }); });
+  }
+
+  /** Switches every service to the release; on failure this host's switched services are rolled back before it throws. */
+  async switch(): Promise<void> {
+    try {
+      for (const svc of this.plan.services) {
+        if (this.options.signal.aborted) throw new StageError('stopped by a signal');
+        if (!this.starts(svc)) {
+          this.options.log(`${svc.service}: already running, left alone`);
+          this.results.push({ service: svc.service, container: svc.container, image: svc.image, action: 'left running' });
+          continue;
+        }
+        await this.switchService(svc);
+      }
+    } catch (error) {
+      await this.rollback();
+      throw error instanceof HostError ? error : new HostError(this.id, (error as Error).message, { cause: error });
+    }
+  }
+
+  private async switchService(svc: ServicePlan): Promise<void> {
+    const { log } = this.options;
+    const old = await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`);
+    const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.State.Running) };
+    this.switched.push(record);
+    if (old) {
+      // A redeploy:false service that is not running is replaced, not kept: there is no release to return to.
+      if (svc.redeploy) {
+        log(`${svc.service}: stopping ${svc.container} (${old.Config.Image}), kept for rollback`);
+        await this.api(stopContainer(this.docker.getContainer(old.Id), svc.stopGraceMs), `stopping ${svc.container}`);
+        record.kept = keptName(svc.container, old.Id);
+        await this.api(this.docker.getContainer(old.Id).rename({ name: record.kept }), `renaming ${svc.container}`);
+      } else {
+        await this.api(this.docker.getContainer(old.Id).remove({ force: true }), `removing stopped ${svc.container}`);
+      }
+    }
+    const container = await this.api(this.docker.createContainer(containerSpec(svc, this.options.secretEnv(svc))), `creating ${svc.container}`);
+    record.created = container.id;
+    await this.api(container.start(), `starting ${svc.container}`);
+    log(`${svc.service}: started ${svc.image}, waiting until healthy`);
+    await waitHealthy(this.docker, container, svc, { openTcp: (address, port) => this.connection.openTcp(address, port), log, sleep: this.sleep, signal: this.options.signal });
+    log(`${svc.service}: healthy`);
+    this.results.push({ service: svc.service, container: svc.container, image: svc.image, action: old && svc.redeploy ? 'replaced' : 'started', digest: svc.ownImage ? this.options.release.digest : undefined });
+  }
+
+  /** Undoes every switch of this host, newest first: the new container goes, the kept one comes back. */
+  async rollback(): Promise<void> {
+    while (this.switched.length > 0) {
+      const record = this.switched.pop()!;
+      const { plan } = record;
+      if (record.created) {
+        const created = this.docker.getContainer(record.created);
+        await stopContainer(created, plan.stopGraceMs).catch(() => undefined);
+        await created.remove({ force: true }).catch(() => undefined);
+      }
+      if (record.kept) {
+        const kept = this.docker.getContainer(record.kept);
+        await this.api(kept.rename({ name: plan.container }), `restoring ${plan.container}`);
+        if (record.keptWasRunning) await this.api(kept.start(), `restarting the previous ${plan.container}`);
+      }
+      this.options.log(`${plan.service}: rolled back${record.kept ? ' to the previous container' : ''}`);
+    }
+    this.results.length = 0;
+  }
+
+  /** Checks that every switched service runs the pinned release. */
+  async verify(): Promise<void> {
+    const { release } = this.options;
+    const expected = (await this.api(this.docker.getImage(this.local || !release.digest ? release.ref : `${splitImageRef(release.ref).repo}@${release.digest}`).inspect(), 'inspecting the release image')).Id;
+    for (const record of this.switched.filter((s) => s.plan.ownImage)) {
+      const info = await this.api(this.docker.getContainer(record.plan.container).inspect(), `inspecting ${record.plan.container}`);
+      if (info.Image !== expected) throw new HostError(this.id, `${record.plan.service} runs image ${info.Image.slice(7, 19)}, not the release ${expected.slice(7, 19)}`);
+      if (!info.State.Running) throw new HostError(this.id, `${record.plan.service} is no longer running`);
+    }
+  }
+
+  /** Removes kept containers beyond the newest `keep` of each service. */
+  async prune(keep: number): Promise<void> {
+    for (const svc of this.plan.services.filter((s) => s.redeploy)) {
+      const kept = await keptContainers(this.docker, this.options.config.project, svc.service, svc.container);
+      for (const old of kept.slice(keep)) {
+        await this.docker.getContainer(old.Id).remove({ force: true }).catch(() => undefined);
+        this.options.log(`${svc.service}: removed old release ${old.Names[0]?.slice(1)}`);
+      }
+    }
+  }
+}
