@@ -5,5 +5,7 @@ export class ConfigError extends PipelineError {}
 export class StageError extends PipelineError {}
 /** Something about one deploy host failed: exit 1; the message names the host. */
 export class HostError extends PipelineError {
-  constructor(readonly host: string, message: string, options?: { cause?: unknown }) { super(`${host}: ${message}`, options); }
+  /** The message without the host in front, for lists that name the host already. */
+  readonly reason: string;
+  constructor(readonly host: string, message: string, options?: { cause?: unknown }) { super(`${host}: ${message}`, options); this.reason = message; }
 }

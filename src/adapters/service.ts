@@ -31,9 +31,13 @@ export function containerSpec(plan: ServicePlan, secretEnv: Record<string, strin
     Labels: { ...plan.labels, ...extraLabels },
     ExposedPorts: exposed,
     StopTimeout: Math.ceil(plan.stopGraceMs / 1000),
-    HostConfig: { PortBindings: bindings, RestartPolicy: { Name: 'unless-stopped' } },
+    // No restart policy until the container is healthy, so a crash at start shows as the exit it is.
+    HostConfig: { PortBindings: bindings, RestartPolicy: { Name: 'no' } },
   };
 }
+
+/** Once healthy, a service's container comes back after a crash or a reboot of the host. */
+export const RUNNING_RESTART_POLICY = { Name: 'unless-stopped' } as const;
 
 /** Stops a container, giving it its grace period after SIGTERM; a stopped one is left as it is. */
 export async function stopContainer(container: Docker.Container, graceMs: number): Promise<void> {

@@ -15,7 +15,7 @@ import { chooseRenderer, type RendererName } from '../runner/renderer.js';
 import { describeRevision } from '../stages/checkout.js';
 import { currentMasker, setMasker } from './output.js';
 
-interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
+export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
 interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
 interface RunArgs extends RevisionArgs { only?: StageName[]; skip?: StageName[] }
 interface DeployArgs extends CommonArgs { environment: string; dockerTag?: string }
@@ -77,7 +77,7 @@ export async function configCommand(args: CommonArgs): Promise<number> {
   return 0;
 }
 
-async function load(args: CommonArgs): Promise<LoadedConfig> {
+export async function load(args: CommonArgs): Promise<LoadedConfig> {
   const loaded = await loadConfig({ cwd: args.cwd, file: args.config });
   setMasker(createMasker(secretValues(loaded.config)));
   return loaded;
@@ -121,7 +121,7 @@ async function runWithSignals(stages: readonly StageName[], ctx: RunContext, loa
   return 0;
 }
 
-function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
+export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   let docker: ReturnType<typeof localDocker> | undefined;
   const { ssh } = loaded.config;
   return {

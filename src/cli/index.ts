@@ -44,6 +44,12 @@ async function main(argv: string[]): Promise<number> {
       .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
       .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
     async (args) => { exitCode = await (await commands()).deployCommand(args as never); })
+    .command('lock <action> <environment>', "Show or release an environment's deploy lock on its hosts", (args) => common(args)
+      .positional('action', { choices: ['status', 'release'], describe: 'status: who holds it; release: free a dead deploy\'s lock' })
+      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+      .example('$0 lock status qa', 'Who is deploying to qa right now')
+      .example('$0 lock release qa', 'Free the qa lock left by a deploy that died'),
+    async (args) => { exitCode = await (await import('./lock.js')).lockCommand(args as never); })
     .command('plan', 'Show what a run would deploy where, without side effects', (args) => revisionOptions(common(args)),
       async (args) => { exitCode = await (await commands()).planCommand(args as never); })
     .command('config', 'Print the resolved configuration, secrets redacted', (args) => common(args),

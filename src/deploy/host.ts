@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { authFor, engineMessage, pullImage, splitImageRef, type RegistryAuth } from '../adapters/docker.js';
 import { waitHealthy } from '../adapters/health.js';
-import { containerSpec, findContainer, keptContainers, keptName, stopContainer } from '../adapters/service.js';
+import { containerSpec, findContainer, keptContainers, keptName, RUNNING_RESTART_POLICY, stopContainer } from '../adapters/service.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { HostPlan, ServicePlan } from '../core/plan.js';
 import { delay, withHeartbeat, withTimeout } from '../core/time.js';
@@ -17,7 +17,7 @@ export interface ServiceResult { service: string; container: string; image: stri
 /** The release being deployed: the pipeline's image at the tag, pinned to one digest (or, on the runner's engine, one image id). */
 export interface Release { tag: string; ref: string; digest?: string }
 
-interface Switch { plan: ServicePlan; kept?: string; keptWasRunning: boolean; created?: string }
+interface Switch { plan: ServicePlan; keptId?: string; keptWasRunning: boolean; created?: string }
 
 export interface HostReleaseOptions {
   config: PipelineConfig;
@@ -142,8 +142,8 @@ export class HostRelease {
       if (svc.redeploy) {
         log(`${svc.service}: stopping ${svc.container} (${old.Config.Image}), kept for rollback`);
         await this.api(stopContainer(this.docker.getContainer(old.Id), svc.stopGraceMs), `stopping ${svc.container}`);
-        record.kept = keptName(svc.container, old.Id);
-        await this.api(this.docker.getContainer(old.Id).rename({ name: record.kept }), `renaming ${svc.container}`);
+        await this.api(this.docker.getContainer(old.Id).rename({ name: keptName(svc.container, old.Id) }), `renaming ${svc.container}`);
+        record.keptId = old.Id;
       } else {
         await this.api(this.docker.getContainer(old.Id).remove({ force: true }), `removing stopped ${svc.container}`);
       }
@@ -153,6 +153,7 @@ export class HostRelease {
     await this.api(container.start(), `starting ${svc.container}`);
     log(`${svc.service}: started ${svc.image}, waiting until healthy`);
     await waitHealthy(this.docker, container, svc, { openTcp: (address, port) => this.connection.openTcp(address, port), log, sleep: this.sleep, signal: this.options.signal });
+    await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
     log(`${svc.service}: healthy`);
     this.results.push({ service: svc.service, container: svc.container, image: svc.image, action: old && svc.redeploy ? 'replaced' : 'started', digest: svc.ownImage ? this.options.release.digest : undefined });
   }
@@ -167,12 +168,12 @@ export class HostRelease {
         await stopContainer(created, plan.stopGraceMs).catch(() => undefined);
         await created.remove({ force: true }).catch(() => undefined);
       }
-      if (record.kept) {
-        const kept = this.docker.getContainer(record.kept);
+      if (record.keptId) {
+        const kept = this.docker.getContainer(record.keptId);
         await this.api(kept.rename({ name: plan.container }), `restoring ${plan.container}`);
         if (record.keptWasRunning) await this.api(kept.start(), `restarting the previous ${plan.container}`);
       }
-      this.options.log(`${plan.service}: rolled back${record.kept ? ' to the previous container' : ''}`);
+      this.options.log(`${plan.service}: rolled back${record.keptId ? ' to the previous container' : ''}`);
     }
     this.results.length = 0;
   }

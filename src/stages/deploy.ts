@@ -2,7 +2,7 @@ import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import { EnvironmentSession, lockHolder } from '../deploy/environment.js';
 import { HostRelease, type Release } from '../deploy/host.js';
 import { planDeploy, publishedPort, type DeployPlan, type HostPlan } from '../core/plan.js';
-import { StageError } from '../errors.js';
+import { HostError, StageError } from '../errors.js';
 import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
 
 /**
@@ -53,7 +53,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
                 try {
                   await work(host, hostTask as Task);
                 } catch (error) {
-                  failures.push(`${host.address.id}: ${(error as Error).message.replace(`${host.address.id}: `, '')}`);
+                  failures.push(`${host.address.id}: ${error instanceof HostError ? error.reason : (error as Error).message}`);
                   throw error;
                 }
               },

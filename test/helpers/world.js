@@ -1,6 +1,6 @@
 // Access to the project's test world (scripts/world.sh): registry, hosts, and the real CLI.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -126,4 +126,65 @@ export async function registryTags(world, repository) {
 
 export async function inspect(engine, name) {
   return engine.getContainer(name).inspect();
+}
+
+/** The example's configuration as an object pointing at the world, for tests that need to change it (written as JSON). */
+export function worldConfig(world) {
+  const [h1, h2, h3, h4, h5] = world.hosts;
+  return {
+    project: 'shopping-tool',
+    image: `${world.registry}/allume/shopping-tool`,
+    registry: { server: world.registry, username: world.username, password: world.password },
+    build: { context: '.', dockerfile: 'Dockerfile' },
+    test: { command: ['node', '--test'], env: { CI: 'true' } },
+    ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
+    environments: {
+      qa: { aliases: ['stage'], on: { branches: ['develop'] }, defaultTag: 'develop', hosts: { web: [h1], worker: [h2] }, env: { APP_ENV: 'qa' } },
+      production: { on: { branches: ['master'] }, defaultTag: 'master', hosts: { web: [h3], worker: [h4] }, env: { APP_ENV: 'production' } },
+      uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: [h5], worker: [h5] }, env: { APP_ENV: 'uat' } },
+    },
+    services: {
+      web: { roles: ['web'], command: ['node', 'server.js'], ports: ['8080:8000'], healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 6 }, stopGracePeriod: '5s' },
+      worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, stopGracePeriod: '5s' },
+      logstash: { roles: ['web', 'worker'], image: world.logstashImage, redeploy: false },
+    },
+  };
+}
+
+/** Writes a config file outside the work tree (its build context the work tree) and returns its path (for --config). */
+export async function writeConfig(repo, config, name = 'pipeline.config.json') {
+  const file = join(repo.dir, name);
+  await writeFile(file, JSON.stringify({ ...config, build: { ...config.build, context: repo.work } }, null, 2));
+  return file;
+}
+
+/** Commits a change to the example app on a new branch. */
+export async function commitOnBranch(repo, branch, from, files) {
+  await repo.git('checkout', '-q', '-B', branch, from);
+  for (const [path, content] of Object.entries(files)) await writeFile(join(repo.work, path), content);
+  await repo.git('add', '-A');
+  await repo.git('commit', '-qm', `Change on ${branch}`);
+}
+
+/** Runs the CLI and calls `onLine` for each line of output as it comes, e.g. to send a signal at the right moment. */
+export function pipelineWatching(args, { cwd, env }, onLine) {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const watch = (chunk) => {
+    output += chunk;
+    for (const line of String(chunk).split('\n')) if (line) onLine(line, child);
+  };
+  child.stdout.on('data', watch);
+  child.stderr.on('data', watch);
+  return new Promise((resolvePromise) => child.on('close', (code, signal) => resolvePromise({ code, signal, output })));
+}
+
+/** The deploy user's home on world host i (0-based): the host's own filesystem there. */
+export function hostHome(index) {
+  return `/var/lib/pipeline-world/h${index + 1}/home`;
+}
+
+/** Runs scripts/world.sh with arguments (e.g. sshd-stop h2). */
+export async function worldCommand(...args) {
+  await run('bash', [join(ROOT, 'scripts/world.sh'), ...args]);
 }
