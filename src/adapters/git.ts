@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
-import { StageError } from '../errors.js';
+import { ConfigError, StageError } from '../errors.js';
 
 export interface Commit {
   sha: string;
@@ -27,16 +27,12 @@ export async function readCommit(cwd: string, ref = 'HEAD'): Promise<Commit> {
   } catch {
     throw new StageError(`${cwd} is not inside a git repository`);
   }
-  let sha: string;
-  try {
-    sha = (await repo.revparse(['--verify', '--quiet', `${ref}^{commit}`])).trim();
-  } catch {
-    throw new StageError(`unknown git ref "${ref}"`);
-  }
+  const sha = await commitAt(cwd, ref);
+  if (sha === undefined) throw new ConfigError(`unknown git ref "${ref}"`);
   const symbolic = (await repo.raw(['rev-parse', '--symbolic-full-name', ref]).catch(() => '')).trim();
   const branch = /^refs\/heads\/(.+)$/.exec(symbolic)?.[1] ?? /^refs\/remotes\/[^/]+\/(.+)$/.exec(symbolic)?.[1];
   const tags = (await repo.raw(['tag', '--points-at', sha])).split('\n').filter(Boolean);
-  const dirty = (await repo.raw(['status', '--porcelain', '--untracked-files=no'])).trim() !== '';
+  const dirty = await hasUncommittedChanges(cwd);
   return { sha, branch, tags, repoRoot, dirty };
 }
 

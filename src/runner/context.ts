@@ -28,6 +28,9 @@ export interface RunOptions {
 /** What the deploy stage needs of a host: its Docker engine, programs (for the lock), TCP as the host sees it. */
 export type DeployConnection = Pick<HostConnection, 'docker' | 'exec' | 'close'> & { openTcp: OpenTcp };
 
+/** How a stage ended, for summaries and reports. */
+export interface StageResult { stage: StageName; status: 'success' | 'failure' | 'skipped'; startedAt: string; durationMs: number; message?: string }
+
 export interface HostDeployment { environment: string; host: string; services: ServiceResult[] }
 
 /** What the stages hand to each other. */
@@ -48,12 +51,16 @@ export interface RunContext {
   environments: string[];
   deployTag?: string;
   deployments: HostDeployment[];
+  /** Stages as they ended, in order. */
+  stages: StageResult[];
+  /** The host a failed deploy failed on, when one did. */
+  failedHost?: string;
   /** Addresses of deployed services that publish a port, for people to open. */
   urls: { environment: string; host: string; service: string; url: string }[];
 }
 
 export function createRunContext(loaded: LoadedConfig, options: RunOptions, ci: CiInfo): RunContext {
-  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [] };
+  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [], stages: [] };
 }
 
 /** Whether a stage runs under --only/--skip. */

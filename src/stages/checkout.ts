@@ -1,7 +1,7 @@
 import type { ListrTask } from 'listr2';
 import { readCommit, type Commit } from '../adapters/git.js';
 import { branchTag } from '../core/tag.js';
-import { StageError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { CiInfo } from '../core/ci.js';
 import type { Deps, RunContext, RunOptions } from '../runner/context.js';
 
@@ -27,6 +27,6 @@ export function describeRevision(commit: Commit, options: Pick<RunOptions, 'bran
   const branch = options.branch ?? (fromCi ? ci.branch : undefined) ?? commit.branch;
   const tags = [...new Set([...commit.tags, ...(fromCi && ci.tag ? [ci.tag] : [])])];
   const name = branch ?? (fromCi ? ci.tag : undefined) ?? commit.tags[0];
-  if (name === undefined) throw new StageError(`commit ${commit.sha.slice(0, 12)} is on no branch (detached HEAD): pass --branch NAME`);
+  if (name === undefined) throw new ConfigError(`commit ${commit.sha.slice(0, 12)} is on no branch (detached HEAD): pass --branch NAME`);
   return { branch, tags, branchTag: branchTag(name) };
 }

@@ -53,6 +53,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
                 try {
                   await work(host, hostTask as Task);
                 } catch (error) {
+                  ctx.failedHost ??= host.address.id;
                   failures.push(`${host.address.id}: ${error instanceof HostError ? error.reason : (error as Error).message}`);
                   throw error;
                 }
