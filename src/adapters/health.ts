@@ -37,6 +37,7 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
       : imageHealth(info);
     if (verdict.healthy === true) return;
     last = verdict.output;
+    if (verdict.healthy === false && last) options.log(`${plan.service}: not healthy yet (${attempt}/${attempts}): ${last}`);
     if (verdict.healthy === 'waiting') attempt -= 1; // the image's HEALTHCHECK is still starting: Docker decides
     if (options.signal?.aborted) break;
     await options.sleep(check ? durationMs(check.interval) : 1000);
@@ -45,6 +46,17 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
 }
 
 type Verdict = { healthy: boolean | 'waiting'; output: string };
+
+/** One look at a running service's health, as a deploy would judge it: for `pipeline status`. */
+export async function healthNow(docker: Docker, container: Docker.Container, plan: ServicePlan, openTcp: OpenTcp): Promise<string> {
+  const info = await container.inspect();
+  if (!info.State.Running) return `${info.State.Status} (exit code ${info.State.ExitCode})`;
+  const verdict = plan.healthcheck
+    ? await probe(docker, container, info, plan, { openTcp, log: () => {}, sleep: async () => {} }).catch((error: Error) => ({ healthy: false, output: error.message }))
+    : imageHealth(info);
+  if (verdict.healthy === 'waiting') return 'starting';
+  return verdict.healthy ? 'healthy' : `unhealthy${verdict.output ? `: ${verdict.output}` : ''}`;
+}
 
 function imageHealth(info: Docker.ContainerInspectInfo): Verdict {
   const health = info.State.Health;

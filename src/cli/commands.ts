@@ -1,22 +1,20 @@
 import { ConfigError } from '../errors.js';
 import { configPath, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
-import { readCommit } from '../adapters/git.js';
 import { localDocker } from '../adapters/docker.js';
 import { localConnection } from '../adapters/local.js';
 import { detectCi } from '../core/ci.js';
 import { createMasker, MASK } from '../core/mask.js';
-import { planDeploy, secretNames } from '../core/plan.js';
-import { deployTagFor, findEnvironment, resolveEnvironments } from '../core/resolve.js';
+import { secretNames } from '../core/plan.js';
+import { deployTagFor, findEnvironment } from '../core/resolve.js';
 import type { HostAddress } from '../core/hosts.js';
 import { runStages } from '../runner/index.js';
 import { checkStageSelection, createRunContext, STAGES, type Deps, type RunContext, type StageName } from '../runner/context.js';
 import { chooseRenderer, type RendererName } from '../runner/renderer.js';
-import { describeRevision } from '../stages/checkout.js';
 import { currentMasker, setMasker } from './output.js';
 
 export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
-interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
+export interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
 interface RunArgs extends RevisionArgs { only?: StageName[]; skip?: StageName[] }
 interface DeployArgs extends CommonArgs { environment: string; dockerTag?: string }
 
@@ -39,30 +37,6 @@ export async function deployCommand(args: DeployArgs): Promise<number> {
   checkSecrets(loaded.config);
   const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag }, detectCi(process.env));
   return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer);
-}
-
-/** `pipeline plan`: what a run would deploy where, without touching anything. */
-export async function planCommand(args: RevisionArgs): Promise<number> {
-  const { config } = await load(args);
-  const commit = await readCommit(args.cwd, args.ref);
-  const revision = describeRevision(commit, args, detectCi(process.env));
-  const environments = args.env !== undefined ? [findEnvironment(config, args.env)] : resolveEnvironments(config, revision);
-  const lines = [
-    `commit      ${commit.sha}${revision.branch ? ` (${revision.branch})` : ''}${revision.tags.length ? `, tags: ${revision.tags.join(', ')}` : ''}`,
-    `branch tag  ${revision.branchTag}`,
-    `image       ${config.image}:${revision.branchTag}`,
-  ];
-  if (environments.length === 0) lines.push(`deploy      nothing is deployed for branch ${revision.branch ?? revision.branchTag}`);
-  for (const environment of environments) {
-    const plan = planDeploy(config, environment, { tag: deployTagFor(config, environment, args.dockerTag, revision.branchTag), commit: commit.sha });
-    lines.push(`deploy      ${plan.tag} → ${environment}`);
-    for (const host of plan.hosts) {
-      lines.push(`  ${host.address.id} [${host.roles.join(', ')}]`);
-      for (const svc of host.services) lines.push(`    ${svc.service.padEnd(12)} ${svc.image}${svc.redeploy ? '' : ' (started only when not running)'}`);
-    }
-  }
-  process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
 }
 
 /** `pipeline config`: the configuration as the pipeline sees it, secrets redacted. */
@@ -95,7 +69,7 @@ function checkSecrets(config: PipelineConfig): void {
 }
 
 /** Runs stages, turning SIGINT/SIGTERM into a clean stop: stages see the abort, clean up, and the exit code says which signal. */
-async function runWithSignals(stages: readonly StageName[], ctx: RunContext, loaded: LoadedConfig, requested?: RendererName): Promise<number> {
+export async function runWithSignals(stages: readonly StageName[], ctx: RunContext, loaded: LoadedConfig, requested?: RendererName): Promise<number> {
   const controller = new AbortController();
   let signalExit: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {

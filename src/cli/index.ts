@@ -44,14 +44,27 @@ async function main(argv: string[]): Promise<number> {
       .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
       .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
     async (args) => { exitCode = await (await commands()).deployCommand(args as never); })
+    .command('rollback <environment>', 'Bring back the release that ran before the current one, on every host', (args) => common(args)
+      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+      .option('to', { type: 'string', describe: 'Roll back to the kept release deployed with this tag' })
+      .example('$0 rollback production', 'Undo the last production deploy (again to go further back)')
+      .example('$0 rollback qa --to develop', 'Bring back the kept qa release tagged develop'),
+    async (args) => { exitCode = await (await import('./rollback.js')).rollbackCommand(args as never); })
+    .command('status <environment>', 'Show what runs on every host of an environment: tag, digest, commit, health, who deployed it', (args) => common(args)
+      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+      .example('$0 status production', 'What runs in production, and is it healthy'),
+    async (args) => { exitCode = await (await import('./status.js')).statusCommand(args as never); })
     .command('lock <action> <environment>', "Show or release an environment's deploy lock on its hosts", (args) => common(args)
       .positional('action', { choices: ['status', 'release'], describe: 'status: who holds it; release: free a dead deploy\'s lock' })
       .positional('environment', { type: 'string', describe: 'Environment name or alias' })
       .example('$0 lock status qa', 'Who is deploying to qa right now')
       .example('$0 lock release qa', 'Free the qa lock left by a deploy that died'),
     async (args) => { exitCode = await (await import('./lock.js')).lockCommand(args as never); })
-    .command('plan', 'Show what a run would deploy where, without side effects', (args) => revisionOptions(common(args)),
-      async (args) => { exitCode = await (await commands()).planCommand(args as never); })
+    .command('plan', 'Show what a run would deploy where and what it would change on each host, without side effects', (args) => revisionOptions(common(args))
+      .option('offline', { type: 'boolean', describe: 'Do not connect to hosts: only the commit, tag, environments and services' })
+      .example('$0 plan', 'What this branch would deploy, host by host')
+      .example('$0 plan --env qa --docker-tag feature/x', 'What redeploying feature/x to qa would change'),
+      async (args) => { exitCode = await (await import('./plan.js')).planCommand(args as never); })
     .command('config', 'Print the resolved configuration, secrets redacted', (args) => common(args),
       async (args) => { exitCode = await (await commands()).configCommand(args as never); })
     .command('promote <tag>', 'Move a tag an environment deploys on (uat) to a commit and push it, so CI deploys that commit', (args) => args

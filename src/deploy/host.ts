@@ -3,7 +3,7 @@ import { authFor, engineMessage, pullImage, splitImageRef, type RegistryAuth } f
 import { waitHealthy } from '../adapters/health.js';
 import { containerSpec, findContainer, keptContainers, keptName, RUNNING_RESTART_POLICY, stopContainer } from '../adapters/service.js';
 import type { PipelineConfig } from '../config/schema.js';
-import type { HostPlan, ServicePlan } from '../core/plan.js';
+import { LABEL_PREFIX, type HostPlan, type ServicePlan } from '../core/plan.js';
 import { delay, withHeartbeat, withTimeout } from '../core/time.js';
 import { HostError, StageError } from '../errors.js';
 import type { DeployConnection } from '../runner/context.js';
@@ -11,17 +11,23 @@ import type { DeployConnection } from '../runner/context.js';
 const API_TIMEOUT_MS = 60_000;
 const PULL_TIMEOUT_MS = 15 * 60_000;
 
-export type ServiceAction = 'started' | 'replaced' | 'left running';
+export type ServiceAction = 'started' | 'replaced' | 'left running' | 'rolled back';
 export interface ServiceResult { service: string; container: string; image: string; action: ServiceAction; digest?: string }
 
 /** The release being deployed: the pipeline's image at the tag, pinned to one digest (or, on the runner's engine, one image id). */
 export interface Release { tag: string; ref: string; digest?: string }
 
-interface Switch { plan: ServicePlan; keptId?: string; keptWasRunning: boolean; created?: string }
+/**
+ * One service switched on this host: the container it replaced (kept stopped), and the one now running —
+ * created by this deploy, or a kept release brought back by a rollback (`restoredFrom` is its kept name).
+ */
+interface Switch { plan: ServicePlan; keptId?: string; keptWasRunning: boolean; created?: string; restoredFrom?: string }
 
 export interface HostReleaseOptions {
   config: PipelineConfig;
   release: Release;
+  /** `user@machine`, recorded on the containers. */
+  deployedBy: string;
   secretEnv(plan: ServicePlan): Record<string, string>;
   log(line: string): void;
   signal: AbortSignal;
@@ -66,12 +72,12 @@ export class HostRelease {
    * digest resolves from here, and which `redeploy: false` services already run.
    * Resolves with the digest the host sees for the release (remote hosts).
    */
-  async preflight(): Promise<string | undefined> {
+  async preflight(options: { resolveDigest: boolean } = { resolveDigest: true }): Promise<string | undefined> {
     await this.api(this.docker.version(), 'Docker engine not answering');
     for (const svc of this.plan.services) {
       this.running.set(svc.service, Boolean((await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`))?.State.Running));
     }
-    if (!this.plan.services.some((svc) => svc.ownImage)) return undefined;
+    if (!options.resolveDigest || !this.plan.services.some((svc) => svc.ownImage)) return undefined;
     const { ref } = this.options.release;
     if (this.local) {
       const image = await this.docker.getImage(ref).inspect().catch(() => undefined);
@@ -139,16 +145,10 @@ export class HostRelease {
     this.switched.push(record);
     if (old) {
       // A redeploy:false service that is not running is replaced, not kept: there is no release to return to.
-      if (svc.redeploy) {
-        log(`${svc.service}: stopping ${svc.container} (${old.Config.Image}), kept for rollback`);
-        await this.api(stopContainer(this.docker.getContainer(old.Id), svc.stopGraceMs), `stopping ${svc.container}`);
-        await this.api(this.docker.getContainer(old.Id).rename({ name: keptName(svc.container, old.Id) }), `renaming ${svc.container}`);
-        record.keptId = old.Id;
-      } else {
-        await this.api(this.docker.getContainer(old.Id).remove({ force: true }), `removing stopped ${svc.container}`);
-      }
+      if (svc.redeploy) await this.keep(record, old);
+      else await this.api(this.docker.getContainer(old.Id).remove({ force: true }), `removing stopped ${svc.container}`);
     }
-    const container = await this.api(this.docker.createContainer(containerSpec(svc, this.options.secretEnv(svc))), `creating ${svc.container}`);
+    const container = await this.api(this.docker.createContainer(containerSpec(svc, this.options.secretEnv(svc), await this.releaseLabels(svc))), `creating ${svc.container}`);
     record.created = container.id;
     await this.api(container.start(), `starting ${svc.container}`);
     log(`${svc.service}: started ${svc.image}, waiting until healthy`);
@@ -156,6 +156,64 @@ export class HostRelease {
     await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
     log(`${svc.service}: healthy`);
     this.results.push({ service: svc.service, container: svc.container, image: svc.image, action: old && svc.redeploy ? 'replaced' : 'started', digest: svc.ownImage ? this.options.release.digest : undefined });
+  }
+
+  /** Stops the running container of a service and keeps it, renamed, for rollback. */
+  private async keep(record: Switch, old: Docker.ContainerInspectInfo): Promise<void> {
+    const { plan } = record;
+    this.options.log(`${plan.service}: stopping ${plan.container} (${old.Config.Image}), kept for rollback`);
+    await this.api(stopContainer(this.docker.getContainer(old.Id), plan.stopGraceMs), `stopping ${plan.container}`);
+    await this.api(this.docker.getContainer(old.Id).rename({ name: keptName(plan.container, old.Id) }), `renaming ${plan.container}`);
+    record.keptId = old.Id;
+  }
+
+  /**
+   * `pipeline rollback`: brings back, for every redeployed service, the newest kept
+   * release (or the one deployed with the tag `to`), health-checked. On failure this
+   * host's services are put back as they were before it throws.
+   */
+  async switchBack(to?: string): Promise<void> {
+    const { config, log, signal } = this.options;
+    try {
+      for (const svc of this.plan.services.filter((s) => s.redeploy)) {
+        if (signal.aborted) throw new StageError('stopped by a signal');
+        const kept = await this.api(keptContainers(this.docker, config.project, svc.service, svc.container), `listing kept releases of ${svc.service}`);
+        const target = to === undefined ? kept[0] : kept.find((c) => c.Labels[`${LABEL_PREFIX}tag`] === to);
+        if (!target) throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
+        const current = await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`);
+        const record: Switch = { plan: svc, keptWasRunning: Boolean(current?.State.Running), restoredFrom: target.Names[0]!.slice(1) };
+        this.switched.push(record);
+        if (current) await this.keep(record, current);
+        const container = this.docker.getContainer(target.Id);
+        await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
+        record.created = target.Id;
+        await this.api(container.start(), `starting ${svc.container}`);
+        log(`${svc.service}: restarted ${target.Image} (tag ${target.Labels[`${LABEL_PREFIX}tag`] ?? 'unknown'}), waiting until healthy`);
+        await waitHealthy(this.docker, container, svc, { openTcp: (address, port) => this.connection.openTcp(address, port), log, sleep: this.sleep, signal });
+        this.results.push({ service: svc.service, container: svc.container, image: target.Image, action: 'rolled back', digest: target.Labels[`${LABEL_PREFIX}digest`] });
+      }
+    } catch (error) {
+      await this.rollback();
+      throw error instanceof HostError ? error : new HostError(this.id, (error as Error).message, { cause: error });
+    }
+  }
+
+  /** After a rollback: the releases rolled back from are removed, so that the next rollback goes further back. */
+  async discardReplaced(): Promise<void> {
+    for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) {
+      await this.docker.getContainer(record.keptId!).remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  /** Labels that let `pipeline status` say what runs and who put it there; the commit comes from the image itself. */
+  private async releaseLabels(svc: ServicePlan): Promise<Record<string, string>> {
+    const labels: Record<string, string> = { [`${LABEL_PREFIX}deployed-by`]: this.options.deployedBy, [`${LABEL_PREFIX}deployed-at`]: new Date().toISOString() };
+    if (!svc.ownImage) return labels;
+    const image = await this.api(this.docker.getImage(svc.image).inspect(), `inspecting ${svc.image}`);
+    const commit = image.Config.Labels?.['org.opencontainers.image.revision'];
+    if (commit) labels[`${LABEL_PREFIX}commit`] = commit;
+    if (this.options.release.digest) labels[`${LABEL_PREFIX}digest`] = this.options.release.digest;
+    return labels;
   }
 
   /** Undoes every switch of this host, newest first: the new container goes, the kept one comes back. */
@@ -166,7 +224,8 @@ export class HostRelease {
       if (record.created) {
         const created = this.docker.getContainer(record.created);
         await stopContainer(created, plan.stopGraceMs).catch(() => undefined);
-        await created.remove({ force: true }).catch(() => undefined);
+        if (record.restoredFrom) await created.rename({ name: record.restoredFrom }).catch(() => undefined);
+        else await created.remove({ force: true }).catch(() => undefined);
       }
       if (record.keptId) {
         const kept = this.docker.getContainer(record.keptId);

@@ -23,6 +23,8 @@ export interface RunOptions {
   ref?: string;
   env?: string;
   dockerTag?: string;
+  /** `pipeline rollback`: the deploy stage restores kept releases instead of deploying a tag. */
+  rollback?: { to?: string };
 }
 
 /** What the deploy stage needs of a host: its Docker engine, programs (for the lock), TCP as the host sees it. */

@@ -16,7 +16,10 @@ export function deployStage(deps: Deps): ListrTask<RunContext> {
     enabled: (ctx) => stageEnabled(ctx.options, 'deploy'),
     skip: (ctx) => (ctx.environments.length === 0 ? `nothing is deployed for branch ${ctx.branch ?? ctx.branchTag}` : false),
     task: (ctx, task) => {
-      task.title = `deploy: ${ctx.deployTag} → ${ctx.environments.join(', ')}`;
+      const rollback = ctx.options.rollback;
+      task.title = rollback
+        ? `rollback: ${ctx.environments.join(', ')} to ${rollback.to ?? 'the previous release'}`
+        : `deploy: ${ctx.deployTag} → ${ctx.environments.join(', ')}`;
       return task.newListr(ctx.environments.map((environment) => environmentTask(ctx, deps, environment)), { exitOnError: true });
     },
   };
@@ -28,7 +31,8 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
   return {
     title: environment,
     task: (_ctx, envTask) => {
-      const plan = planDeploy(ctx.config, environment, { tag: ctx.deployTag!, commit: ctx.commit?.sha });
+      const rollback = ctx.options.rollback;
+      const plan = planDeploy(ctx.config, environment, { tag: ctx.deployTag ?? 'rollback', commit: ctx.commit?.sha });
       const ref = `${ctx.config.image}:${plan.tag}`;
       const release: Release = { tag: plan.tag, ref, digest: ctx.pushed.find((pushed) => pushed.ref === ref)?.digest };
       const session = new EnvironmentSession(plan, ctx.config, deps);
@@ -37,7 +41,8 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
       const hosts = new Map<string, HostRelease>();
       const logs = new Map<string, (line: string) => void>();
       const hostRelease = (id: string) => hosts.get(id)!;
-      envTask.title = `${environment}: ${plan.tag} to ${plan.hosts.length} host(s)`;
+      const holder = lockHolder(ctx.ci, deps.env);
+      envTask.title = rollback ? `${environment}: ${plan.hosts.length} host(s)` : `${environment}: ${plan.tag} to ${plan.hosts.length} host(s)`;
 
       /** A phase run on every host in parallel; failures are collected for the check after it. */
       const phase = (title: string, work: (host: HostPlan, task: Task) => Promise<void>, only = () => [...plan.hosts]) => {
@@ -85,51 +90,63 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
         const hostRelease = new HostRelease(host, connection, {
           config: ctx.config,
           release,
+          deployedBy: `${holder.user}@${holder.machine}`,
           secretEnv: (svc) => Object.fromEntries(svc.secrets.map((name) => [name, deps.env[name] ?? ''])),
           log: (line) => logs.get(host.address.id)?.(line),
           signal: deps.signal,
         });
         hosts.set(host.address.id, hostRelease);
-        const digest = await hostRelease.preflight();
+        const digest = await hostRelease.preflight({ resolveDigest: !rollback });
         // The digest is pinned once: from the push just done, else from the registry as the first host sees it.
         release.digest ??= digest;
         task.title = `${host.address.id}: ready${digest ? ` (${digest.slice(0, 19)})` : ''}`;
       });
       const pull = phase('pull', async (host) => { await hostRelease(host.address.id).pull(); });
-      const switchHosts = phase('switch', async (host, task) => {
-        const hostRelease_ = hostRelease(host.address.id);
-        await hostRelease_.switch();
-        task.title = `${host.address.id}: ${hostRelease_.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
+      /** The switch (or, for a rollback, the switch back), its host's title saying what each service did. */
+      const switching = (title: string, act: (host: HostRelease) => Promise<void>) => phase(title, async (host, task) => {
+        const target = hostRelease(host.address.id);
+        await act(target);
+        task.title = `${host.address.id}: ${target.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
       });
+      const switchHosts = switching('switch', (host) => host.switch());
+      const switchBack = switching('rollback', (host) => host.switchBack(rollback?.to));
       const verify = phase('verify', async (host) => { await hostRelease(host.address.id).verify(); });
+      const lock: ListrTask<RunContext> = {
+        title: 'lock',
+        task: async (_c, lockTask) => {
+          const { tookOver } = await session.acquire({ holder, tag: rollback ? undefined : plan.tag, commit: ctx.commit?.sha });
+          lockTask.title = `lock: ${environment} locked on ${plan.hosts.length} host(s)`;
+          if (tookOver.length > 0) lockTask.output = `took over an expired lock of ${tookOver[0]!.holder.user} on ${tookOver[0]!.holder.machine}`;
+        },
+      };
+      const unlock: ListrTask<RunContext> = {
+        title: 'unlock',
+        task: async (_c, unlockTask) => {
+          await Promise.allSettled([...hosts.values()].map((host) => (rollback ? host.discardReplaced() : host.prune(ctx.config.keepReleases))));
+          record(ctx, plan, hosts);
+          deps.cleanups.delete(releaseSession);
+          await session.release();
+          unlockTask.title = `unlock: ${environment} released`;
+        },
+      };
 
+      if (rollback) {
+        return envTask.newListr([
+          preflight.task, check('preflight', preflight.failures), lock,
+          switchBack.task, check('rollback', switchBack.failures, rollbackAll), unlock,
+        ], { exitOnError: true });
+      }
       return envTask.newListr([
         preflight.task,
         check('preflight', preflight.failures),
-        {
-          title: 'lock',
-          task: async (_c, lockTask) => {
-            const { tookOver } = await session.acquire({ holder: lockHolder(ctx.ci, deps.env), tag: plan.tag, commit: ctx.commit?.sha });
-            lockTask.title = `lock: ${environment} locked on ${plan.hosts.length} host(s)`;
-            if (tookOver.length > 0) lockTask.output = `took over an expired lock of ${tookOver[0]!.holder.user} on ${tookOver[0]!.holder.machine}`;
-          },
-        },
+        lock,
         pull.task,
         check('pull', pull.failures),
         switchHosts.task,
         check('switch', switchHosts.failures, rollbackAll),
         verify.task,
         check('verify', verify.failures, rollbackAll),
-        {
-          title: 'unlock',
-          task: async (_c, unlockTask) => {
-            await Promise.allSettled([...hosts.values()].map((host) => host.prune(ctx.config.keepReleases)));
-            record(ctx, plan, hosts);
-            deps.cleanups.delete(releaseSession);
-            await session.release();
-            unlockTask.title = `unlock: ${environment} released`;
-          },
-        },
+        unlock,
       ], { exitOnError: true });
     },
   };

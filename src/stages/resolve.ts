@@ -12,10 +12,10 @@ export function resolveStage(_deps: Deps): ListrTask<RunContext> {
         ? [findEnvironment(config, options.env)]
         : resolveEnvironments(config, { branch: ctx.branch, tags: ctx.tags });
       const [first] = ctx.environments;
-      ctx.deployTag = first === undefined ? undefined : deployTagFor(config, first, options.dockerTag, ctx.branchTag);
+      ctx.deployTag = first === undefined || options.rollback ? undefined : deployTagFor(config, first, options.dockerTag, ctx.branchTag);
       task.title = ctx.environments.length === 0
         ? `resolve: nothing is deployed for branch ${ctx.branch ?? ctx.branchTag}`
-        : `resolve: ${ctx.deployTag} → ${ctx.environments.join(', ')}`;
+        : `resolve: ${ctx.deployTag ?? 'previous release'} → ${ctx.environments.join(', ')}`;
     },
   };
 }

@@ -144,7 +144,7 @@ export function worldConfig(world) {
       uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: [h5], worker: [h5] }, env: { APP_ENV: 'uat' } },
     },
     services: {
-      web: { roles: ['web'], command: ['node', 'server.js'], ports: ['8080:8000'], healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 6 }, stopGracePeriod: '5s' },
+      web: { roles: ['web'], command: ['node', 'server.js'], ports: ['8080:8000'], healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 20 }, stopGracePeriod: '5s' },
       worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, stopGracePeriod: '5s' },
       logstash: { roles: ['web', 'worker'], image: world.logstashImage, redeploy: false },
     },

@@ -96,7 +96,7 @@ test.serial('a health check that never passes rolls back, naming the service, ho
   const before = await running();
   const result = await runIn(['run', '--env', 'qa']);
   t.is(result.code, 1, result.output);
-  t.regex(result.stderr, new RegExp(`deploy@${world.hosts[0].replaceAll('.', '\\.')}: web: not healthy after 6 check\\(s\\): GET /health answered 503`));
+  t.regex(result.stderr, new RegExp(`deploy@${world.hosts[0].replaceAll('.', '\\.')}: web: not healthy after 20 check\\(s\\): GET /health answered 503`));
   await assertQaUnchanged(t, before);
 });
 
