@@ -2,12 +2,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
-export const CLI = join(ROOT, 'dist/cli/index.js');
+import { CLI, ROOT } from './paths.js';
+
+export { CLI, ROOT };
 export const EXAMPLE = join(ROOT, 'examples/shopping-tool');
 const ENV_FILE = '/var/lib/pipeline-world/world.env';
 const run = promisify(execFile);
