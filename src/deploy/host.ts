@@ -63,7 +63,7 @@ export class HostRelease {
 
   private api<T>(promise: Promise<T>, what: string): Promise<T> {
     return withTimeout(promise, API_TIMEOUT_MS, what).catch((error) => {
-      throw new HostError(this.id, `${what}: ${engineMessage(error)}`, { cause: error });
+      throw new HostError(this.id, `${what}: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
     });
   }
 

@@ -80,9 +80,10 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
         },
       });
       const rollbackAll = async () => {
-        const results = await Promise.allSettled([...hosts.values()].map((host) => host.rollback()));
-        const failed = results.filter((r) => r.status === 'rejected').length;
-        return failed === 0 ? '; every host is back on its previous release' : `; rollback failed on ${failed} host(s): check them with pipeline status`;
+        const outcomes = await Promise.all([...hosts.values()].map((host) => host.rollback().then(() => undefined, (error: Error) =>
+          `${host.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`)));
+        const failed = outcomes.filter(Boolean);
+        return failed.length === 0 ? '; every host is back on its previous release' : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${environment}`;
       };
 
       const preflight = phase('preflight', async (host, task) => {

@@ -1,5 +1,6 @@
 import type { ListrTask } from 'listr2';
-import { checkLocalEngine, runToCompletion } from '../adapters/docker.js';
+import type Docker from 'dockerode';
+import { checkLocalEngine, readContainerFile, runToCompletion } from '../adapters/docker.js';
 import { StageError } from '../errors.js';
 import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
 
@@ -21,8 +22,17 @@ export function testStage(deps: Deps): ListrTask<RunContext> {
         env: config.test!.env,
         labels: { 'pipeline.project': config.project, 'pipeline.stage': 'test' },
         signal: deps.signal,
+        afterExit: (container) => copyTestResults(ctx, container, (line) => { task.output = line; }),
       }, (line) => { task.output = deps.mask(line); });
       if (code !== 0) throw new StageError(`tests failed: ${config.test!.command.join(' ')} exited with code ${code}`);
     },
   };
+}
+
+/** Keeps the JUnit XML the test command wrote (test.reports) for the run's report; a run without it says so and goes on. */
+async function copyTestResults(ctx: RunContext, container: Docker.Container, say: (line: string) => void): Promise<void> {
+  const path = ctx.config.test?.reports;
+  if (!path) return;
+  ctx.testResults = await readContainerFile(container, path);
+  if (ctx.testResults === undefined) say(`no test results at ${path} in the test container`);
 }

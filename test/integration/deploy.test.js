@@ -220,3 +220,42 @@ test.serial('one SSH connection per host per deploy; previous releases are kept 
   t.is(kept.length, 3, 'three previous releases are kept');
   t.true(kept.every((c) => c.State !== 'running'));
 });
+
+test.serial('a host lost in the middle of a deploy: exit 1 naming it, the other hosts back on their previous release', async (t) => {
+  // The web host takes a few seconds to become healthy; the worker host is cut off meanwhile.
+  await commitOnBranch(repo, 'feature/slow-start', 'develop', {
+    'app.js': "const ready = Date.now() + 4000;\nexport function handle(request, response) { response.writeHead(Date.now() < ready ? 503 : 200); response.end('{}'); }\n",
+    'test/app.test.js': "import { test } from 'node:test';\ntest('nothing', () => {});\n",
+  });
+  const before = await running();
+  let cut = false;
+  const result = await pipelineWatching(['--config', config, 'run', '--env', 'qa'], { cwd: repo.work, env }, (line) => {
+    if (!cut && line.includes(`deploy@${world.hosts[1]}: worker: healthy`)) {
+      cut = true;
+      void cutHost('plw-h2');
+    }
+  });
+  try {
+    t.true(cut, 'the worker host was cut off during the switch');
+    t.is(result.code, 1, result.output);
+    t.regex(result.output, new RegExp(`pipeline: .*deploy@${world.hosts[1].replaceAll('.', '\\.')}: .*connection lost; could not roll back deploy@${world.hosts[1].replaceAll('.', '\\.')} \\(connection lost\\): check it with pipeline status qa`));
+    const web = await projectContainers(world.engines[0]);
+    t.is(`${web.web.Id.slice(0, 12)} ${web.web.State}`, before[0].web, 'the web host is back on its previous release');
+    t.false(existsSync(lockPath(0)), 'the lock is released where the host can be reached');
+  } finally {
+    await worldCommand('sshd-start', 'h2');
+    await rm(lockPath(1), { recursive: true, force: true });
+  }
+});
+
+/** Cuts a host off: every sshd process in its network namespace (the listener and the open sessions) is killed. */
+async function cutHost(namespace) {
+  const exec = promisify(execFile);
+  const pids = (await exec('ip', ['netns', 'pids', namespace])).stdout.split('\n').filter(Boolean);
+  const sshd = [];
+  for (const pid of pids) {
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === 'sshd') sshd.push(pid);
+  }
+  if (sshd.length > 0) await exec('kill', ['-9', ...sshd]);
+}
