@@ -13,7 +13,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -z "${DOCKER_HOST:-}
   bash scripts/world.sh engine
 fi
 
-# There is no Docker Hub here: logstash is played by the world's stand-in image unless told otherwise.
-export LOGSTASH_IMAGE="${LOGSTASH_IMAGE:-pipeline-world/logstash:7.17.0}"
+# Without Docker Hub, logstash is played by the stand-in image scripts/world.sh builds, unless told otherwise.
+export LOGSTASH_IMAGE="${LOGSTASH_IMAGE:-10.213.0.1:5000/logstash/logstash:7.17.0}"
 cd examples/shopping-tool
 exec node ../../dist/cli/index.js run --env local "$@"
