@@ -90,7 +90,15 @@ export async function buildImage(docker: Docker, tar: Readable, options: BuildOp
   return imageId;
 }
 
-export interface RunOptions { image: string; command: string[]; env: Record<string, string>; labels: Record<string, string>; signal?: AbortSignal }
+export interface RunOptions {
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  signal?: AbortSignal;
+  /** Called once the command has exited, before the container is removed: the moment to copy files out of it. */
+  afterExit?: (container: Docker.Container) => Promise<void>;
+}
 
 /**
  * Runs a command in a new container, streaming its output, and always removes
@@ -116,11 +124,34 @@ export async function runToCompletion(docker: Docker, options: RunOptions, onLin
     const { StatusCode } = await container.wait();
     await ended;
     lines.flush();
+    await options.afterExit?.(container);
     return StatusCode as number;
   } finally {
     options.signal?.removeEventListener('abort', removeContainer);
     await removeContainer();
   }
+}
+
+/** A file's text from a container, through the Engine's archive endpoint (works once it has exited); undefined when there is no such file. */
+export async function readContainerFile(container: Docker.Container, path: string): Promise<string | undefined> {
+  let archive: NodeJS.ReadableStream;
+  try {
+    archive = await container.getArchive({ path });
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    throw new StageError(`copying ${path} out of the container failed: ${engineMessage(error)}`);
+  }
+  const { default: tarStream } = await import('tar-stream');
+  const extract = tarStream.extract();
+  archive.pipe(extract);
+  let text: string | undefined;
+  for await (const entry of extract) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk as Buffer);
+    // The archive of a file holds that file; of a folder, the folder first: only a file is read.
+    if (entry.header.type === 'file') text ??= Buffer.concat(chunks).toString('utf8');
+  }
+  return text;
 }
 
 /** Pushes one tag of a repository (never every local tag); resolves with the pushed digest. */

@@ -1,4 +1,6 @@
-import { ConfigError } from '../errors.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { ConfigError, StageError } from '../errors.js';
 import { configPath, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { localDocker } from '../adapters/docker.js';
@@ -11,12 +13,16 @@ import type { HostAddress } from '../core/hosts.js';
 import { runStages } from '../runner/index.js';
 import { checkStageSelection, createRunContext, STAGES, type Deps, type RunContext, type StageName } from '../runner/context.js';
 import { chooseRenderer, type RendererName } from '../runner/renderer.js';
+import { writeResult } from '../runner/json.js';
+import { exitCodeFor, resultEvent, type RunOutcome } from '../runner/result.js';
+import { summaryTable } from '../runner/summary.js';
+import { junitReport, testResultSuites } from '../report/junit.js';
 import { currentMasker, setMasker } from './output.js';
 
 export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
 export interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
-interface RunArgs extends RevisionArgs { only?: StageName[]; skip?: StageName[] }
-interface DeployArgs extends CommonArgs { environment: string; dockerTag?: string }
+interface RunArgs extends RevisionArgs, OutputArgs { only?: StageName[]; skip?: StageName[] }
+interface DeployArgs extends CommonArgs, OutputArgs { environment: string; dockerTag?: string }
 
 /** `pipeline run`: every stage, or those --only/--skip select. */
 export async function runCommand(args: RunArgs): Promise<number> {
@@ -26,7 +32,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   if (options.env !== undefined) findEnvironment(loaded.config, options.env);
   checkSecrets(loaded.config);
   const ctx = createRunContext(loaded, options, detectCi(process.env));
-  return runWithSignals(STAGES, ctx, loaded, args.renderer);
+  return runWithSignals(STAGES, ctx, loaded, args.renderer, args);
 }
 
 /** `pipeline deploy ENV [--docker-tag TAG]`: the documented `fab ENV deploy docker_tag=...`. */
@@ -36,7 +42,7 @@ export async function deployCommand(args: DeployArgs): Promise<number> {
   deployTagFor(loaded.config, environment, args.dockerTag);
   checkSecrets(loaded.config);
   const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag }, detectCi(process.env));
-  return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer);
+  return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer, args);
 }
 
 /** `pipeline config`: the configuration as the pipeline sees it, secrets redacted. */
@@ -68,31 +74,36 @@ function checkSecrets(config: PipelineConfig): void {
   if (missing.length > 0) throw new ConfigError(`secret${missing.length > 1 ? 's' : ''} not set in the environment: ${missing.join(', ')}`);
 }
 
+/** How a run reports beyond its renderer: JSON events on stdout (--json) and a JUnit file (--report). */
+export interface OutputArgs { json?: boolean; report?: string }
+
 /** Runs stages, turning SIGINT/SIGTERM into a clean stop: stages see the abort, clean up, and the exit code says which signal. */
-export async function runWithSignals(stages: readonly StageName[], ctx: RunContext, loaded: LoadedConfig, requested?: RendererName): Promise<number> {
+export async function runWithSignals(stages: readonly StageName[], ctx: RunContext, loaded: LoadedConfig, requested?: RendererName, output: OutputArgs = {}): Promise<number> {
   const controller = new AbortController();
-  let signalExit: number | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalExit !== undefined) return;
-    signalExit = signal === 'SIGINT' ? 130 : 143;
-    process.stderr.write(`\npipeline: ${signal} received, stopping and cleaning up\n`);
+  let signal: NodeJS.Signals | undefined;
+  const onSignal = (received: NodeJS.Signals) => {
+    if (signal !== undefined) return;
+    signal = received;
+    process.stderr.write(`\npipeline: ${received} received, stopping and cleaning up\n`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const renderer = chooseRenderer({ requested, isTTY: Boolean(process.stdout.isTTY), ci: Boolean(ctx.ci.provider) });
+  const renderer = chooseRenderer({ requested, json: output.json, isTTY: Boolean(process.stdout.isTTY), ci: Boolean(ctx.ci.provider) });
+  let outcome: RunOutcome = { exitCode: 0 };
   try {
     await runStages(stages, ctx, createDeps(loaded, controller.signal), renderer);
   } catch (error) {
-    if (signalExit !== undefined) return signalExit;
-    throw error;
+    outcome = { exitCode: exitCodeFor(error), error };
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (signalExit !== undefined) return signalExit;
-  process.stdout.write(summary(ctx));
-  return 0;
+  if (signal !== undefined) outcome = { exitCode: signal === 'SIGINT' ? 130 : 143, signal };
+  outcome = await finishRun(ctx, outcome, output);
+  // Errors go on to the CLI, which prints them; a signal's stop was announced already.
+  if (outcome.error !== undefined) throw outcome.error;
+  return outcome.exitCode;
 }
 
 export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
@@ -116,14 +127,34 @@ export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   };
 }
 
-/** What was deployed where, and the addresses to open. */
-function summary(ctx: RunContext): string {
-  const lines: string[] = [];
-  for (const deployment of ctx.deployments) {
-    for (const svc of deployment.services) {
-      lines.push(`${deployment.environment.padEnd(12)} ${deployment.host.padEnd(24)} ${svc.service.padEnd(12)} ${svc.action.padEnd(13)} ${svc.image}`);
-    }
+/**
+ * What every run ends with, also a failed or stopped one: the summary table
+ * (on stderr with --json, whose stdout is events only), the --report file,
+ * then the result event. A report that cannot be written fails a run that
+ * otherwise succeeded.
+ */
+async function finishRun(ctx: RunContext, outcome: RunOutcome, output: OutputArgs): Promise<RunOutcome> {
+  (output.json ? process.stderr : process.stdout).write(summaryTable(ctx));
+  let ending = outcome;
+  if (output.report) {
+    await writeReport(ctx, resolve(ctx.options.cwd, output.report)).catch((error: Error) => {
+      if (outcome.exitCode === 0) ending = { exitCode: exitCodeFor(error), error };
+      else process.stderr.write(`pipeline: ${error.message}\n`);
+    });
   }
-  for (const { service, host, url } of ctx.urls) lines.push(`${service} on ${host}: ${url}`);
-  return lines.length ? `${lines.join('\n')}\n` : '';
+  if (output.json) writeResult(resultEvent(ctx, ending));
+  return ending;
+}
+
+/** The JUnit report of the stages, with the test command's own results when it wrote them; masked like all output. */
+async function writeReport(ctx: RunContext, file: string): Promise<void> {
+  const testSuites = ctx.testResults === undefined ? [] : testResultSuites(ctx.testResults, `${ctx.config.project} tests`);
+  if (testSuites === undefined) process.stderr.write(`pipeline: the file at test.reports (${ctx.config.test?.reports}) is not JUnit XML; the report has the stages only\n`);
+  const xml = junitReport({ suite: `pipeline ${ctx.config.project}`, stages: ctx.stages, testSuites });
+  try {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, currentMasker()(xml));
+  } catch (error) {
+    throw new StageError(`cannot write the report to ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }

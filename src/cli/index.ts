@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { ConfigError, PipelineError } from '../errors.js';
+import { detectCi } from '../core/ci.js';
+import { exitCodeFor, resultEvent } from '../runner/result.js';
 import { maskProcessOutput } from './output.js';
 
 const STAGE_NAMES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'];
@@ -15,6 +17,13 @@ function common(args: Argv) {
     .option('config', { type: 'string', describe: 'Config file (default: pipeline.config.ts found from --cwd upwards)' })
     .option('cwd', { type: 'string', default: process.cwd(), defaultDescription: 'current folder', describe: 'Folder to run in' })
     .option('renderer', { choices: RENDERER_NAMES, describe: 'Output: default (live list on a terminal), simple (lines, for CI), verbose, silent' });
+}
+
+/** Options of the commands that run stages: machine-readable output and a report for CI. */
+function outputOptions(args: Argv) {
+  return args
+    .option('json', { type: 'boolean', describe: 'Write JSON events to stdout, one per line, the last the result; lines for people go to stderr (--renderer is ignored)' })
+    .option('report', { type: 'string', describe: 'Write a JUnit XML report of the stages (with the test results, see test.reports) to this file' });
 }
 
 function revisionOptions(args: Argv) {
@@ -48,19 +57,19 @@ async function main(argv: string[]): Promise<number> {
   const parser = yargs(argv)
     .scriptName('pipeline')
     .usage('$0 <command> [options]\n\nRuns the whole CI/CD pipeline — checkout, build, test, push, resolve, deploy — on a laptop or as one CI step.')
-    .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => revisionOptions(common(args))
+    .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => revisionOptions(outputOptions(common(args)))
       .option('only', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Run only these stages (checkout and resolve always run)' })
       .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
       .example('$0 run', 'Build, test and push this branch, then deploy it where it belongs')
       .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
       .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
     async (args) => { exitCode = await (await commands()).runCommand(args as never); })
-    .command('deploy <environment>', 'Deploy a tag to an environment (fab ENV deploy docker_tag=...)', (args) => common(args)
+    .command('deploy <environment>', 'Deploy a tag to an environment (fab ENV deploy docker_tag=...)', (args) => outputOptions(common(args))
       .positional('environment', { type: 'string', describe: 'Environment name or alias (stage = qa)' })
       .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
       .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
     async (args) => { exitCode = await (await commands()).deployCommand(args as never); })
-    .command('rollback <environment>', 'Bring back the release that ran before the current one, on every host', (args) => common(args)
+    .command('rollback <environment>', 'Bring back the release that ran before the current one, on every host', (args) => outputOptions(common(args))
       .positional('environment', { type: 'string', describe: 'Environment name or alias' })
       .option('to', { type: 'string', describe: 'Roll back to the kept release deployed with this tag' })
       .example('$0 rollback production', 'Undo the last production deploy (again to go further back)')
@@ -93,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
       .example('$0 promote uat --ref develop', 'Deploy the tip of develop to uat'),
     async (args) => { exitCode = await (await import('./promote.js')).promoteCommand(args as never); })
     .completion('completion', 'Print a shell completion script (add to ~/.bashrc: pipeline completion >> ~/.bashrc)')
-    .demandCommand(1, 'name a command: run, deploy, plan or config')
+    .demandCommand(1, 'name a command: run, deploy, plan, status, rollback, lock, promote, config or completion')
     .strict()
     .help()
     .alias('h', 'help')
@@ -107,14 +116,17 @@ async function main(argv: string[]): Promise<number> {
     await parser.parseAsync();
     return exitCode;
   } catch (error) {
-    return report(error);
+    const code = report(error);
+    // With --json the last stdout line is a result event, also when no run started (bad usage, invalid configuration).
+    if (argv.includes('--json')) (await import('../runner/json.js')).writeResult(resultEvent(undefined, { exitCode: code, error }, detectCi(process.env)));
+    return code;
   }
 }
 
 function report(error: unknown): number {
   if (error instanceof PipelineError) {
     process.stderr.write(`pipeline: ${error.message}\n`);
-    return error instanceof ConfigError ? EXIT.usage : EXIT.failure;
+    return exitCodeFor(error);
   }
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`pipeline: ${message}\n`);

@@ -52,7 +52,11 @@ export const configSchema = z.strictObject({
     .refine((image) => !image.split('/').at(-1)!.includes(':'), 'must not carry a tag: the pipeline chooses it'),
   registry: registry.optional(),
   build: z.strictObject({ context: z.string().default('.'), dockerfile: z.string().default('Dockerfile'), args: stringMap.default({}) }).default({ context: '.', dockerfile: 'Dockerfile', args: {} }),
-  test: z.strictObject({ command: argv, env: stringMap.default({}) }).optional(),
+  test: z.strictObject({
+    command: argv,
+    env: stringMap.default({}),
+    reports: z.string().startsWith('/', 'must be an absolute path inside the test container, e.g. "/app/reports/junit.xml"').optional(),
+  }).optional(),
   ssh: z.strictObject({
     user: z.string().min(1).default('deploy'),
     port: z.number().int().min(1).max(65535).default(22),

@@ -53,6 +53,8 @@ export interface RunContext {
   environments: string[];
   deployTag?: string;
   deployments: HostDeployment[];
+  /** The JUnit XML the test command wrote to `test.reports`, copied out of the test container. */
+  testResults?: string;
   /** Stages as they ended, in order. */
   stages: StageResult[];
   /** The host a failed deploy failed on, when one did. */

@@ -6,7 +6,9 @@ import { pushStage } from '../stages/push.js';
 import { resolveStage } from '../stages/resolve.js';
 import { testStage } from '../stages/test.js';
 import type { Deps, RunContext, StageName, StageResult } from './context.js';
-import type { RendererName } from './renderer.js';
+import { JsonRenderer } from './json.js';
+import { StageError } from '../errors.js';
+import type { RunRenderer } from './renderer.js';
 
 const STAGE_FACTORIES: Record<StageName, (deps: Deps) => ListrTask<RunContext>> = {
   checkout: checkoutStage,
@@ -18,7 +20,7 @@ const STAGE_FACTORIES: Record<StageName, (deps: Deps) => ListrTask<RunContext>> 
 };
 
 /** Wraps a stage so that how it ended (and how long it took, subtasks included) lands in ctx.stages. */
-function recorded(stage: StageName, task: ListrTask<RunContext>): ListrTask<RunContext> {
+function recorded(stage: StageName, task: ListrTask<RunContext>, signal: AbortSignal): ListrTask<RunContext> {
   const { skip } = task;
   return {
     ...task,
@@ -31,12 +33,16 @@ function recorded(stage: StageName, task: ListrTask<RunContext>): ListrTask<RunC
       const started = Date.now();
       const result: StageResult = { stage, status: 'success', startedAt: new Date(started).toISOString(), durationMs: 0 };
       ctx.stages.push(result);
+      // After SIGINT/SIGTERM no further stage starts.
+      if (signal.aborted) throw new StageError('stopped by a signal');
       // A stage that returns subtasks ends when they do, after this function returned: its state says when.
       wrapper.task.on(ListrTaskEventType.STATE, (state) => {
         if (state !== ListrTaskState.COMPLETED && state !== ListrTaskState.FAILED) return;
         result.durationMs = Date.now() - started;
-        if (state === ListrTaskState.FAILED) Object.assign(result, { status: 'failure', message: wrapper.task.message.error });
+        if (state === ListrTaskState.FAILED) result.status = 'failure';
       });
+      // listr2 sets why a task failed only after its FAILED state.
+      wrapper.task.on(ListrTaskEventType.MESSAGE, (message) => { if (message.error) result.message = message.error; });
       return task.task(ctx, wrapper);
     },
   };
@@ -44,17 +50,21 @@ function recorded(stage: StageName, task: ListrTask<RunContext>): ListrTask<RunC
 
 const LINE_RENDERER_OPTIONS = { timer: PRESET_TIMER, timestamp: PRESET_TIMESTAMP };
 
+/** The listr2 renderer and its options for the chosen output. */
+function listrRenderer(renderer: RunRenderer) {
+  if (renderer === 'json') return { renderer: JsonRenderer, rendererOptions: { human: LINE_RENDERER_OPTIONS } };
+  if (renderer === 'default') return { renderer, rendererOptions: { timer: PRESET_TIMER, collapseSubtasks: false, collapseSkips: false, showSkipMessage: true } };
+  return { renderer, rendererOptions: LINE_RENDERER_OPTIONS };
+}
+
 /** Runs the given stages in order over one context; rejects with the first stage's error. */
-export async function runStages(stages: readonly StageName[], ctx: RunContext, deps: Deps, renderer: RendererName): Promise<RunContext> {
-  const list = new Listr<RunContext>(stages.map((stage) => recorded(stage, STAGE_FACTORIES[stage](deps))), {
+export async function runStages(stages: readonly StageName[], ctx: RunContext, deps: Deps, renderer: RunRenderer): Promise<RunContext> {
+  const list = new Listr<RunContext>(stages.map((stage) => recorded(stage, STAGE_FACTORIES[stage](deps), deps.signal)), {
     ctx,
     exitOnError: true,
     // Signals are handled by the CLI, which cleans up before exiting with 130/143.
     registerSignalListeners: false,
-    renderer: renderer as 'default',
-    rendererOptions: renderer === 'default'
-      ? { timer: PRESET_TIMER, collapseSubtasks: false, collapseSkips: false, showSkipMessage: true }
-      : LINE_RENDERER_OPTIONS as never,
+    ...listrRenderer(renderer) as { renderer: 'default' },
     fallbackRenderer: 'simple',
     fallbackRendererOptions: LINE_RENDERER_OPTIONS,
   });
