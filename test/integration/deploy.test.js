@@ -144,7 +144,7 @@ test.serial('Ctrl-C during the test stage: exit 130, the test container is remov
   t.true(sent, 'the test stage was reached');
   t.is(result.code, 130, result.output);
   t.regex(result.output, /SIGINT received, stopping and cleaning up/);
-  const leftovers = await new Docker().listContainers({ all: true, filters: { label: ['pipeline.stage=test'] } });
+  const leftovers = await new Docker().listContainers({ all: true, filters: { label: ['pipeline.stage=test', 'pipeline.project=shopping-tool'] } });
   t.deepEqual(leftovers, []);
   t.false((await registryTags(world, 'allume/shopping-tool')).includes('featureslow-tests'));
 });

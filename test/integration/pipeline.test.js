@@ -135,7 +135,7 @@ test.serial('failing tests: non-zero exit, nothing pushed, nothing deployed', as
   t.regex(result.output, /broken on purpose/, 'the test output is shown');
   t.false((await registryTags(world, REPOSITORY)).includes('featurebroken'), 'nothing pushed');
   t.is((await hostState(0)).web.Id, before, 'nothing deployed');
-  const leftovers = await new Docker().listContainers({ all: true, filters: { label: ['pipeline.stage=test'] } });
+  const leftovers = await new Docker().listContainers({ all: true, filters: { label: ['pipeline.stage=test', 'pipeline.project=shopping-tool'] } });
   t.deepEqual(leftovers, [], 'the test container is removed from the runner engine');
 });
 
