@@ -47,10 +47,12 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
       /** A phase run on every host in parallel; failures are collected for the check after it. */
       const phase = (title: string, work: (host: HostPlan, task: Task) => Promise<void>, only = () => [...plan.hosts]) => {
         const failures: string[] = [];
+        const state = { failures, title: (_text: string) => {} };
         const task: ListrTask<RunContext> = {
           title,
           task: (_c, phaseTask) => {
             if (deps.signal.aborted) throw new StageError('stopped by a signal');
+            state.title = (text) => { phaseTask.title = text; };
             return phaseTask.newListr(only().map((host) => ({
               title: host.address.id,
               task: async (_h, hostTask) => {
@@ -66,17 +68,20 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
             })), { concurrent: ctx.config.parallel, exitOnError: false });
           },
         };
-        return { task, failures };
+        return { task, state };
       };
-      /** Failed hosts do not fail their parent list (exitOnError: false), so each phase is followed by a check. */
-      const check = (what: string, failures: string[], onFailure?: () => Promise<string>): ListrTask<RunContext> => ({
-        title: `${what}: checking`,
-        task: async (_c, checkTask) => {
+      /**
+       * Failed hosts do not fail their parent list (exitOnError: false), so each phase is
+       * followed by an untitled check that fails the deploy, or says on the phase that all went well.
+       */
+      const check = (what: string, phaseState: { failures: string[]; title: (text: string) => void }, onFailure?: () => Promise<string>): ListrTask<RunContext> => ({
+        task: async () => {
+          const { failures } = phaseState;
           if (failures.length > 0) {
             const after = onFailure ? await onFailure() : '';
             throw new StageError(deps.mask(`${what} failed on ${failures.length} host(s): ${failures.join('; ')}${after}`));
           }
-          checkTask.title = `${what}: ${plan.hosts.length} host(s) ok`;
+          phaseState.title(`${what}: ${plan.hosts.length} host(s) ok`);
         },
       });
       const rollbackAll = async () => {
@@ -133,20 +138,20 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
 
       if (rollback) {
         return envTask.newListr([
-          preflight.task, check('preflight', preflight.failures), lock,
-          switchBack.task, check('rollback', switchBack.failures, rollbackAll), unlock,
+          preflight.task, check('preflight', preflight.state), lock,
+          switchBack.task, check('rollback', switchBack.state, rollbackAll), unlock,
         ], { exitOnError: true });
       }
       return envTask.newListr([
         preflight.task,
-        check('preflight', preflight.failures),
+        check('preflight', preflight.state),
         lock,
         pull.task,
-        check('pull', pull.failures),
+        check('pull', pull.state),
         switchHosts.task,
-        check('switch', switchHosts.failures, rollbackAll),
+        check('switch', switchHosts.state, rollbackAll),
         verify.task,
-        check('verify', verify.failures, rollbackAll),
+        check('verify', verify.state, rollbackAll),
         unlock,
       ], { exitOnError: true });
     },
