@@ -25,6 +25,9 @@ export interface HealthOptions {
 export async function waitHealthy(docker: Docker, container: Docker.Container, plan: ServicePlan, options: HealthOptions): Promise<void> {
   const check = plan.healthcheck;
   await options.sleep(check ? durationMs(check.startPeriod) : plan.startPeriodMs);
+  // A service is rarely up at the very first check: for one interval, failed checks are retried
+  // sooner and not counted, so a quick service is not kept waiting a whole interval.
+  const settleUntil = Date.now() + (check ? durationMs(check.interval) : 0);
   let last = '';
   const attempts = check?.retries ?? 1;
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
@@ -37,13 +40,19 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
       : imageHealth(info);
     if (verdict.healthy === true) return;
     last = verdict.output;
-    if (verdict.healthy === false && last) options.log(`${plan.service}: not healthy yet (${attempt}/${attempts}): ${last}`);
-    if (verdict.healthy === 'waiting') attempt -= 1; // the image's HEALTHCHECK is still starting: Docker decides
+    if (verdict.healthy === false && last && Date.now() >= settleUntil) options.log(`${plan.service}: not healthy yet (${attempt}/${attempts}): ${last}`);
     if (options.signal?.aborted) break;
+    if (verdict.healthy === 'waiting' || Date.now() < settleUntil) {
+      attempt -= 1; // settling, or the image's own HEALTHCHECK still starting (Docker decides)
+      await options.sleep(SETTLE_POLL_MS);
+      continue;
+    }
     await options.sleep(check ? durationMs(check.interval) : 1000);
   }
   throw new StageError(`${plan.service}: not healthy after ${attempts} check(s)${last ? `: ${last}` : ''}`);
 }
+
+const SETTLE_POLL_MS = 200;
 
 type Verdict = { healthy: boolean | 'waiting'; output: string };
 

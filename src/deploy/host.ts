@@ -122,23 +122,23 @@ export class HostRelease {
 
   /** Switches every service to the release; on failure this host's switched services are rolled back before it throws. */
   async switch(): Promise<void> {
-    try {
-      for (const svc of this.plan.services) {
-        if (this.options.signal.aborted) throw new StageError('stopped by a signal');
-        if (!this.starts(svc)) {
-          this.options.log(`${svc.service}: already running, left alone`);
-          this.results.push({ service: svc.service, container: svc.container, image: svc.image, action: 'left running' });
-          continue;
-        }
-        await this.switchService(svc);
-      }
-    } catch (error) {
+    // The services of a host are separate containers: they switch at once, each waiting for its own health.
+    const outcomes = await Promise.allSettled(this.plan.services.map(async (svc): Promise<ServiceResult> => {
+      if (this.options.signal.aborted) throw new StageError('stopped by a signal');
+      if (this.starts(svc)) return this.switchService(svc);
+      this.options.log(`${svc.service}: already running, left alone`);
+      return { service: svc.service, container: svc.container, image: svc.image, action: 'left running' };
+    }));
+    const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure) {
       await this.rollback();
-      throw error instanceof HostError ? error : new HostError(this.id, (error as Error).message, { cause: error });
+      const error = failure.reason as Error;
+      throw error instanceof HostError ? error : new HostError(this.id, error.message, { cause: error });
     }
+    this.results.push(...outcomes.map((outcome) => (outcome as PromiseFulfilledResult<ServiceResult>).value));
   }
 
-  private async switchService(svc: ServicePlan): Promise<void> {
+  private async switchService(svc: ServicePlan): Promise<ServiceResult> {
     const { log } = this.options;
     const old = await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`);
     const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.State.Running) };
@@ -155,7 +155,7 @@ export class HostRelease {
     await waitHealthy(this.docker, container, svc, { openTcp: (address, port) => this.connection.openTcp(address, port), log, sleep: this.sleep, signal: this.options.signal });
     await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
     log(`${svc.service}: healthy`);
-    this.results.push({ service: svc.service, container: svc.container, image: svc.image, action: old && svc.redeploy ? 'replaced' : 'started', digest: svc.ownImage ? this.options.release.digest : undefined });
+    return { service: svc.service, container: svc.container, image: svc.image, action: old && svc.redeploy ? 'replaced' : 'started', digest: svc.ownImage ? this.options.release.digest : undefined };
   }
 
   /** Stops the running container of a service and keeps it, renamed, for rollback. */
