@@ -189,3 +189,16 @@ export function hostHome(index) {
 export async function worldCommand(...args) {
   await run('bash', [join(ROOT, 'scripts/world.sh'), ...args]);
 }
+
+/**
+ * What most integration files start from: the world, a fresh clone of the example on develop,
+ * its config written as JSON, and no container of the example left on any host.
+ */
+export async function setUpExample() {
+  const world = await loadWorld();
+  const repo = await makeRepo();
+  await resetHosts(world);
+  const config = await writeConfig(repo, worldConfig(world));
+  await repo.git('checkout', '-q', 'develop');
+  return { world, repo, env: exampleEnv(world), config };
+}

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import {
-  commitOnBranch, exampleEnv, hostHome, keptContainers, loadWorld, makeRepo, pipeline, pipelineWatching, projectContainers,
-  registryTags, resetHosts, worldCommand, worldConfig, writeConfig,
+  commitOnBranch, hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, registryTags, setUpExample,
+  worldCommand, worldConfig, writeConfig,
 } from '../helpers/world.js';
 
 let world;
@@ -17,13 +17,8 @@ let env;
 let config;
 
 test.before(async () => {
-  world = await loadWorld();
-  env = exampleEnv(world);
-  repo = await makeRepo();
-  await resetHosts(world);
-  config = await writeConfig(repo, worldConfig(world));
+  ({ world, repo, env, config } = await setUpExample());
   // A healthy release on qa that every failure below must leave running.
-  await repo.git('checkout', '-q', 'develop');
   const result = await runIn(['run']);
   if (result.code !== 0) throw new Error(`the first deploy failed:\n${result.output}`);
 });

@@ -3,7 +3,7 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  exampleEnv, hostHome, loadWorld, makeRepo, pipeline, projectContainers, resetHosts, worldCommand, worldConfig, writeConfig,
+  hostHome, pipeline, projectContainers, setUpExample, worldCommand,
 } from '../helpers/world.js';
 
 let world;
@@ -12,12 +12,7 @@ let env;
 let config;
 
 test.before(async () => {
-  world = await loadWorld();
-  env = exampleEnv(world);
-  repo = await makeRepo();
-  await resetHosts(world);
-  config = await writeConfig(repo, worldConfig(world));
-  await repo.git('checkout', '-q', 'develop');
+  ({ world, repo, env, config } = await setUpExample());
 });
 
 test.after.always(async () => {
