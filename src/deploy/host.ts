@@ -257,5 +257,21 @@ export class HostRelease {
         this.options.log(`${svc.service}: removed old release ${old.Names[0]?.slice(1)}`);
       }
     }
+    // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
+    // the runner's own engine keeps them, as its build cache.
+    if (!this.local) await this.pruneImages();
+  }
+
+  private async pruneImages(): Promise<void> {
+    const { repo } = splitImageRef(this.options.release.ref);
+    const used = new Set((await this.docker.listContainers({ all: true })).map((c) => c.ImageID));
+    const images = await this.docker.listImages({ filters: { reference: [repo] } });
+    for (const image of images.filter((i) => !used.has(i.Id))) {
+      // A conflict (an image another container started meanwhile uses) just leaves it.
+      await this.docker.getImage(image.Id).remove({ force: false, noprune: false }).then(
+        () => this.options.log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
+        () => undefined,
+      );
+    }
   }
 }

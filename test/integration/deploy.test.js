@@ -214,6 +214,23 @@ test.serial('one SSH connection per host per deploy; previous releases are kept 
   const kept = await keptContainers(world.engines[0], 'web');
   t.is(kept.length, 3, 'three previous releases are kept');
   t.true(kept.every((c) => c.State !== 'running'));
+  const used = new Set((await world.engines[0].listContainers({ all: true })).map((c) => c.ImageID));
+  const images = await world.engines[0].listImages({ filters: { reference: [`${world.registry}/allume/shopping-tool`] } });
+  t.true(images.length > 0);
+  t.deepEqual(images.filter((image) => !used.has(image.Id) && (image.RepoTags ?? []).length <= 1).map((image) => image.RepoTags), [], 'images no container uses are pruned');
+});
+
+test.serial('an unreachable registry fails the push in one line and deploys nothing', async (t) => {
+  const before = await running();
+  const offline = worldConfig(world);
+  offline.registry.server = '10.213.0.1:5999';
+  offline.image = '10.213.0.1:5999/allume/shopping-tool';
+  await repo.git('checkout', '-q', 'develop');
+  const result = await pipeline(['--config', await writeConfig(repo, offline, 'offline.json'), 'run', '--env', 'qa'], { cwd: repo.work, env });
+  t.is(result.code, 1, result.output);
+  t.regex(result.stderr, /^pipeline: push of 10\.213\.0\.1:5999\/allume\/shopping-tool:develop failed: .*(connection refused|connect)/m);
+  t.notRegex(result.stderr, /\n\s+at /, 'no stack trace');
+  t.deepEqual(await running(), before);
 });
 
 test.serial('a host lost in the middle of a deploy: exit 1 naming it, the other hosts back on their previous release', async (t) => {

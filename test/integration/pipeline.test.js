@@ -151,6 +151,22 @@ test.serial('pipeline run --only deploy restores a removed container without bui
   t.is(worker.worker.Image, `${world.registry}/${REPOSITORY}:develop`);
 });
 
+test.serial('in CircleCI the branch and tag come from its variables (the checkout there is a detached HEAD)', async (t) => {
+  await repo.git('checkout', '-q', '--detach', 'develop');
+  const circle = { CI: 'true', CIRCLECI: 'true', CIRCLE_SHA1: (await repo.git('rev-parse', 'HEAD')).stdout.trim(), CIRCLE_BUILD_URL: 'https://circleci.com/gh/allume/shopping-tool/42' };
+  const branch = await runIn(['plan', '--offline'], { ...circle, CIRCLE_BRANCH: 'develop' });
+  t.is(branch.code, 0, branch.output);
+  t.regex(branch.stdout, /\(develop\)/);
+  t.regex(branch.stdout, /deploy +develop → qa/);
+  const tagBuild = await runIn(['plan', '--offline'], { ...circle, CIRCLE_TAG: 'uat' });
+  t.regex(tagBuild.stdout, /tags: uat/);
+  t.regex(tagBuild.stdout, /deploy +uat → uat/);
+  const json = await runIn(['run', '--only', 'checkout', '--json'], { ...circle, CIRCLE_BRANCH: 'develop' });
+  const result = JSON.parse(json.stdout.trim().split('\n').at(-1));
+  t.like(result, { type: 'result', status: 'success', branch: 'develop', ci: { provider: 'circleci', buildUrl: 'https://circleci.com/gh/allume/shopping-tool/42' } });
+  await repo.git('checkout', '-q', 'develop');
+});
+
 test.serial('an unknown environment exits 2 naming it', async (t) => {
   const result = await runIn(['deploy', 'staging']);
   t.is(result.code, 2);
