@@ -495,8 +495,13 @@ async function main() {
     try {
       Object.assign(results.benchmarks, await fn());
     } catch (error) {
-      log(`${name}: FAILED: ${error.message}`);
-      results.errors[name] = error.message;
+      // `npm test` (its pretest runs world.sh up with 5 hosts) removes h6..h8: say so rather than leave a puzzle.
+      const up = await hostsUp(world);
+      const gone = allHosts.filter((n) => !up.includes(n));
+      const message = gone.length === 0 ? error.message
+        : `host(s) ${gone.map((n) => `h${n}`).join(', ')} went away during the run (did \`npm test\` run \`world.sh up\` with 5 hosts? run \`WORLD_HOSTS=8 bash scripts/world.sh up\`): ${error.message}`;
+      log(`${name}: FAILED: ${message}`);
+      results.errors[name] = message;
     }
     log(`${name}: done in ${secs(Date.now() - t)}`);
   };

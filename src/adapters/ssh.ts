@@ -252,6 +252,8 @@ class SshHostConnection implements HostConnection {
       const succeed = (): void => {
         cleanup();
         this.ready = true;
+        // Remote commands are small request/answer exchanges: with Nagle's algorithm each waits for a delayed ACK.
+        this.client.setNoDelay(true);
         resolve();
       };
       const cleanup = (): void => {
