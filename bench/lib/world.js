@@ -4,6 +4,7 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { readWorldEnv } from '../../test/helpers/world-env.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BENCH = join(ROOT, 'bench');
@@ -12,33 +13,16 @@ export const EXAMPLE = join(ROOT, 'examples/shopping-tool');
 export const DOCKER = '/usr/bin/docker';
 export const PROJECT = 'bench';
 export const WEB_PORT = 9080;
-const ENV_FILE = '/var/lib/pipeline-world/world.env';
 const SSHD_LOG = (i) => `/var/log/pipeline-world/h${i}-sshd.log`;
 const run = promisify(execFile);
 
 /** The world's settings (scripts/world.sh writes them); hosts are 1-based like h1..hN. */
 export async function loadWorld() {
-  let text;
-  try {
-    text = await readFile(ENV_FILE, 'utf8');
-  } catch {
-    throw new Error(`the test world is not up (${ENV_FILE} missing): run \`WORLD_HOSTS=8 bash scripts/world.sh up\` as root`);
-  }
-  const vars = Object.fromEntries(text.split('\n').map((line) => /^([A-Z_0-9]+)=(.*)$/.exec(line.trim())).filter(Boolean)
-    .map(([, key, value]) => [key, value.replace(/^"(.*)"$/, '$1')]));
-  const hosts = vars.PIPELINE_WORLD_HOSTS.split(/\s+/);
+  const { vars, ...world } = await readWorldEnv('WORLD_HOSTS=8 bash scripts/world.sh up');
   return {
-    registry: vars.PIPELINE_WORLD_REGISTRY,
-    username: vars.PIPELINE_WORLD_REGISTRY_USER,
-    password: vars.PIPELINE_WORLD_REGISTRY_PASSWORD,
-    sshUser: vars.PIPELINE_WORLD_SSH_USER,
-    sshKey: vars.PIPELINE_WORLD_SSH_KEY,
-    knownHosts: vars.PIPELINE_WORLD_KNOWN_HOSTS,
-    logstashImage: vars.PIPELINE_WORLD_LOGSTASH_IMAGE,
-    nodeImage: vars.PIPELINE_WORLD_NODE_IMAGE,
-    hosts,
+    ...world,
     /** Address of host hN. */
-    host: (n) => hosts[n - 1],
+    host: (n) => world.hosts[n - 1],
     socket: (n) => `/run/pipeline-world/h${n}/docker.sock`,
   };
 }

@@ -1,41 +1,25 @@
 // Access to the project's test world (scripts/world.sh): registry, hosts, and the real CLI.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
+import { readWorldEnv } from './world-env.js';
 
 import { CLI, ROOT } from './paths.js';
 
 export { CLI, ROOT };
 export const EXAMPLE = join(ROOT, 'examples/shopping-tool');
-const ENV_FILE = '/var/lib/pipeline-world/world.env';
 const run = promisify(execFile);
 
 /** The world's settings; a missing world is a failure, never a skip. */
 export async function loadWorld() {
-  let text;
-  try {
-    text = await readFile(ENV_FILE, 'utf8');
-  } catch {
-    throw new Error(`the test world is not up (${ENV_FILE} missing): run \`bash scripts/world.sh up\` as root`);
-  }
-  const vars = Object.fromEntries(text.split('\n').map((line) => /^([A-Z_0-9]+)=(.*)$/.exec(line.trim())).filter(Boolean)
-    .map(([, key, value]) => [key, value.replace(/^"(.*)"$/, '$1')]));
-  const hosts = vars.PIPELINE_WORLD_HOSTS.split(/\s+/);
-  const sockets = vars.PIPELINE_WORLD_HOST_SOCKETS.split(/\s+/);
+  const { vars, ...world } = await readWorldEnv();
   return {
-    registry: vars.PIPELINE_WORLD_REGISTRY,
-    username: vars.PIPELINE_WORLD_REGISTRY_USER,
-    password: vars.PIPELINE_WORLD_REGISTRY_PASSWORD,
-    sshUser: vars.PIPELINE_WORLD_SSH_USER,
-    sshKey: vars.PIPELINE_WORLD_SSH_KEY,
-    knownHosts: vars.PIPELINE_WORLD_KNOWN_HOSTS,
-    logstashImage: vars.PIPELINE_WORLD_LOGSTASH_IMAGE,
-    hosts,
+    ...world,
     /** dockerode clients for each host's engine, straight to its socket (for assertions only). */
-    engines: sockets.map((socketPath) => new Docker({ socketPath })),
+    engines: vars.PIPELINE_WORLD_HOST_SOCKETS.split(/\s+/).map((socketPath) => new Docker({ socketPath })),
   };
 }
 
