@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { Writable, type Readable } from 'node:stream';
 import { StageError } from '../errors.js';
-import { lineSplitter } from '../core/lines.js';
+import { lineBatcher } from '../core/lines.js';
 
 export interface RegistryAuth { username: string; password: string; serveraddress: string }
 
@@ -75,11 +75,11 @@ export function splitImageRef(ref: string): { repo: string; tag: string } {
 
 export interface BuildOptions { tags: string[]; dockerfile: string; buildargs: Record<string, string>; labels: Record<string, string> }
 
-/** Builds an image from a context tar, streaming build output line by line; resolves with the image id. */
-export async function buildImage(docker: Docker, tar: Readable, options: BuildOptions, onLine: (line: string) => void): Promise<string> {
+/** Builds an image from a context tar, streaming build output in whole lines (see lineBatcher); resolves with the image id. */
+export async function buildImage(docker: Docker, tar: Readable, options: BuildOptions, onLines: (lines: string) => void): Promise<string> {
   const [first, ...others] = options.tags;
   const stream = await docker.buildImage(tar, { t: first, dockerfile: options.dockerfile, buildargs: options.buildargs, labels: options.labels, rm: true, forcerm: true });
-  const lines = lineSplitter(onLine);
+  const lines = lineBatcher(onLines);
   let imageId: string | undefined;
   await followProgress(docker, stream, (event) => {
     if (event.stream) lines.write(event.stream);
@@ -101,10 +101,10 @@ export interface RunOptions {
 }
 
 /**
- * Runs a command in a new container, streaming its output, and always removes
+ * Runs a command in a new container, streaming its output in whole lines, and always removes
  * the container (also when aborted). Resolves with the exit code.
  */
-export async function runToCompletion(docker: Docker, options: RunOptions, onLine: (line: string) => void): Promise<number> {
+export async function runToCompletion(docker: Docker, options: RunOptions, onLines: (lines: string) => void): Promise<number> {
   const container = await docker.createContainer({
     Image: options.image,
     Cmd: options.command,
@@ -116,7 +116,7 @@ export async function runToCompletion(docker: Docker, options: RunOptions, onLin
   options.signal?.addEventListener('abort', removeContainer, { once: true });
   try {
     const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-    const lines = lineSplitter(onLine);
+    const lines = lineBatcher(onLines);
     const sink = new Writable({ write(chunk, _encoding, done) { lines.write(chunk); done(); } });
     docker.modem.demuxStream(stream, sink, sink);
     const ended = new Promise((resolve) => stream.on('end', resolve));

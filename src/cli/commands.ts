@@ -109,11 +109,13 @@ export async function runWithSignals(stages: readonly StageName[], ctx: RunConte
 export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   let docker: ReturnType<typeof localDocker> | undefined;
   const { ssh } = loaded.config;
+  const mask = currentMasker();
   return {
     env: process.env,
     signal,
     cleanups: new Set(),
-    mask: currentMasker(),
+    mask,
+    show: mask,
     docker: () => (docker ??= localDocker()),
     async connect(address: HostAddress) {
       if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));

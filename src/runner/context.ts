@@ -85,6 +85,8 @@ export interface Deps {
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
   mask: Masker;
+  /** What a task shows of lines of output: masked; the live list at a terminal shows only the last one. */
+  show(lines: string): string;
   /** The runner's own Docker engine. */
   docker(): Promise<Docker>;
   /** A connection to a deploy host (SSH, or the runner's engine for `local`). */

@@ -8,6 +8,7 @@ import { testStage } from '../stages/test.js';
 import type { Deps, RunContext, StageName, StageResult } from './context.js';
 import { JsonRenderer } from './json.js';
 import { StageError } from '../errors.js';
+import { lastLine } from '../core/lines.js';
 import type { RunRenderer } from './renderer.js';
 
 const STAGE_FACTORIES: Record<StageName, (deps: Deps) => ListrTask<RunContext>> = {
@@ -59,7 +60,9 @@ function listrRenderer(renderer: RunRenderer) {
 
 /** Runs the given stages in order over one context; rejects with the first stage's error. */
 export async function runStages(stages: readonly StageName[], ctx: RunContext, deps: Deps, renderer: RunRenderer): Promise<RunContext> {
-  const list = new Listr<RunContext>(stages.map((stage) => recorded(stage, STAGE_FACTORIES[stage](deps), deps.signal)), {
+  // The live list has room for one line of a task's output: it gets the last of each batch.
+  const stageDeps: Deps = renderer === 'default' ? { ...deps, show: (lines) => lastLine(deps.show(lines)) } : deps;
+  const list = new Listr<RunContext>(stages.map((stage) => recorded(stage, STAGE_FACTORIES[stage](stageDeps), deps.signal)), {
     ctx,
     exitOnError: true,
     // Signals are handled by the CLI, which cleans up before exiting with 130/143.

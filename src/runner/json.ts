@@ -44,8 +44,12 @@ function writeStdout(line: string): void {
   process.stdout.write(line);
 }
 
+function jsonLine(event: JsonEvent): string {
+  return `${JSON.stringify(event)}\n`;
+}
+
 export function writeJsonEvent(event: JsonEvent, write: (line: string) => void = writeStdout): void {
-  write(`${JSON.stringify(event)}\n`);
+  write(jsonLine(event));
 }
 
 let resultWritten = false;
@@ -61,7 +65,7 @@ export function writeResult(event: ResultEvent, write?: (line: string) => void):
 }
 
 export interface JsonRendererOptions {
-  /** Where JSON lines go; stdout by default. */
+  /** Where JSON lines go (one or more whole lines per call); stdout by default. */
   write?: (line: string) => void;
   now?: () => number;
   /** Options of the human-readable lines written to stderr alongside, as the simple renderer writes them; false for none. */
@@ -138,8 +142,9 @@ export class JsonRenderer implements ListrRenderer {
 
   private output(task: Task, output: string): void {
     const { stage, host } = placeOf(initialNames(task));
-    for (const line of output.split(/\r?\n/)) {
-      if (line.trim() !== '') writeJsonEvent({ type: 'output', stage, ...(host ? { host: host.host } : {}), line }, this.write);
-    }
+    // One write for all the lines of an output: a test printing millions of lines makes as few writes as chunks.
+    const events = output.split(/\r?\n/).filter((line) => line.trim() !== '')
+      .map((line) => jsonLine({ type: 'output', stage, ...(host ? { host: host.host } : {}), line }));
+    if (events.length > 0) this.write(events.join(''));
   }
 }

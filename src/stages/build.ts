@@ -23,7 +23,7 @@ export function buildStage(deps: Deps): ListrTask<RunContext> {
         dockerfile: config.build.dockerfile,
         buildargs: config.build.args,
         labels: { 'org.opencontainers.image.revision': commit!.sha, 'pipeline.commit': commit!.sha, 'pipeline.branch': ctx.branch ?? '' },
-      }, (line) => { task.output = deps.mask(line); });
+      }, (lines) => { task.output = deps.show(lines); });
       task.title = `build: ${tags[0]} (${ctx.imageId.replace('sha256:', '').slice(0, 12)}; ${excluded()} paths left out by .dockerignore)`;
     },
   };

@@ -23,7 +23,7 @@ export function testStage(deps: Deps): ListrTask<RunContext> {
         labels: { 'pipeline.project': config.project, 'pipeline.stage': 'test' },
         signal: deps.signal,
         afterExit: (container) => copyTestResults(ctx, container, (line) => { task.output = line; }),
-      }, (line) => { task.output = deps.mask(line); });
+      }, (lines) => { task.output = deps.show(lines); });
       if (code !== 0) throw new StageError(`tests failed: ${config.test!.command.join(' ')} exited with code ${code}`);
     },
   };
