@@ -3,11 +3,14 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { CiInfo } from '../core/ci.js';
 import { durationMs } from '../core/duration.js';
 import type { DeployPlan } from '../core/plan.js';
+import { withTimeout } from '../core/time.js';
+import { engineMessage } from '../adapters/docker.js';
 import { HostError, StageError } from '../errors.js';
 import type { DeployConnection, Deps } from '../runner/context.js';
 import { acquireLock, describeLock, lockDir, newLock, releaseLock, renewLock, type LockInfo } from './lock.js';
 
-export interface ConnectedHost { id: string; connection: DeployConnection }
+/** How long a host's engine may take to answer its first request. */
+const ENGINE_TIMEOUT_MS = 60_000;
 
 /** The holder a lock records: who runs the deploy, where, and the CI job if any. */
 export function lockHolder(ci: CiInfo, env: NodeJS.ProcessEnv): LockInfo['holder'] {
@@ -30,6 +33,7 @@ function safeUsername(): string {
  */
 export class EnvironmentSession {
   readonly hosts = new Map<string, DeployConnection>();
+  private readonly connecting = new Map<string, Promise<DeployConnection>>();
   private lock: LockInfo | undefined;
   private lockedOn: string[] = [];
   private renewTimer: NodeJS.Timeout | undefined;
@@ -37,8 +41,33 @@ export class EnvironmentSession {
 
   constructor(readonly plan: DeployPlan, private readonly config: PipelineConfig, private readonly deps: Deps) {}
 
-  /** Connects to one host (host key checked, one SSH connection). */
-  async connect(hostId: string): Promise<DeployConnection> {
+  /**
+   * Connects to one host (host key checked, one SSH connection) and checks that
+   * its Docker engine answers; asked again, it gives the same connection.
+   */
+  connect(hostId: string): Promise<DeployConnection> {
+    let connecting = this.connecting.get(hostId);
+    if (!connecting) {
+      connecting = this.open(hostId);
+      this.connecting.set(hostId, connecting);
+    }
+    return connecting;
+  }
+
+  /**
+   * Starts connecting to every host (`parallel` at a time) without waiting:
+   * a run does this while it builds and tests, and its deploy finds the
+   * connections open. Failures wait for `connect()` to report them.
+   */
+  prepare(): void {
+    const ids = this.plan.hosts.map((host) => host.address.id);
+    const next = async (): Promise<void> => {
+      for (let id = ids.shift(); id !== undefined && !this.released; id = ids.shift()) await this.connect(id).catch(() => undefined);
+    };
+    for (let i = 0; i < Math.min(this.config.parallel, ids.length); i++) void next();
+  }
+
+  private async open(hostId: string): Promise<DeployConnection> {
     const host = this.plan.hosts.find((h) => h.address.id === hostId)!;
     const connection = await this.deps.connect(host.address);
     if (this.released) {
@@ -46,6 +75,9 @@ export class EnvironmentSession {
       throw new StageError('stopped');
     }
     this.hosts.set(hostId, connection);
+    await withTimeout(connection.docker.version(), ENGINE_TIMEOUT_MS, 'Docker engine not answering').catch((error) => {
+      throw new HostError(hostId, `Docker engine not answering: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
+    });
     return connection;
   }
 
@@ -92,11 +124,11 @@ export class EnvironmentSession {
     this.lock = undefined;
   }
 
-  /** Unlocks and disconnects. */
-  async release(): Promise<void> {
+  /** Unlocks and disconnects (a stable function, for the run's clean-ups). */
+  readonly release = async (): Promise<void> => {
     if (this.released) return;
     this.released = true;
     await this.unlock();
     await Promise.allSettled([...this.hosts.values()].map((connection) => connection.close()));
-  }
+  };
 }

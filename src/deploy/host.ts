@@ -68,15 +68,15 @@ export class HostRelease {
   }
 
   /**
-   * Read-only checks before anything changes: the engine answers, the release's
-   * digest resolves from here, and which `redeploy: false` services already run.
-   * Resolves with the digest the host sees for the release (remote hosts).
+   * Read-only checks before anything changes (on a connection whose engine has
+   * answered): which `redeploy: false` services already run, and, when asked,
+   * that the release's digest resolves from here. Resolves with the digest the
+   * host sees for the release (remote hosts).
    */
   async preflight(options: { resolveDigest: boolean } = { resolveDigest: true }): Promise<string | undefined> {
-    await this.api(this.docker.version(), 'Docker engine not answering');
-    for (const svc of this.plan.services) {
+    await Promise.all(this.plan.services.map(async (svc) => {
       this.running.set(svc.service, Boolean((await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`))?.State.Running));
-    }
+    }));
     if (!options.resolveDigest || !this.plan.services.some((svc) => svc.ownImage)) return undefined;
     const { ref } = this.options.release;
     if (this.local) {

@@ -5,6 +5,7 @@ import type { Commit } from '../adapters/git.js';
 import type { HostConnection } from '../adapters/ssh.js';
 import type { OpenTcp } from '../adapters/health.js';
 import type { ServiceResult } from '../deploy/host.js';
+import type { EnvironmentSession } from '../deploy/environment.js';
 import type { HostAddress } from '../core/hosts.js';
 import type { CiInfo } from '../core/ci.js';
 import type { Masker } from '../core/mask.js';
@@ -59,12 +60,14 @@ export interface RunContext {
   stages: StageResult[];
   /** The host a failed deploy failed on, when one did. */
   failedHost?: string;
+  /** Deploy sessions opened while build, test and push run, by environment (see prepareDeploy). */
+  sessions: Map<string, EnvironmentSession>;
   /** Addresses of deployed services that publish a port, for people to open. */
   urls: { environment: string; host: string; service: string; url: string }[];
 }
 
 export function createRunContext(loaded: LoadedConfig, options: RunOptions, ci: CiInfo): RunContext {
-  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [], stages: [] };
+  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [], stages: [], sessions: new Map() };
 }
 
 /** Whether a stage runs under --only/--skip. */

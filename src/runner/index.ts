@@ -1,11 +1,11 @@
 import { Listr, ListrTaskEventType, ListrTaskState, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask } from 'listr2';
 import { buildStage } from '../stages/build.js';
 import { checkoutStage } from '../stages/checkout.js';
-import { deployStage } from '../stages/deploy.js';
+import { deployStage, prepareDeploy } from '../stages/deploy.js';
 import { pushStage } from '../stages/push.js';
 import { resolveStage } from '../stages/resolve.js';
 import { testStage } from '../stages/test.js';
-import type { Deps, RunContext, StageName, StageResult } from './context.js';
+import { stageEnabled, type Deps, type RunContext, type StageName, type StageResult } from './context.js';
 import { JsonRenderer } from './json.js';
 import { StageError } from '../errors.js';
 import { lastLine } from '../core/lines.js';
@@ -49,6 +49,17 @@ function recorded(stage: StageName, task: ListrTask<RunContext>, signal: AbortSi
   };
 }
 
+/** Checkout, after which the deploy starts connecting to its hosts while the stages before it run. */
+function thenPrepareDeploy(checkout: ListrTask<RunContext>, deps: Deps): ListrTask<RunContext> {
+  return {
+    ...checkout,
+    task: async (ctx, task) => {
+      await checkout.task(ctx, task);
+      prepareDeploy(ctx, deps);
+    },
+  };
+}
+
 const LINE_RENDERER_OPTIONS = { timer: PRESET_TIMER, timestamp: PRESET_TIMESTAMP };
 
 /** The listr2 renderer and its options for the chosen output. */
@@ -62,7 +73,11 @@ function listrRenderer(renderer: RunRenderer) {
 export async function runStages(stages: readonly StageName[], ctx: RunContext, deps: Deps, renderer: RunRenderer): Promise<RunContext> {
   // The live list has room for one line of a task's output: it gets the last of each batch.
   const stageDeps: Deps = renderer === 'default' ? { ...deps, show: (lines) => lastLine(deps.show(lines)) } : deps;
-  const list = new Listr<RunContext>(stages.map((stage) => recorded(stage, STAGE_FACTORIES[stage](stageDeps), deps.signal)), {
+  const prepare = stages.includes('deploy') && stageEnabled(ctx.options, 'deploy') && !ctx.options.rollback;
+  const list = new Listr<RunContext>(stages.map((stage) => {
+    const task = STAGE_FACTORIES[stage](stageDeps);
+    return recorded(stage, stage === 'checkout' && prepare ? thenPrepareDeploy(task, stageDeps) : task, deps.signal);
+  }), {
     ctx,
     exitOnError: true,
     // Signals are handled by the CLI, which cleans up before exiting with 130/143.

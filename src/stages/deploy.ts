@@ -4,6 +4,7 @@ import { HostRelease, type Release } from '../deploy/host.js';
 import { planDeploy, publishedPort, type DeployPlan, type HostPlan } from '../core/plan.js';
 import { HostError, StageError } from '../errors.js';
 import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
+import { resolveTargets } from './resolve.js';
 
 /**
  * Deploys the tag to each resolved environment: preflight every host, take the
@@ -32,12 +33,11 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
     title: environment,
     task: (_ctx, envTask) => {
       const rollback = ctx.options.rollback;
-      const plan = planDeploy(ctx.config, environment, { tag: ctx.deployTag ?? 'rollback', commit: ctx.commit?.sha });
+      const session = openSession(ctx, deps, environment);
+      const { plan } = session;
       const ref = `${ctx.config.image}:${plan.tag}`;
       const release: Release = { tag: plan.tag, ref, digest: ctx.pushed.find((pushed) => pushed.ref === ref)?.digest };
-      const session = new EnvironmentSession(plan, ctx.config, deps);
-      const releaseSession = () => session.release();
-      deps.cleanups.add(releaseSession);
+      const pushed = release.digest !== undefined;
       const hosts = new Map<string, HostRelease>();
       const logs = new Map<string, (line: string) => void>();
       const hostRelease = (id: string) => hosts.get(id)!;
@@ -102,10 +102,10 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
           signal: deps.signal,
         });
         hosts.set(host.address.id, hostRelease);
-        const digest = await hostRelease.preflight({ resolveDigest: !rollback });
         // The digest is pinned once: from the push just done, else from the registry as the first host sees it.
+        const digest = await hostRelease.preflight({ resolveDigest: !rollback && !pushed });
         release.digest ??= digest;
-        task.title = `${host.address.id}: ready${digest ? ` (${digest.slice(0, 19)})` : ''}`;
+        task.title = `${host.address.id}: ready${release.digest ? ` (${release.digest.slice(0, 19)})` : ''}`;
       });
       const pull = phase('pull', async (host) => { await hostRelease(host.address.id).pull(); });
       /** The switch (or, for a rollback, the switch back), its host's title saying what each service did. */
@@ -130,7 +130,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
         task: async (_c, unlockTask) => {
           await Promise.allSettled([...hosts.values()].map((host) => (rollback ? host.discardReplaced() : host.prune(ctx.config.keepReleases))));
           record(ctx, plan, hosts);
-          deps.cleanups.delete(releaseSession);
+          deps.cleanups.delete(session.release);
           await session.release();
           unlockTask.title = `unlock: ${environment} released`;
         },
@@ -156,6 +156,37 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
       ], { exitOnError: true });
     },
   };
+}
+
+/**
+ * Starts connecting to the hosts a run will deploy to, and checking their
+ * engines, as soon as checkout has said where it deploys: the connections are
+ * ready when build, test and push are done. Nothing on the hosts is changed or
+ * locked until the deploy stage starts.
+ */
+export function prepareDeploy(ctx: RunContext, deps: Deps): void {
+  let targets: ReturnType<typeof resolveTargets>;
+  try {
+    targets = resolveTargets(ctx);
+  } catch {
+    return; // the resolve stage reports it
+  }
+  for (const environment of targets.environments) {
+    const session = new EnvironmentSession(planDeploy(ctx.config, environment, { tag: targets.deployTag!, commit: ctx.commit?.sha }), ctx.config, deps);
+    deps.cleanups.add(session.release);
+    ctx.sessions.set(environment, session);
+    session.prepare();
+  }
+}
+
+/** The environment's session: the one prepared while the run built and tested, else a new one. */
+function openSession(ctx: RunContext, deps: Deps, environment: string): EnvironmentSession {
+  const prepared = ctx.sessions.get(environment);
+  if (prepared) return prepared;
+  const plan = planDeploy(ctx.config, environment, { tag: ctx.deployTag ?? 'rollback', commit: ctx.commit?.sha });
+  const session = new EnvironmentSession(plan, ctx.config, deps);
+  deps.cleanups.add(session.release);
+  return session;
 }
 
 function record(ctx: RunContext, plan: DeployPlan, hosts: Map<string, HostRelease>): void {

@@ -1,6 +1,6 @@
 // Access to the project's test world (scripts/world.sh): registry, hosts, and the real CLI.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -167,6 +167,11 @@ export function pipelineWatching(args, { cwd, env }, onLine) {
 /** The deploy user's home on world host i (0-based): the host's own filesystem there. */
 export function hostHome(index) {
   return `/var/lib/pipeline-world/h${index + 1}/home`;
+}
+
+/** How many SSH logins of the deploy user world host i (0-based) has accepted so far, from its sshd's log. */
+export async function sshLogins(index) {
+  return ((await readFile(`/var/log/pipeline-world/h${index + 1}-sshd.log`, 'utf8')).match(/Accepted publickey for deploy/g) ?? []).length;
 }
 
 /** Runs scripts/world.sh with arguments (e.g. sshd-stop h2). */

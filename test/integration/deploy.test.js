@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import {
-  commitOnBranch, hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, registryTags, setUpExample,
+  commitOnBranch, hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, registryTags, setUpExample, sshLogins,
   worldCommand, worldConfig, writeConfig,
 } from '../helpers/world.js';
 
@@ -204,12 +204,10 @@ test.serial('a wrong registry password fails the push in one line, masked, and d
 });
 
 test.serial('one SSH connection per host per deploy; previous releases are kept for rollback, at most keepReleases', async (t) => {
-  const log = '/var/log/pipeline-world/h1-sshd.log';
-  const count = async () => ((await readFile(log, 'utf8')).match(/Accepted publickey for deploy/g) ?? []).length;
-  const before = await count();
+  const before = await sshLogins(0);
   const result = await runIn(['deploy', 'qa', '--docker-tag', 'feature/x']);
   t.is(result.code, 0, result.output);
-  t.is(await count() - before, 1, 'exactly one SSH login on the web host');
+  t.is(await sshLogins(0) - before, 1, 'exactly one SSH login on the web host');
   for (let i = 0; i < 3; i += 1) t.is((await runIn(['deploy', 'qa'])).code, 0);
   const kept = await keptContainers(world.engines[0], 'web');
   t.is(kept.length, 3, 'three previous releases are kept');

@@ -1,9 +1,10 @@
 // The documented deploy process end to end: real git, dockerd, registry with a password and sshd hosts.
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { exampleEnv, inspect, loadWorld, makeRepo, pipeline, projectContainers, registryTags, resetHosts } from '../helpers/world.js';
+import { exampleEnv, hostHome, inspect, loadWorld, makeRepo, pipeline, projectContainers, registryTags, resetHosts, sshLogins } from '../helpers/world.js';
 
 const REPOSITORY = 'allume/shopping-tool';
 let world;
@@ -129,9 +130,13 @@ test.serial('failing tests: non-zero exit, nothing pushed, nothing deployed', as
   await repo.git('add', '-A');
   await repo.git('commit', '-qm', 'Break the tests');
   const before = (await hostState(0)).web.Id;
+  const logins = [await sshLogins(0), await sshLogins(1)];
   const result = await runIn(['run', '--env', 'qa']);
   t.is(result.code, 1, result.output);
   t.regex(result.output, /tests failed: node --test exited with code 1/);
+  // The deploy connects to its hosts while build and test run; a failed test closes those connections, and no lock was taken.
+  t.deepEqual([await sshLogins(0) - logins[0], await sshLogins(1) - logins[1]], [1, 1], 'one SSH login per host, made during build and test');
+  t.false(existsSync(join(hostHome(0), '.pipeline/locks/shopping-tool-qa')), 'no lock taken');
   t.regex(result.output, /broken on purpose/, 'the test output is shown');
   t.false((await registryTags(world, REPOSITORY)).includes('featurebroken'), 'nothing pushed');
   t.is((await hostState(0)).web.Id, before, 'nothing deployed');
