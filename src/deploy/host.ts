@@ -94,23 +94,25 @@ export class HostRelease {
     return svc.redeploy || !this.running.get(svc.service);
   }
 
-  /** Pulls what the switch will start: the release by its digest (tagged locally with its tag), and missing third-party images. */
+  /**
+   * Pulls what the switch will start: the release by its digest (tagged locally with its tag), and missing
+   * third-party images. An image the engine already has by that digest is the release itself: it is not pulled again.
+   */
   async pull(): Promise<void> {
     const { release } = this.options;
-    const pulled = new Set<string>();
-    for (const svc of this.plan.services.filter((s) => this.starts(s))) {
-      if (pulled.has(svc.image)) continue;
-      pulled.add(svc.image);
-      const present = await this.docker.getImage(svc.image).inspect().then(() => true, () => false);
-      if (svc.ownImage && !this.local) {
+    const present = (ref: string) => this.docker.getImage(ref).inspect().then(() => true, () => false);
+    const images = new Set(this.plan.services.filter((s) => this.starts(s)).map((s) => s.image));
+    await Promise.all([...images].map(async (image) => {
+      const own = this.plan.services.some((s) => s.image === image && s.ownImage);
+      if (own && !this.local) {
         const { repo } = splitImageRef(release.ref);
         const pinned = `${repo}@${release.digest}`;
-        await this.pullRef(pinned);
+        if (!await present(pinned)) await this.pullRef(pinned);
         await this.api(this.docker.getImage(pinned).tag({ repo, tag: release.tag }), `tagging ${pinned}`);
-      } else if (!present) {
-        await this.pullRef(svc.image);
+      } else if (!await present(image)) {
+        await this.pullRef(image);
       }
-    }
+    }));
   }
 
   private async pullRef(ref: string): Promise<void> {
@@ -240,23 +242,27 @@ export class HostRelease {
   /** Checks that every switched service runs the pinned release. */
   async verify(): Promise<void> {
     const { release } = this.options;
-    const expected = (await this.api(this.docker.getImage(this.local || !release.digest ? release.ref : `${splitImageRef(release.ref).repo}@${release.digest}`).inspect(), 'inspecting the release image')).Id;
-    for (const record of this.switched.filter((s) => s.plan.ownImage)) {
-      const info = await this.api(this.docker.getContainer(record.plan.container).inspect(), `inspecting ${record.plan.container}`);
-      if (info.Image !== expected) throw new HostError(this.id, `${record.plan.service} runs image ${info.Image.slice(7, 19)}, not the release ${expected.slice(7, 19)}`);
+    const records = this.switched.filter((s) => s.plan.ownImage);
+    const [image, ...containers] = await Promise.all([
+      this.api(this.docker.getImage(this.local || !release.digest ? release.ref : `${splitImageRef(release.ref).repo}@${release.digest}`).inspect(), 'inspecting the release image'),
+      ...records.map((record) => this.api(this.docker.getContainer(record.plan.container).inspect(), `inspecting ${record.plan.container}`)),
+    ]);
+    records.forEach((record, i) => {
+      const info = containers[i]!;
+      if (info.Image !== image.Id) throw new HostError(this.id, `${record.plan.service} runs image ${info.Image.slice(7, 19)}, not the release ${image.Id.slice(7, 19)}`);
       if (!info.State.Running) throw new HostError(this.id, `${record.plan.service} is no longer running`);
-    }
+    });
   }
 
   /** Removes kept containers beyond the newest `keep` of each service. */
   async prune(keep: number): Promise<void> {
-    for (const svc of this.plan.services.filter((s) => s.redeploy)) {
+    await Promise.all(this.plan.services.filter((s) => s.redeploy).map(async (svc) => {
       const kept = await keptContainers(this.docker, this.options.config.project, svc.service, svc.container);
-      for (const old of kept.slice(keep)) {
+      await Promise.all(kept.slice(keep).map(async (old) => {
         await this.docker.getContainer(old.Id).remove({ force: true }).catch(() => undefined);
         this.options.log(`${svc.service}: removed old release ${old.Names[0]?.slice(1)}`);
-      }
-    }
+      }));
+    }));
     // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
     // the runner's own engine keeps them, as its build cache.
     if (!this.local) await this.pruneImages();
@@ -264,14 +270,12 @@ export class HostRelease {
 
   private async pruneImages(): Promise<void> {
     const { repo } = splitImageRef(this.options.release.ref);
-    const used = new Set((await this.docker.listContainers({ all: true })).map((c) => c.ImageID));
-    const images = await this.docker.listImages({ filters: { reference: [repo] } });
-    for (const image of images.filter((i) => !used.has(i.Id))) {
-      // A conflict (an image another container started meanwhile uses) just leaves it.
-      await this.docker.getImage(image.Id).remove({ force: false, noprune: false }).then(
-        () => this.options.log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
-        () => undefined,
-      );
-    }
+    const [containers, images] = await Promise.all([this.docker.listContainers({ all: true }), this.docker.listImages({ filters: { reference: [repo] } })]);
+    const used = new Set(containers.map((c) => c.ImageID));
+    // A conflict (an image another container started meanwhile uses) just leaves it.
+    await Promise.all(images.filter((i) => !used.has(i.Id)).map((image) => this.docker.getImage(image.Id).remove({ force: false, noprune: false }).then(
+      () => this.options.log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
+      () => undefined,
+    )));
   }
 }
