@@ -1,15 +1,19 @@
 /**
  * One SSH connection per deploy host, carrying both remote commands and the Docker API.
- * Docker API requests travel over `docker system dial-stdio` exec channels of that connection
- * (docker-modem's own `ssh` protocol would open a new SSH connection for every request).
+ * Docker API requests travel over channels of that connection (docker-modem's own `ssh` protocol
+ * would open a new SSH connection for every request): straight to the engine's Unix socket
+ * (OpenSSH's direct-streamlocal channels) when the host's docker CLI would use one, else through
+ * `docker system dial-stdio` exec channels, which start a docker process on the host each.
  */
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { Duplex } from 'node:stream';
+import { debuglog } from 'node:util';
 import Docker from 'dockerode';
 import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import type { ClientCallback, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import { DOCKER_ENDPOINT_PROBE, dockerEndpoint, parseDockerProbe, type DockerEndpoint } from '../core/docker-endpoint.js';
 import { ConfigError, HostError } from '../errors.js';
 import { checkHostKey, knownHostKeyTypes, parseKnownHosts, type HostKeyVerdict, type KnownHostEntry } from './known-hosts.js';
 import { shellCommand } from './shell-quote.js';
@@ -18,6 +22,8 @@ export { shellQuote } from './shell-quote.js';
 
 const { Client, utils: sshUtils } = ssh2;
 type SshClient = InstanceType<typeof Client>;
+/** NODE_DEBUG=pipeline shows how each host's Docker engine is reached. */
+const debug = debuglog('pipeline');
 
 export interface SshTarget {
   host: string;
@@ -59,9 +65,10 @@ export interface HostConnection {
 
 /** OpenSSH's default MaxSessions: channels one connection may have open at once. */
 const MAX_SESSIONS = 10;
-/** Docker API sockets at once; the rest of MAX_SESSIONS stays free for exec(). */
+/** Docker API sockets at once; with dial-stdio, the rest of MAX_SESSIONS stays free for exec(). */
 const DOCKER_MAX_SOCKETS = 8;
 const DIAL_STDIO = 'docker system dial-stdio';
+const DOCKER_PROBE_TIMEOUT_MS = 20_000;
 const DEFAULT_READY_TIMEOUT_MS = 15_000;
 const DEFAULT_KEEPALIVE_INTERVAL_MS = 10_000;
 /** Missed keepalive replies before the connection counts as lost. */
@@ -208,8 +215,10 @@ function seconds(ms: number): string {
 class SshHostConnection implements HostConnection {
   readonly docker: Docker;
   private readonly client: SshClient = new Client();
-  private readonly agent: DialStdioAgent;
+  private readonly agent: DockerAgent;
   private readonly sessions: SessionPool;
+  /** How Docker API channels reach the engine, found out on the first API call. */
+  private dockerRoute: Promise<DockerEndpoint> | undefined;
   /** Aborts everything running on a channel when the connection ends. */
   private readonly inFlight = new Set<(error: HostError) => void>();
   /** Set once the connection is closed or lost: why new and pending calls fail. */
@@ -219,7 +228,7 @@ class SshHostConnection implements HostConnection {
   private readonly closed: Promise<void>;
 
   constructor(readonly target: SshTarget) {
-    this.agent = new DialStdioAgent(() => this.dialDocker());
+    this.agent = new DockerAgent(() => this.track(new ChannelSocket(this.target.host)), () => this.openDockerChannel());
     this.sessions = new SessionPool(MAX_SESSIONS, () => this.reclaimIdleDockerSocket());
     const dockerOptions: Docker.DockerOptions & { agent: http.Agent } = {
       protocol: 'http',
@@ -363,24 +372,55 @@ class SshHostConnection implements HostConnection {
   }
 
   private tryExecChannel(command: string): Promise<ClientChannel> {
+    return this.requestChannel((callback) => this.client.exec(command, callback));
+  }
+
+  /** Asks sshd for a channel; the error is ssh2's own, for the caller to describe. */
+  private requestChannel(request: (callback: ClientCallback) => void): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.endedError) return reject(this.endedError);
       try {
-        this.client.exec(command, (error, channel) => (error ? reject(error) : resolve(channel)));
+        request((error, channel) => (error ? reject(error) : resolve(channel)));
       } catch (error) {
         reject(error);
       }
     });
   }
 
-  /** A socket for one Docker API connection; it connects in the background (see DialStdioAgent). */
-  private dialDocker(): ChannelSocket {
-    const socket = this.track(new ChannelSocket(this.target.host, DIAL_STDIO));
-    this.openChannel(DIAL_STDIO).then(
-      (channel) => socket.attach(channel),
-      (error: unknown) => socket.destroy(error as Error),
-    );
-    return socket;
+  /**
+   * A channel for one Docker API connection: to the engine's socket when the host allows it,
+   * else a dial-stdio command for this and every later connection.
+   */
+  private async openDockerChannel(): Promise<DockerChannel> {
+    const endpoint = await (this.dockerRoute ??= this.findDockerEndpoint());
+    if (endpoint.kind === 'socket') {
+      try {
+        return { channel: await this.requestChannel((callback) => this.client.openssh_forwardOutStreamLocal(endpoint.path, callback)) };
+      } catch (error) {
+        if (this.endedError) throw this.endedError;
+        // E.g. AllowStreamLocalForwarding no, or a server that is not OpenSSH: the docker CLI still works.
+        const reason = `sshd refused a channel to ${endpoint.path}: ${(error as Error).message}`;
+        debug('%s: %s; using %s', this.target.host, reason, DIAL_STDIO);
+        this.dockerRoute = Promise.resolve({ kind: 'cli', reason });
+      }
+    }
+    return { channel: await this.openChannel(DIAL_STDIO), command: DIAL_STDIO };
+  }
+
+  /** Asks the deploy user's session which engine its docker CLI would use (one command, once per connection). */
+  private async findDockerEndpoint(): Promise<DockerEndpoint> {
+    let endpoint: DockerEndpoint;
+    try {
+      const probe = await this.exec([...DOCKER_ENDPOINT_PROBE], { timeoutMs: DOCKER_PROBE_TIMEOUT_MS });
+      endpoint = probe.code === 0
+        ? dockerEndpoint(parseDockerProbe(probe.stdout))
+        : { kind: 'cli', reason: `the probe of docker settings failed (exit ${probe.code}): ${probe.stderr.trim()}` };
+    } catch (error) {
+      if (this.endedError) throw this.endedError;
+      endpoint = { kind: 'cli', reason: `the probe of docker settings failed: ${(error as Error).message}` };
+    }
+    debug('%s: Docker API %s', this.target.host, endpoint.kind === 'socket' ? `on ${endpoint.path} (direct-streamlocal)` : `over ${DIAL_STDIO} (${endpoint.reason})`);
+    return endpoint;
   }
 
   private forwardChannel(host: string, port: number): Promise<ClientChannel> {
@@ -409,11 +449,11 @@ class SshHostConnection implements HostConnection {
     return socket;
   }
 
-  /** Something waits for a channel: give it the slot of an idle keep-alive Docker socket. */
+  /** Something waits for a session: give it the slot of an idle keep-alive dial-stdio socket. */
   private reclaimIdleDockerSocket(): void {
     for (const sockets of Object.values(this.agent.freeSockets)) {
       // A destroyed socket stays listed until its 'close' event: skip it, or every waiter would pick the same one.
-      const idle = sockets?.find((socket) => !socket.destroyed);
+      const idle = sockets?.find((socket) => !socket.destroyed && socket instanceof ChannelSocket && socket.holdsSession);
       if (idle) {
         idle.destroy();
         return;
@@ -499,21 +539,35 @@ function exitCode(code: number | null | undefined, signal: string | undefined): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Docker API over dial-stdio channels
+// Docker API over SSH channels
+
+/** What one Docker API connection runs over: an SSH channel, and for dial-stdio the command behind it. */
+interface DockerChannel {
+  channel: ClientChannel;
+  command?: string;
+}
 
 /**
- * Keep-alive http.Agent whose connections are `docker system dial-stdio` channels.
+ * Keep-alive http.Agent whose connections are SSH channels from `openChannel`.
  * createConnection returns the socket at once, still connecting (as net.connect does): Node's
  * Agent counts a socket toward maxSockets only once it has it, so handing sockets back later
  * through the callback would let every concurrent request open its own channel.
  */
-class DialStdioAgent extends http.Agent {
-  constructor(private readonly dial: () => Duplex) {
+class DockerAgent extends http.Agent {
+  constructor(
+    private readonly newSocket: () => ChannelSocket,
+    private readonly openChannel: () => Promise<DockerChannel>,
+  ) {
     super({ keepAlive: true, maxSockets: DOCKER_MAX_SOCKETS, maxTotalSockets: DOCKER_MAX_SOCKETS });
   }
 
   override createConnection(): Duplex {
-    return this.dial();
+    const socket = this.newSocket();
+    this.openChannel().then(
+      ({ channel, command }) => socket.attach(channel, command),
+      (error: unknown) => socket.destroy(error as Error),
+    );
+    return socket;
   }
 }
 
@@ -533,20 +587,24 @@ class ChannelSocket extends Duplex {
   private stderrTail = '';
   private idleTimeoutMs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
+  private command: string | undefined;
 
-  constructor(
-    private readonly host: string,
-    private readonly command?: string,
-  ) {
+  constructor(private readonly host: string) {
     super({ allowHalfOpen: false });
   }
 
-  attach(channel: ClientChannel): void {
+  /** A command channel counts against sshd's MaxSessions; forwarded channels do not. */
+  get holdsSession(): boolean {
+    return this.command !== undefined;
+  }
+
+  attach(channel: ClientChannel, command?: string): void {
     if (this.destroyed) {
       channel.close();
       return;
     }
     this.channel = channel;
+    this.command = command;
     this.connecting = false;
     channel.on('data', (chunk: Buffer) => this.onChannelData(chunk));
     channel.stderr?.on('data', (chunk: Buffer) => {

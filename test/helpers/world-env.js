@@ -26,3 +26,16 @@ export async function readWorldEnv(upCommand = 'bash scripts/world.sh up') {
     hosts: vars.PIPELINE_WORLD_HOSTS.split(/\s+/),
   };
 }
+
+/**
+ * The world hosts (numbers, h1 = 1) a test file runs on: `defaults`, or as many of
+ * PIPELINE_TEST_HOSTS (e.g. "6 7 8") to keep off hosts others are testing on.
+ */
+export function testHostNumbers(defaults, env = process.env) {
+  const chosen = (env.PIPELINE_TEST_HOSTS ?? '').split(/[\s,]+/).filter(Boolean).map(Number);
+  if (chosen.length === 0) return defaults;
+  if (chosen.length < defaults.length || !chosen.every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new Error(`PIPELINE_TEST_HOSTS must name at least ${defaults.length} host number(s), e.g. "6 7 8" (got "${env.PIPELINE_TEST_HOSTS}")`);
+  }
+  return chosen.slice(0, defaults.length);
+}

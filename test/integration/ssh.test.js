@@ -1,19 +1,27 @@
 // src/adapters/ssh.ts against a real sshd host of the test world (scripts/world.sh).
+import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
+import Docker from 'dockerode';
 import ssh2 from 'ssh2';
 import tar from 'tar-stream';
 import { connectHost } from '../../dist/adapters/ssh.js';
+import { DOCKER_ENDPOINT_PROBE } from '../../dist/core/docker-endpoint.js';
+import { shellCommand } from '../../dist/adapters/shell-quote.js';
+import { testHostNumbers } from '../helpers/world-env.js';
 
 const ENV_FILE = '/var/lib/pipeline-world/world.env';
 const SSH_MODULE = pathToFileURL(resolve(import.meta.dirname, '../../dist/adapters/ssh.js')).href;
+const STATE = '/var/lib/pipeline-world';
 const PWNED = '/tmp/pwned-ssh-test';
 const BUSYBOX = '/bin/busybox';
+const DIAL_STDIO = 'docker system dial-stdio';
+const PROBE = shellCommand(DOCKER_ENDPOINT_PROBE);
 
 /** KEY=VALUE lines of the world's env file; a missing world fails the tests, never skips them. */
 function loadWorldEnv() {
@@ -32,10 +40,15 @@ let scratch;
 
 test.before(() => {
   const env = loadWorldEnv();
+  const [number] = testHostNumbers([1]);
   world = {
-    target: { host: env.PIPELINE_WORLD_HOSTS.split(/\s+/)[0], port: 22, user: env.PIPELINE_WORLD_SSH_USER },
+    number,
+    target: { host: env.PIPELINE_WORLD_HOSTS.split(/\s+/)[number - 1], port: 22, user: env.PIPELINE_WORLD_SSH_USER },
     options: { identityFile: env.PIPELINE_WORLD_SSH_KEY, knownHosts: env.PIPELINE_WORLD_KNOWN_HOSTS },
+    socket: env.PIPELINE_WORLD_HOST_SOCKETS.split(/\s+/)[number - 1],
   };
+  /** The host's engine, straight to its socket (for assertions only). */
+  world.engine = new Docker({ socketPath: world.socket });
   scratch = mkdtempSync(join(tmpdir(), 'ssh-test-'));
 });
 
@@ -43,10 +56,20 @@ test.after.always(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-/** Counts SSH connections and exec channels made by this process while `run` runs. */
+/**
+ * Counts SSH connections and channels made by this process while `run` runs: exec channels
+ * (`commands` run, `channels` opened), channels to Unix sockets on the host (`streamLocal`
+ * opened, `refused`), and how many of both were open at most at once.
+ */
 async function countSsh(run) {
-  const counts = { connects: 0, readies: 0, channels: 0, open: 0, maxOpen: 0, commands: new Set() };
-  const { connect, exec } = ssh2.Client.prototype;
+  const counts = { connects: 0, readies: 0, channels: 0, streamLocal: 0, refused: 0, open: 0, maxOpen: 0, commands: new Set(), sockets: new Set() };
+  const { connect, exec, openssh_forwardOutStreamLocal: forwardOutStreamLocal } = ssh2.Client.prototype;
+  const opened = (error, channel, kind) => {
+    if (error) return;
+    counts[kind]++;
+    counts.maxOpen = Math.max(counts.maxOpen, ++counts.open);
+    channel.once('close', () => counts.open--);
+  };
   ssh2.Client.prototype.connect = function (...args) {
     counts.connects++;
     this.once('ready', () => counts.readies++);
@@ -56,20 +79,29 @@ async function countSsh(run) {
     const callback = rest.pop();
     counts.commands.add(command);
     return exec.call(this, command, ...rest, (error, channel) => {
-      if (!error) {
-        counts.channels++;
-        counts.maxOpen = Math.max(counts.maxOpen, ++counts.open);
-        channel.once('close', () => counts.open--);
-      }
+      opened(error, channel, 'channels');
+      callback(error, channel);
+    });
+  };
+  ssh2.Client.prototype.openssh_forwardOutStreamLocal = function (socketPath, callback) {
+    counts.sockets.add(socketPath);
+    return forwardOutStreamLocal.call(this, socketPath, (error, channel) => {
+      if (error) counts.refused++;
+      opened(error, channel, 'streamLocal');
       callback(error, channel);
     });
   };
   try {
     await run();
   } finally {
-    Object.assign(ssh2.Client.prototype, { connect, exec });
+    Object.assign(ssh2.Client.prototype, { connect, exec, openssh_forwardOutStreamLocal: forwardOutStreamLocal });
   }
   return counts;
+}
+
+/** The engine a connection reaches, told apart by its data folder (the world's engines share their ID). */
+async function engineRoot(docker) {
+  return (await docker.info()).DockerRootDir;
 }
 
 /** ssh2's key generator now and then (about 1 in 500) writes a private key its own parser rejects: take one that parses. */
@@ -103,9 +135,98 @@ test.serial('one SSH connection carries the Docker API: version and 30 concurren
   t.is(counts.connects, 1, 'one SSH connection');
   t.is(counts.readies, 1);
   t.true(counts.maxOpen <= 8, `at most 8 channels open at once (saw ${counts.maxOpen})`);
-  t.true(counts.channels >= 1 && counts.channels <= 8, `keep-alive reuses channels (opened ${counts.channels})`);
-  t.deepEqual([...counts.commands], ['docker system dial-stdio']);
+  t.true(counts.streamLocal >= 1 && counts.streamLocal <= 8, `keep-alive reuses channels (opened ${counts.streamLocal})`);
+  t.deepEqual([...counts.commands], [PROBE], 'one command: the probe of docker settings, and no docker process on the host');
+  t.is(counts.channels, 1);
   t.is(counts.open, 0, 'close() closed every channel');
+});
+
+test.serial('the Docker API goes straight to the socket of the engine the host\'s docker CLI uses (DOCKER_HOST of the SSH session)', async (t) => {
+  const counts = await countSsh(async () => {
+    const host = await connectHost(world.target, world.options);
+    try {
+      t.is(await engineRoot(host.docker), await engineRoot(world.engine));
+    } finally {
+      await host.close();
+    }
+  });
+  t.deepEqual([...counts.sockets], [world.socket]);
+  t.is(counts.refused, 0);
+  t.not(await engineRoot(world.engine), await engineRoot(new Docker({ socketPath: '/var/run/docker.sock' })), 'not the default socket: the runner\'s engine on this machine');
+});
+
+/**
+ * A second sshd in the host's network namespace, set up as the host's own (host key, home) but
+ * without its SetEnv, listening on two ports: `settings` gives each port's sshd_config lines.
+ * Resolves with a known_hosts file for it and a function that stops it.
+ */
+async function extraSshd(settings) {
+  const { number, target } = world;
+  const lines = readFileSync(`${STATE}/h${number}/sshd_config`, 'utf8').split('\n').filter((line) => !/^(ListenAddress|PidFile|SetEnv)\s/.test(line));
+  const ports = Object.keys(settings);
+  lines.push(...ports.map((port) => `ListenAddress ${target.host}:${port}`), 'PidFile none');
+  for (const [port, extra] of Object.entries(settings)) lines.push(`Match LocalPort ${port}`, ...extra.map((line) => `  ${line}`));
+  const config = writeScratch('sshd_config.extra', `${lines.join('\n')}\n`);
+  const hostKey = readFileSync(`${STATE}/h${number}/ssh_host_ed25519_key.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
+  const knownHosts = writeScratch('known_hosts.extra', ports.map((port) => `[${target.host}]:${port} ${hostKey}\n`).join(''));
+  const sshd = spawn('nsenter', [`--net=/run/netns/plw-h${number}`, 'unshare', '-m', '--propagation', 'private',
+    'sh', '-c', 'mount --bind "$1" /home/deploy && shift && exec "$@"', 'sh', `${STATE}/h${number}/home`,
+    '/usr/sbin/sshd', '-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const exited = new Promise((done) => sshd.once('exit', done));
+  await new Promise((listening, failed) => {
+    const timer = setTimeout(() => failed(new Error(`sshd did not start: ${log}`)), 10_000);
+    sshd.stderr.on('data', (chunk) => {
+      log += chunk;
+      if (ports.every((port) => log.includes(`port ${port}.`))) { clearTimeout(timer); listening(); }
+    });
+    void exited.then(() => { clearTimeout(timer); failed(new Error(`sshd exited: ${log}`)); });
+  });
+  return { knownHosts, log: () => log, stop: async () => { sshd.kill('SIGTERM'); await exited; } };
+}
+
+/** A docker config folder whose currentContext names a context for the host's engine, readable by the deploy user. */
+function dockerConfigWithContext(name) {
+  const folder = join(scratch, 'docker-config');
+  const meta = join(folder, 'contexts/meta', createHash('sha256').update(name).digest('hex'));
+  mkdirSync(meta, { recursive: true });
+  writeFileSync(join(meta, 'meta.json'), JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: `unix://${world.socket}`, SkipTLSVerify: false } } }));
+  writeFileSync(join(folder, 'config.json'), JSON.stringify({ currentContext: name }));
+  for (const path of [scratch, folder, join(folder, 'contexts'), join(folder, 'contexts/meta'), meta]) chmodSync(path, 0o755);
+  chmodSync(join(meta, 'meta.json'), 0o644);
+  chmodSync(join(folder, 'config.json'), 0o644);
+  return folder;
+}
+
+test.serial('without streamlocal forwarding or with a docker context, the Docker API goes over docker system dial-stdio', async (t) => {
+  const [refusing, withContext] = [20_000 + (process.pid % 20_000), 20_001 + (process.pid % 20_000)];
+  const sshd = await extraSshd({
+    [refusing]: [`SetEnv DOCKER_HOST=unix://${world.socket}`, 'AllowStreamLocalForwarding no'],
+    [withContext]: [`SetEnv DOCKER_CONFIG=${dockerConfigWithContext('ssh-test-engine')}`],
+  });
+  t.teardown(() => sshd.stop());
+  const expectedRoot = await engineRoot(world.engine);
+  const viaPort = async (port) => countSsh(async () => {
+    const host = await connectHost({ ...world.target, port }, { ...world.options, knownHosts: sshd.knownHosts });
+    try {
+      t.is(await engineRoot(host.docker), expectedRoot, `port ${port}: the host's engine`);
+      const lists = await Promise.all(Array.from({ length: 30 }, () => host.docker.listContainers({ all: true })));
+      t.true(lists.every(Array.isArray));
+    } finally {
+      await host.close();
+    }
+  });
+
+  const refused = await viaPort(refusing);
+  t.is(refused.refused, 1, 'sshd refused the one channel to the socket; the connection did not ask again');
+  t.is(refused.streamLocal, 0);
+  t.deepEqual([...refused.commands].sort(), [DIAL_STDIO, PROBE].sort());
+  t.true(refused.channels - 1 <= 8 && refused.maxOpen <= 8, `at most 8 dial-stdio channels (opened ${refused.channels - 1}, ${refused.maxOpen} at once)`);
+  t.regex(sshd.log(), /refused streamlocal port forward/);
+
+  const context = await viaPort(withContext);
+  t.is(context.sockets.size, 0, 'no channel to a socket was asked for');
+  t.deepEqual([...context.commands].sort(), [DIAL_STDIO, PROBE].sort());
 });
 
 test('streaming calls over SSH: an image upload with progress, logs with follow, and wait', async (t) => {
