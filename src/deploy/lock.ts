@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ExecResult } from '../adapters/ssh.js';
 
 /** Runs a program on a host with its arguments passed safely, in the deploy user's home. */
@@ -39,77 +39,125 @@ export function describeLock(lock: LockInfo): string {
 
 export type AcquireResult = { acquired: true; tookOver?: LockInfo } | { acquired: false; heldBy: LockInfo | undefined };
 
+/** Exit status of the lock scripts when the lock is another deploy's. */
+const HELD = 3;
+/** How long the folder an expired lock was renamed to is kept (see ACQUIRE_SCRIPT). */
+const TOMB_MINUTES = 10;
+
 /**
- * Takes the lock on one host. The record is written into a staging folder and
- * renamed into place: a rename onto a folder that exists fails, so of two
- * deploys only one gets the lock, and a lock folder always holds its record.
- * An expired lock is first renamed away (also atomic) and then replaced.
+ * Takes the lock in one command. The record (stdin) is written into a staging folder and renamed
+ * into place: a rename onto a folder that exists fails, so of two deploys only one gets the lock,
+ * and a lock folder always holds its record.
+ * $4, when set, is the record of a lock the caller found expired, and $3 a folder named after that
+ * record: if the lock still holds it, the lock folder is renamed to $3 (also atomic: of the deploys
+ * taking over the same lock, one renames it). $3 stays for a few minutes, so that no deploy that
+ * saw the expired record a moment ago can rename the new lock away; a lock that slipped in between
+ * the check and the rename is put back.
+ * Exit 0: taken; 3: held, and stdout is the holder's record.
+ */
+const ACQUIRE_SCRIPT = `
+dir=$1 staging=$2 tomb=$3 expired=$4
+trap 'rm -rf "$staging"' EXIT
+mkdir -p "$staging" && cat >"$staging/lock.json" || exit 2
+take() { mv -T "$staging" "$dir" 2>/dev/null; }
+holds_expired() { [ "$(cat "$1/lock.json" 2>/dev/null; printf x)" = "\${expired}x" ]; }
+take && exit 0
+if [ -n "$expired" ]; then
+  find "\${tomb%/*}" -maxdepth 1 -name '.expired-*' -cmin +${TOMB_MINUTES} -exec rm -rf {} + 2>/dev/null
+  if holds_expired "$dir" && mv -T "$dir" "$tomb" 2>/dev/null && ! holds_expired "$tomb"; then
+    mv -T "$tomb" "$dir" 2>/dev/null
+  fi
+fi
+take && exit 0
+cat "$dir/lock.json" 2>/dev/null
+exit ${HELD}
+`;
+
+/** Replaces the record if it is the one starting with $2 (this deploy's); the new one comes on stdin. Exit 3: not ours. */
+const RENEW_SCRIPT = `
+dir=$1 mine=$2
+case $(cat "$dir/lock.json" 2>/dev/null) in "$mine"*) ;; *) exit ${HELD} ;; esac
+cat >"$dir/lock.json.new" && mv -f "$dir/lock.json.new" "$dir/lock.json"
+`;
+
+/** Removes the lock if its record starts with $2 (this deploy's). Exit 3: not ours. */
+const RELEASE_SCRIPT = `
+dir=$1 mine=$2
+case $(cat "$dir/lock.json" 2>/dev/null) in "$mine"*) rm -rf "$dir" ;; *) exit ${HELD} ;; esac
+`;
+
+/**
+ * Takes the lock on one host: one command, and one more to take over an expired lock. Of
+ * several deploys taking the same lock, or the same expired lock, only one gets it.
  */
 export async function acquireLock(exec: HostExec, dir: string, lock: LockInfo, now: Date): Promise<AcquireResult> {
-  const staging = `${LOCKS_DIR}/.staging-${lock.id}`;
-  await run(exec, ['mkdir', '-p', staging]);
-  try {
-    await writeLock(exec, staging, lock);
-    if (await moveInto(exec, staging, dir)) return { acquired: true };
-    const current = await readLock(exec, dir);
-    if (current && !isExpired(current, now)) return { acquired: false, heldBy: current };
-    const tomb = `${LOCKS_DIR}/.expired-${lock.id}`;
-    if (current && await moveInto(exec, dir, tomb)) {
-      const moved = await readLock(exec, tomb);
-      if (moved?.id !== current.id) {
-        // Another deploy replaced the expired lock between our read and our rename: put its lock back.
-        await moveInto(exec, tomb, dir);
-        return { acquired: false, heldBy: moved };
-      }
-      await run(exec, ['rm', '-rf', tomb]);
-    }
-    if (await moveInto(exec, staging, dir)) return { acquired: true, tookOver: current };
-    return { acquired: false, heldBy: await readLock(exec, dir) };
-  } finally {
-    await exec(['rm', '-rf', staging], { timeoutMs: EXEC_TIMEOUT_MS });
-  }
+  const first = await tryAcquire(exec, dir, lock);
+  if (first.taken) return { acquired: true };
+  const current = parseLock(first.holder);
+  if (!current || !isExpired(current, now)) return { acquired: false, heldBy: current };
+  const second = await tryAcquire(exec, dir, lock, first.holder);
+  if (second.taken) return { acquired: true, tookOver: current };
+  return { acquired: false, heldBy: parseLock(second.holder) };
 }
 
-async function moveInto(exec: HostExec, from: string, to: string): Promise<boolean> {
-  return (await exec(['mv', '-T', from, to], { timeoutMs: EXEC_TIMEOUT_MS })).code === 0;
+async function tryAcquire(exec: HostExec, dir: string, lock: LockInfo, expired = ''): Promise<{ taken: boolean; holder: string }> {
+  const tomb = expired ? `${LOCKS_DIR}/.expired-${createHash('sha256').update(expired).digest('hex').slice(0, 32)}` : '';
+  const argv = script(ACQUIRE_SCRIPT, dir, `${LOCKS_DIR}/.staging-${lock.id}`, tomb, expired);
+  const result = await exec(argv, { stdin: recordOf(lock), timeoutMs: EXEC_TIMEOUT_MS });
+  if (result.code !== 0 && result.code !== HELD) throw scriptFailure('taking the lock', result);
+  return { taken: result.code === 0, holder: result.stdout };
 }
 
 /** Extends the lock's time to live, if it is still this deploy's. */
 export async function renewLock(exec: HostExec, dir: string, lock: LockInfo, now: Date, ttlMs: number): Promise<boolean> {
-  const current = await readLock(exec, dir);
-  if (current?.id !== lock.id) return false;
-  lock.expiresAt = new Date(now.getTime() + ttlMs).toISOString();
-  await writeLock(exec, dir, lock);
+  const renewed = { ...lock, expiresAt: new Date(now.getTime() + ttlMs).toISOString() };
+  const result = await exec(script(RENEW_SCRIPT, dir, recordStart(lock)), { stdin: recordOf(renewed), timeoutMs: EXEC_TIMEOUT_MS });
+  if (result.code === HELD) return false;
+  if (result.code !== 0) throw scriptFailure('renewing the lock', result);
+  lock.expiresAt = renewed.expiresAt;
   return true;
 }
 
 /** Releases the lock if it is this deploy's (or any holder's, with `force`). */
 export async function releaseLock(exec: HostExec, dir: string, lock: LockInfo | 'force'): Promise<boolean> {
-  if (lock !== 'force') {
-    const current = await readLock(exec, dir);
-    if (current?.id !== lock.id) return false;
-  }
-  await run(exec, ['rm', '-rf', dir]);
+  const argv = lock === 'force' ? ['rm', '-rf', dir] : script(RELEASE_SCRIPT, dir, recordStart(lock));
+  const result = await exec(argv, { timeoutMs: EXEC_TIMEOUT_MS });
+  if (result.code === HELD && lock !== 'force') return false;
+  if (result.code !== 0) throw scriptFailure('releasing the lock', result);
   return true;
 }
 
 export async function readLock(exec: HostExec, dir: string): Promise<LockInfo | undefined> {
   const result = await exec(['cat', `${dir}/lock.json`], { timeoutMs: EXEC_TIMEOUT_MS });
-  if (result.code !== 0) return undefined;
+  return result.code === 0 ? parseLock(result.stdout) : undefined;
+}
+
+/** A lock record as read from a host; anything unreadable is no record. */
+export function parseLock(text: string): LockInfo | undefined {
   try {
-    return JSON.parse(result.stdout) as LockInfo;
+    const lock = JSON.parse(text) as LockInfo | null;
+    return typeof lock === 'object' && lock !== null && typeof lock.id === 'string' ? lock : undefined;
   } catch {
     return undefined;
   }
 }
 
-async function writeLock(exec: HostExec, dir: string, lock: LockInfo): Promise<void> {
-  // `tee` writes its stdin to the file: the record never travels in a command line.
-  await run(exec, ['tee', `${dir}/lock.json`], JSON.stringify(lock));
+/** The record as written on hosts: the id always first, so that `recordStart` identifies it. */
+export function recordOf(lock: LockInfo): string {
+  const { id, ...fields } = lock;
+  return JSON.stringify({ id, ...fields });
 }
 
-async function run(exec: HostExec, argv: string[], stdin?: string): Promise<ExecResult> {
-  const result = await exec(argv, { stdin, timeoutMs: EXEC_TIMEOUT_MS });
-  if (result.code !== 0) throw new Error(`${argv[0]} failed on the host (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
-  return result;
+/** How every record of this lock begins: comparing it tells "still ours" in a shell, without a JSON parser. */
+export function recordStart(lock: Pick<LockInfo, 'id'>): string {
+  return `{"id":${JSON.stringify(lock.id)},`;
+}
+
+/** `sh -c SCRIPT sh ARGS…`: the script sees ARGS as $1…, each passed safely. */
+function script(body: string, ...args: string[]): string[] {
+  return ['sh', '-c', body, 'sh', ...args];
+}
+
+function scriptFailure(what: string, result: ExecResult): Error {
+  return new Error(`${what} failed on the host (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
 }
