@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
-import dockerignoreModule from '@balena/dockerignore';
-import { archiveTree, showFile } from './git.js';
+import { contextFilter, contextPath, dockerignorePatterns, exclusionPathspec, gitExclusions } from '../core/dockerignore.js';
+import { archiveTree, listTree, showFile } from './git.js';
 
 export interface ContextSource {
   repoRoot: string;
@@ -11,9 +11,6 @@ export interface ContextSource {
   dockerfile: string;
 }
 
-// The package is CommonJS: at run time the default import is the function its types call `default`.
-const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.default;
-
 /**
  * The build context as Docker wants it: a tar of the committed folder without
  * what `.dockerignore` excludes (the Dockerfile and .dockerignore are always sent,
@@ -21,18 +18,20 @@ const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.
  */
 export async function contextTar(source: ContextSource): Promise<{ tar: Readable; excluded: () => number }> {
   const { default: tarStream } = await import('tar-stream');
-  const ignoreText = await showFile(source.repoRoot, source.sha, joinPath(source.folder, '.dockerignore'));
-  const ignore = dockerignore({ ignorecase: false }).add((ignoreText ?? '').split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#')));
-  const keep = new Set([normalize(source.dockerfile), '.dockerignore']);
+  const patterns = dockerignorePatterns(await showFile(source.repoRoot, source.sha, joinPath(source.folder, '.dockerignore')));
+  const sent = contextFilter(patterns, source.dockerfile);
+  // Git leaves out what it surely may, so those files are never read; the filter below still judges every entry.
+  const entries = patterns.some((pattern) => exclusionPathspec(pattern)) ? await listTree(source.repoRoot, source.sha, source.folder) : [];
+  const exclusions = gitExclusions(patterns, sent, entries);
 
   const extract = tarStream.extract();
   const pack = tarStream.pack();
   const out = new PassThrough();
-  let excluded = 0;
+  let dropped = 0;
   extract.on('entry', (header, stream, next) => {
-    const path = normalize(header.name);
-    if (path !== '' && !keep.has(path) && ignore.ignores(path)) {
-      excluded += 1;
+    const path = contextPath(header.name);
+    if (path !== '' && !sent(path)) {
+      dropped += 1;
       stream.on('end', next).resume();
       return;
     }
@@ -42,15 +41,13 @@ export async function contextTar(source: ContextSource): Promise<{ tar: Readable
   const fail = (error: Error) => out.destroy(error);
   extract.on('error', fail);
   pack.on('error', fail);
-  const archive = archiveTree(source.repoRoot, source.sha, source.folder);
+  const archive = archiveTree(source.repoRoot, source.sha, source.folder, exclusions);
   archive.on('error', fail);
   archive.pipe(extract);
   pack.pipe(out);
-  return { tar: out, excluded: () => excluded };
-}
-
-function normalize(path: string): string {
-  return path.replace(/^\.\//, '').replace(/\/+$/, '');
+  // What git left out never reached the filter: count it from the tree.
+  const excluded = () => (exclusions.length > 0 ? entries.filter((entry) => !sent(entry.path)).length : dropped);
+  return { tar: out, excluded };
 }
 
 function joinPath(folder: string, name: string): string {

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
+import type { ContextEntry } from '../core/dockerignore.js';
 import { ConfigError, StageError } from '../errors.js';
 
 export interface Commit {
@@ -42,9 +43,15 @@ export async function showFile(repoRoot: string, sha: string, path: string): Pro
   return repo.show([`${sha}:${path}`]).catch(() => undefined);
 }
 
-/** A tar stream of a folder of a commit, exactly as committed (`git archive`); it errors when git fails. */
-export function archiveTree(repoRoot: string, sha: string, folder: string): Readable {
-  const child = spawn('git', ['archive', '--format=tar', folder ? `${sha}:${folder}` : sha], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * A tar stream of a folder of a commit, as committed (`git archive`); it errors when git fails. Exclusion pathspecs
+ * (relative to the folder) leave paths out before git reads them.
+ */
+export function archiveTree(repoRoot: string, sha: string, folder: string, exclusions: string[] = []): Readable {
+  const args = ['archive', '--format=tar', folder ? `${sha}:${folder}` : sha];
+  // `.` for git before 2.13, which wants something to exclude from.
+  if (exclusions.length > 0) args.push('.', ...exclusions);
+  const child = spawn('git', args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: pathspecEnv() });
   // The stream ends only once git's exit code is known, so a failed archive is never taken for a short one.
   const out = new PassThrough();
   child.stdout.pipe(out, { end: false });
@@ -58,12 +65,33 @@ export function archiveTree(repoRoot: string, sha: string, folder: string): Read
   return out;
 }
 
+/** The environment without the variables that change how git reads pathspecs (literal, case-insensitive…). */
+function pathspecEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of ['GIT_LITERAL_PATHSPECS', 'GIT_GLOB_PATHSPECS', 'GIT_NOGLOB_PATHSPECS', 'GIT_ICASE_PATHSPECS']) delete env[name];
+  return env;
+}
+
+/** Every entry of a folder of a commit, folders included (`git ls-tree -r -t`), paths relative to it; no file is read. */
+export async function listTree(repoRoot: string, sha: string, folder: string): Promise<ContextEntry[]> {
+  const result = await runGit(repoRoot, ['ls-tree', '-r', '-t', '-z', folder ? `${sha}:${folder}` : sha]);
+  if (result.code !== 0) throw new StageError(`cannot list ${folder || '.'} at ${sha.slice(0, 12)}: ${gitReason(result.stderr)}`);
+  // Each entry is `<mode> <type> <object>\t<path>`.
+  return result.stdout.split('\0').filter(Boolean).map((line) => {
+    const tab = line.indexOf('\t');
+    return { path: line.slice(tab + 1), type: line.slice(0, tab).split(' ')[1] as ContextEntry['type'] };
+  });
+}
+
 interface GitResult { code: number; stdout: string; stderr: string }
 
 /** Runs git with argv and reports its exit code: simple-git resolves a failed command that prints nothing to stderr. */
 function runGit(cwd: string, args: string[]): Promise<GitResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Decoded as a whole, so a character split between two chunks stays whole.
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => { stdout += chunk; });
