@@ -158,6 +158,7 @@ test.serial('SIGTERM during the deploy: exit 143, every host back on its previou
 test.serial('a branch named with shell metacharacters runs nothing on any host', async (t) => {
   const markers = ['/tmp/pwned', '/tmp/pwned2'];
   await Promise.all(markers.map((marker) => rm(marker, { force: true })));
+  await repo.git('checkout', '-q', 'develop');
   // As the CI names it (git itself refuses the space), and as a branch git accepts.
   const fromCi = await runIn(['run', '--env', 'qa', '--branch', 'feature/$(touch /tmp/pwned);x']);
   t.is(fromCi.code, 0, fromCi.output);
