@@ -46,6 +46,13 @@ export async function stopContainer(container: Docker.Container, graceMs: number
   });
 }
 
+/** Starts a container; one that runs already (a rollback before its stop) is left as it is. */
+export async function startContainer(container: Docker.Container): Promise<void> {
+  await container.start().catch((error) => {
+    if ((error as { statusCode?: number }).statusCode !== 304) throw error; // 304: already started
+  });
+}
+
 /** The name a replaced container is kept under, for rollback: `<container>_<its short id>`. */
 export function keptName(container: string, id: string): string {
   return `${container}_${id.slice(0, 12)}`;

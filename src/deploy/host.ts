@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { authFor, engineMessage, pullImage, splitImageRef, type RegistryAuth } from '../adapters/docker.js';
 import { waitHealthy } from '../adapters/health.js';
-import { containerSpec, findContainer, keptContainers, keptName, RUNNING_RESTART_POLICY, stopContainer } from '../adapters/service.js';
+import { containerSpec, findContainer, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../adapters/service.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { LABEL_PREFIX, type HostPlan, type ServicePlan } from '../core/plan.js';
 import { delay, withHeartbeat, withTimeout } from '../core/time.js';
@@ -140,18 +140,28 @@ export class HostRelease {
     this.results.push(...outcomes.map((outcome) => (outcome as PromiseFulfilledResult<ServiceResult>).value));
   }
 
+  /**
+   * Replaces one service's container: the old one is renamed out of the way and stopped while the new one is
+   * created, so the service is down only from the old one's stop to the new one's start.
+   */
   private async switchService(svc: ServicePlan): Promise<ServiceResult> {
     const { log } = this.options;
-    const old = await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`);
+    const [old, labels] = await Promise.all([
+      this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`),
+      this.releaseLabels(svc),
+    ]);
     const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.State.Running) };
     this.switched.push(record);
-    if (old) {
+    const create = () => this.api(this.docker.createContainer(containerSpec(svc, this.options.secretEnv(svc), labels)), `creating ${svc.container}`)
+      .then((created) => { record.created = created.id; return created; });
+    let container: Docker.Container;
+    if (old && svc.redeploy) {
+      container = await this.keep(record, old, create);
+    } else {
       // A redeploy:false service that is not running is replaced, not kept: there is no release to return to.
-      if (svc.redeploy) await this.keep(record, old);
-      else await this.api(this.docker.getContainer(old.Id).remove({ force: true }), `removing stopped ${svc.container}`);
+      if (old) await this.api(this.docker.getContainer(old.Id).remove({ force: true }), `removing stopped ${svc.container}`);
+      container = await create();
     }
-    const container = await this.api(this.docker.createContainer(containerSpec(svc, this.options.secretEnv(svc), await this.releaseLabels(svc))), `creating ${svc.container}`);
-    record.created = container.id;
     await this.api(container.start(), `starting ${svc.container}`);
     log(`${svc.service}: started ${svc.image}, waiting until healthy`);
     await waitHealthy(this.docker, container, svc, { openTcp: (address, port) => this.connection.openTcp(address, port), log, sleep: this.sleep, signal: this.options.signal });
@@ -160,13 +170,19 @@ export class HostRelease {
     return { service: svc.service, container: svc.container, image: svc.image, action: old && svc.redeploy ? 'replaced' : 'started', digest: svc.ownImage ? this.options.release.digest : undefined };
   }
 
-  /** Stops the running container of a service and keeps it, renamed, for rollback. */
-  private async keep(record: Switch, old: Docker.ContainerInspectInfo): Promise<void> {
+  /**
+   * Renames the container of a service out of its name, keeping it for rollback, then stops it while `meanwhile`
+   * runs; both have ended when this does (a rollback never races the stop).
+   */
+  private async keep<T>(record: Switch, old: Docker.ContainerInspectInfo, meanwhile: () => Promise<T>): Promise<T> {
     const { plan } = record;
     this.options.log(`${plan.service}: stopping ${plan.container} (${old.Config.Image}), kept for rollback`);
-    await this.api(stopContainer(this.docker.getContainer(old.Id), plan.stopGraceMs), `stopping ${plan.container}`);
     await this.api(this.docker.getContainer(old.Id).rename({ name: keptName(plan.container, old.Id) }), `renaming ${plan.container}`);
     record.keptId = old.Id;
+    const [result, stopped] = await Promise.allSettled([meanwhile(), this.api(stopContainer(this.docker.getContainer(old.Id), plan.stopGraceMs), `stopping ${plan.container}`)]);
+    if (stopped.status === 'rejected') throw stopped.reason;
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
   }
 
   /**
@@ -185,7 +201,7 @@ export class HostRelease {
         const current = await this.api(findContainer(this.docker, svc.container), `inspecting ${svc.container}`);
         const record: Switch = { plan: svc, keptWasRunning: Boolean(current?.State.Running), restoredFrom: target.Names[0]!.slice(1) };
         this.switched.push(record);
-        if (current) await this.keep(record, current);
+        if (current) await this.keep(record, current, async () => undefined);
         const container = this.docker.getContainer(target.Id);
         await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
         record.created = target.Id;
@@ -232,7 +248,7 @@ export class HostRelease {
       if (record.keptId) {
         const kept = this.docker.getContainer(record.keptId);
         await this.api(kept.rename({ name: plan.container }), `restoring ${plan.container}`);
-        if (record.keptWasRunning) await this.api(kept.start(), `restarting the previous ${plan.container}`);
+        if (record.keptWasRunning) await this.api(startContainer(kept), `restarting the previous ${plan.container}`);
       }
       this.options.log(`${plan.service}: rolled back${record.keptId ? ' to the previous container' : ''}`);
     }
