@@ -77,17 +77,15 @@ export interface BuildOptions { tags: string[]; dockerfile: string; buildargs: R
 
 /** Builds an image from a context tar, streaming build output in whole lines (see lineBatcher); resolves with the image id. */
 export async function buildImage(docker: Docker, tar: Readable, options: BuildOptions, onLines: (lines: string) => void): Promise<string> {
-  const [first, ...others] = options.tags;
-  const stream = await docker.buildImage(tar, { t: first, dockerfile: options.dockerfile, buildargs: options.buildargs, labels: options.labels, rm: true, forcerm: true });
+  // Every tag in the one request (`t` repeated): the engine tags the image as the build ends.
+  const stream = await docker.buildImage(tar, { t: options.tags as never, dockerfile: options.dockerfile, buildargs: options.buildargs, labels: options.labels, rm: true, forcerm: true });
   const lines = lineBatcher(onLines);
   let imageId: string | undefined;
   await followProgress(docker, stream, (event) => {
     if (event.stream) lines.write(event.stream);
     if (event.aux?.ID) imageId = event.aux.ID;
   }).catch((error) => { throw new StageError(`docker build failed: ${error.message}`); }).finally(() => lines.flush());
-  imageId ??= (await docker.getImage(first!).inspect()).Id;
-  for (const ref of others) await docker.getImage(imageId).tag(splitImageRef(ref));
-  return imageId;
+  return imageId ?? (await docker.getImage(options.tags[0]!).inspect()).Id;
 }
 
 export interface RunOptions {
