@@ -3,14 +3,10 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { CiInfo } from '../core/ci.js';
 import { durationMs } from '../core/duration.js';
 import type { DeployPlan } from '../core/plan.js';
-import { withTimeout } from '../core/time.js';
-import { engineMessage } from '../adapters/docker.js';
+import { engineCall } from './host.js';
 import { HostError, StageError } from '../errors.js';
 import type { DeployConnection, Deps } from '../runner/context.js';
 import { acquireLock, describeLock, lockDir, newLock, releaseLock, renewLock, type LockInfo } from './lock.js';
-
-/** How long a host's engine may take to answer its first request. */
-const ENGINE_TIMEOUT_MS = 60_000;
 
 /** The holder a lock records: who runs the deploy, where, and the CI job if any. */
 export function lockHolder(ci: CiInfo, env: NodeJS.ProcessEnv): LockInfo['holder'] {
@@ -75,9 +71,7 @@ export class EnvironmentSession {
       throw new StageError('stopped');
     }
     this.hosts.set(hostId, connection);
-    await withTimeout(connection.docker.version(), ENGINE_TIMEOUT_MS, 'Docker engine not answering').catch((error) => {
-      throw new HostError(hostId, `Docker engine not answering: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
-    });
+    await engineCall(hostId, connection.docker.version(), 'Docker engine not answering');
     return connection;
   }
 

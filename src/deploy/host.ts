@@ -11,6 +11,13 @@ import type { DeployConnection } from '../runner/context.js';
 const API_TIMEOUT_MS = 60_000;
 const PULL_TIMEOUT_MS = 15 * 60_000;
 
+/** A Docker API call on a host, given a time limit; a failure names the host and what was being done. */
+export function engineCall<T>(host: string, promise: Promise<T>, what: string): Promise<T> {
+  return withTimeout(promise, API_TIMEOUT_MS, what).catch((error) => {
+    throw new HostError(host, `${what}: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
+  });
+}
+
 export type ServiceAction = 'started' | 'replaced' | 'left running' | 'rolled back';
 export interface ServiceResult { service: string; container: string; image: string; action: ServiceAction; digest?: string }
 
@@ -62,9 +69,7 @@ export class HostRelease {
   }
 
   private api<T>(promise: Promise<T>, what: string): Promise<T> {
-    return withTimeout(promise, API_TIMEOUT_MS, what).catch((error) => {
-      throw new HostError(this.id, `${what}: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
-    });
+    return engineCall(this.id, promise, what);
   }
 
   /**

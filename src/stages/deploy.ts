@@ -172,8 +172,7 @@ export function prepareDeploy(ctx: RunContext, deps: Deps): void {
     return; // the resolve stage reports it
   }
   for (const environment of targets.environments) {
-    const session = new EnvironmentSession(planDeploy(ctx.config, environment, { tag: targets.deployTag!, commit: ctx.commit?.sha }), ctx.config, deps);
-    deps.cleanups.add(session.release);
+    const session = newSession(ctx, deps, environment, targets.deployTag!);
     ctx.sessions.set(environment, session);
     session.prepare();
   }
@@ -181,10 +180,12 @@ export function prepareDeploy(ctx: RunContext, deps: Deps): void {
 
 /** The environment's session: the one prepared while the run built and tested, else a new one. */
 function openSession(ctx: RunContext, deps: Deps, environment: string): EnvironmentSession {
-  const prepared = ctx.sessions.get(environment);
-  if (prepared) return prepared;
-  const plan = planDeploy(ctx.config, environment, { tag: ctx.deployTag ?? 'rollback', commit: ctx.commit?.sha });
-  const session = new EnvironmentSession(plan, ctx.config, deps);
+  return ctx.sessions.get(environment) ?? newSession(ctx, deps, environment, ctx.deployTag ?? 'rollback');
+}
+
+/** A session for deploying the tag, released by the run's clean-ups whatever happens. */
+function newSession(ctx: RunContext, deps: Deps, environment: string, tag: string): EnvironmentSession {
+  const session = new EnvironmentSession(planDeploy(ctx.config, environment, { tag, commit: ctx.commit?.sha }), ctx.config, deps);
   deps.cleanups.add(session.release);
   return session;
 }
