@@ -6,8 +6,9 @@ import { durationMs } from '../core/duration.js';
 import { StageError } from '../errors.js';
 import { withTimeout } from '../core/time.js';
 
-/** Opens a TCP connection as seen from the host (over SSH for remote hosts). */
-export type OpenTcp = (host: string, port: number) => Promise<Duplex>;
+import type { OpenTcp } from './ports.js';
+
+export type { OpenTcp };
 
 export interface HealthOptions {
   openTcp: OpenTcp;

@@ -3,10 +3,10 @@ import { homedir } from 'node:os';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { ExecResult } from './ssh.js';
+import type { ExecResult, HostConnection } from './ports.js';
 
 /** The host `local`: the runner's own Docker engine, its programs and its network, with no SSH in between. */
-export function localConnection(docker: Docker) {
+export function localConnection(docker: Docker): HostConnection {
   return {
     docker,
     /** Runs a program in the user's home, as an SSH session on a host would; arguments are never seen by a shell. */

@@ -17,6 +17,7 @@ import { DOCKER_ENDPOINT_PROBE, dockerEndpoint, parseDockerProbe, type DockerEnd
 import { ConfigError, HostError } from '../errors.js';
 import { checkHostKey, knownHostKeyTypes, parseKnownHosts, type HostKeyVerdict, type KnownHostEntry } from './known-hosts.js';
 import { shellCommand } from './shell-quote.js';
+import type { ExecResult, HostConnection } from './ports.js';
 
 export { shellQuote } from './shell-quote.js';
 
@@ -46,21 +47,11 @@ export interface SshOptions {
   keepaliveIntervalMs?: number;
 }
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { ExecResult } from './ports.js';
 
-export interface HostConnection {
+/** One SSH connection to a host: the Docker API, exec channels and TCP channels over it. */
+export interface SshHostConnection extends HostConnection {
   readonly target: SshTarget;
-  /** Every API call goes over this one SSH connection. */
-  readonly docker: Docker;
-  /** Run a program on the host with arguments passed safely (each arg shell-quoted: the remote sshd always runs a shell). */
-  exec(argv: string[], options?: { stdin?: string | Buffer; timeoutMs?: number }): Promise<ExecResult>;
-  /** A TCP connection to host:port as the host sees it (an SSH direct-tcpip channel), e.g. ('127.0.0.1', 8080). */
-  openTcp(host: string, port: number): Promise<Duplex>;
-  close(): Promise<void>;
 }
 
 /** OpenSSH's default MaxSessions: channels one connection may have open at once. */
@@ -80,10 +71,10 @@ const STDERR_TAIL_CHARS = 2_000;
 const CHANNEL_RETRY_MS = 10_000;
 
 /** Open one SSH connection to `target`, checking its host key against `options.knownHosts`. */
-export async function connectHost(target: SshTarget, options: SshOptions): Promise<HostConnection> {
+export async function connectHost(target: SshTarget, options: SshOptions): Promise<SshHostConnection> {
   const knownHosts = await readKnownHosts(options.knownHosts);
   const auth = await resolveAuth(options);
-  const connection = new SshHostConnection(target);
+  const connection = new SshConnection(target);
   await connection.open(options, knownHosts, auth);
   return connection;
 }
@@ -212,7 +203,7 @@ function seconds(ms: number): string {
 // ---------------------------------------------------------------------------------------------
 // The connection
 
-class SshHostConnection implements HostConnection {
+class SshConnection implements SshHostConnection {
   readonly docker: Docker;
   private readonly client: SshClient = new Client();
   private readonly agent: DockerAgent;

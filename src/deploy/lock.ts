@@ -1,8 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { ExecResult } from '../adapters/ssh.js';
+import type { ExecResult, HostExec } from '../adapters/ports.js';
 
-/** Runs a program on a host with its arguments passed safely, in the deploy user's home. */
-export type HostExec = (argv: string[], options?: { stdin?: string; timeoutMs?: number }) => Promise<ExecResult>;
+export type { HostExec };
 
 /** Who holds a deploy lock, what they deploy, and until when. */
 export interface LockInfo {

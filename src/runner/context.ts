@@ -2,8 +2,7 @@ import type Docker from 'dockerode';
 import type { LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { Commit } from '../adapters/git.js';
-import type { HostConnection } from '../adapters/ssh.js';
-import type { OpenTcp } from '../adapters/health.js';
+import type { HostConnection } from '../adapters/ports.js';
 import type { ServiceResult } from '../deploy/host.js';
 import type { EnvironmentSession } from '../deploy/environment.js';
 import type { HostAddress } from '../core/hosts.js';
@@ -29,7 +28,7 @@ export interface RunOptions {
 }
 
 /** What the deploy stage needs of a host: its Docker engine, programs (for the lock), TCP as the host sees it. */
-export type DeployConnection = Pick<HostConnection, 'docker' | 'exec' | 'close'> & { openTcp: OpenTcp };
+export type DeployConnection = HostConnection;
 
 /** How a stage ended, for summaries and reports. */
 export interface StageResult { stage: StageName; status: 'success' | 'failure' | 'skipped'; startedAt: string; durationMs: number; message?: string }
