@@ -9,3 +9,16 @@ export class HostError extends PipelineError {
   readonly reason: string;
   constructor(readonly host: string, message: string, options?: { cause?: unknown }) { super(`${host}: ${message}`, options); this.reason = message; }
 }
+
+/** Every exit code the CLI ends with. */
+export const EXIT = { success: 0, failure: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
+
+/** Bad usage or configuration is exit 2, anything else that went wrong exit 1 (signals are decided where they are caught). */
+export function exitCodeFor(error: unknown): number {
+  return error instanceof ConfigError ? EXIT.usage : EXIT.failure;
+}
+
+/** The exit code of a run stopped by a signal. */
+export function signalExitCode(signal: NodeJS.Signals): number {
+  return signal === 'SIGINT' ? EXIT.sigint : EXIT.sigterm;
+}

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, StageError } from '../errors.js';
+import { ConfigError, exitCodeFor, signalExitCode, StageError } from '../errors.js';
 import { configPath, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { localDocker } from '../adapters/docker.js';
@@ -14,7 +14,7 @@ import { runStages } from '../runner/index.js';
 import { checkStageSelection, createRunContext, STAGES, type Deps, type RunContext, type StageName } from '../runner/context.js';
 import { chooseRenderer, type RendererName } from '../runner/renderer.js';
 import { writeResult } from '../runner/json.js';
-import { exitCodeFor, resultEvent, type RunOutcome } from '../runner/result.js';
+import { resultEvent, type RunOutcome } from '../runner/result.js';
 import { summaryTable } from '../runner/summary.js';
 import { junitReport, testResultSuites } from '../report/junit.js';
 import { currentMasker, setMasker } from './output.js';
@@ -99,7 +99,7 @@ export async function runWithSignals(stages: readonly StageName[], ctx: RunConte
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  if (signal !== undefined) outcome = { exitCode: signal === 'SIGINT' ? 130 : 143, signal };
+  if (signal !== undefined) outcome = { exitCode: signalExitCode(signal), signal };
   outcome = await finishRun(ctx, outcome, output);
   // Errors go on to the CLI, which prints them; a signal's stop was announced already.
   if (outcome.error !== undefined) throw outcome.error;

@@ -1,15 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { ConfigError, PipelineError } from '../errors.js';
+import { ConfigError, EXIT, exitCodeFor, PipelineError } from '../errors.js';
 import { detectCi } from '../core/ci.js';
-import { exitCodeFor, resultEvent } from '../runner/result.js';
+import { resultEvent } from '../runner/result.js';
 import { maskProcessOutput } from './output.js';
 
 const STAGE_NAMES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'];
 const RENDERER_NAMES = ['default', 'simple', 'verbose', 'silent'];
-
-export const EXIT = { success: 0, failure: 1, usage: 2, sigint: 130, sigterm: 143 } as const;
 
 /** Options every command takes. */
 function common(args: Argv) {

@@ -1,5 +1,4 @@
 import type { CiInfo } from '../core/ci.js';
-import { ConfigError } from '../errors.js';
 import type { RunContext, StageName, StageResult } from './context.js';
 import { deploymentRows, type DeploymentRow } from './summary.js';
 
@@ -28,11 +27,6 @@ export interface RunOutcome {
   error?: unknown;
   /** The signal that stopped it, when one did. */
   signal?: NodeJS.Signals;
-}
-
-/** Bad usage or configuration is exit 2, anything else that went wrong exit 1 (signals are decided where they are caught). */
-export function exitCodeFor(error: unknown): number {
-  return error instanceof ConfigError ? 2 : 1;
 }
 
 function outcomeMessage(outcome: RunOutcome): string | undefined {

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { ConfigError, HostError, StageError } from '../../dist/errors.js';
-import { exitCodeFor, resultEvent } from '../../dist/runner/result.js';
+import { exitCodeFor } from '../../dist/errors.js';
+import { resultEvent } from '../../dist/runner/result.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const stage = (name, status, message) => ({ stage: name, status, startedAt: '2024-05-01T10:00:00.000Z', durationMs: 5, ...(message ? { message } : {}) });
