@@ -2,8 +2,8 @@ import type Docker from 'dockerode';
 import { Writable, type Readable } from 'node:stream';
 import { StageError } from '../errors.js';
 import { lineBatcher } from '../core/lines.js';
+import type { RegistryAuth } from '../core/registry.js';
 
-export interface RegistryAuth { username: string; password: string; serveraddress: string }
 
 interface ProgressEvent {
   stream?: string;
@@ -52,25 +52,6 @@ export function followProgress(docker: Docker, stream: NodeJS.ReadableStream, on
       onEvent(event);
     });
   });
-}
-
-/** The registry host of an image reference, or undefined for Docker Hub names. */
-export function imageRegistry(ref: string): string | undefined {
-  const first = ref.split('/')[0]!;
-  return ref.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost') ? first : undefined;
-}
-
-/** Registry credentials for an image, only when the image lives on the configured registry. */
-export function authFor(ref: string, registry?: { server: string; username: string; password?: string }): RegistryAuth | undefined {
-  if (!registry || imageRegistry(ref) !== registry.server) return undefined;
-  return { username: registry.username, password: registry.password ?? '', serveraddress: registry.server };
-}
-
-/** Splits an image reference into repository and tag. */
-export function splitImageRef(ref: string): { repo: string; tag: string } {
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  return colon > slash ? { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) } : { repo: ref, tag: 'latest' };
 }
 
 export interface BuildOptions { tags: string[]; dockerfile: string; buildargs: Record<string, string>; labels: Record<string, string> }
@@ -180,4 +161,15 @@ export async function pullImage(docker: Docker, ref: string, auth: RegistryAuth 
 export function engineMessage(error: unknown): string {
   const json = (error as { json?: { message?: string } }).json;
   return (json?.message ?? (error as Error).message ?? String(error)).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+}
+
+/** The digest a tag resolves to in its registry, as this engine sees it (the Engine asks the registry; nothing is pulled). */
+export async function registryDigest(docker: Docker, ref: string, auth: RegistryAuth | undefined): Promise<string> {
+  const info = await (docker.getImage(ref).distribution({ authconfig: auth } as never) as unknown as Promise<Docker.ImageDistributionInfo>);
+  return info.Descriptor.digest;
+}
+
+/** Whether the engine has an image (by reference or id). */
+export function hasImage(docker: Docker, ref: string): Promise<boolean> {
+  return docker.getImage(ref).inspect().then(() => true, () => false);
 }

@@ -2,13 +2,9 @@ import { request } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ServicePlan } from '../core/plan.js';
-import { durationMs } from '../core/duration.js';
 import { StageError } from '../errors.js';
 import { withTimeout } from '../core/time.js';
-
 import type { OpenTcp } from './ports.js';
-
-export type { OpenTcp };
 
 export interface HealthOptions {
   openTcp: OpenTcp;
@@ -25,10 +21,10 @@ export interface HealthOptions {
  */
 export async function waitHealthy(docker: Docker, container: Docker.Container, plan: ServicePlan, options: HealthOptions): Promise<void> {
   const check = plan.healthcheck;
-  await options.sleep(check ? durationMs(check.startPeriod) : plan.startPeriodMs);
+  await options.sleep(check ? check.startPeriod : plan.startPeriodMs);
   // A service is rarely up at the very first check: for one interval, failed checks are retried
   // sooner and not counted, so a quick service is not kept waiting a whole interval.
-  const settleUntil = Date.now() + (check ? durationMs(check.interval) : 0);
+  const settleUntil = Date.now() + (check ? check.interval : 0);
   let last = '';
   const attempts = check?.retries ?? 1;
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
@@ -48,7 +44,7 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
       await options.sleep(SETTLE_POLL_MS);
       continue;
     }
-    await options.sleep(check ? durationMs(check.interval) : 1000);
+    await options.sleep(check ? check.interval : 1000);
   }
   throw new StageError(`${plan.service}: not healthy after ${attempts} check(s)${last ? `: ${last}` : ''}`);
 }
@@ -78,7 +74,7 @@ function imageHealth(info: Docker.ContainerInspectInfo): Verdict {
 
 async function probe(docker: Docker, container: Docker.Container, info: Docker.ContainerInspectInfo, plan: ServicePlan, options: HealthOptions): Promise<Verdict> {
   const check = plan.healthcheck!;
-  const timeoutMs = durationMs(check.timeout);
+  const timeoutMs = check.timeout;
   if (check.http) {
     const address = containerAddress(info);
     const status = await httpStatus(await withTimeout(options.openTcp(address, check.http.port), timeoutMs, 'connect'), check.http.path, timeoutMs);

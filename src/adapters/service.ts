@@ -12,8 +12,8 @@ export async function findContainer(docker: Docker, name: string): Promise<Docke
   }
 }
 
-/** The Engine API body for a service's container. */
-export function containerSpec(plan: ServicePlan, secretEnv: Record<string, string>, extraLabels: Record<string, string> = {}): Docker.ContainerCreateOptions {
+/** The Engine API body for a service's container of an image. */
+export function containerSpec(plan: ServicePlan, image: string, secretEnv: Record<string, string>, labels: Record<string, string>): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostPort: string }[]> = {};
   for (const entry of plan.ports) {
@@ -25,10 +25,10 @@ export function containerSpec(plan: ServicePlan, secretEnv: Record<string, strin
   }
   return {
     name: plan.container,
-    Image: plan.image,
+    Image: image,
     Cmd: plan.command,
     Env: Object.entries({ ...plan.env, ...secretEnv }).map(([key, value]) => `${key}=${value}`),
-    Labels: { ...plan.labels, ...extraLabels },
+    Labels: labels,
     ExposedPorts: exposed,
     StopTimeout: Math.ceil(plan.stopGraceMs / 1000),
     // No restart policy until the container is healthy, so a crash at start shows as the exit it is.

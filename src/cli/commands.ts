@@ -5,11 +5,15 @@ import { configPath, loadConfig, type LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { localDocker } from '../adapters/docker.js';
 import { localConnection } from '../adapters/local.js';
+import type { HostConnection } from '../adapters/ports.js';
 import { detectCi } from '../core/ci.js';
 import { createMasker, MASK } from '../core/mask.js';
 import { secretNames } from '../core/plan.js';
-import { deployTagFor, findEnvironment } from '../core/resolve.js';
+import { findEnvironment } from '../core/resolve.js';
+import { registryAccess } from '../core/registry.js';
 import type { HostAddress } from '../core/hosts.js';
+import { createTarget, TargetPool } from '../deploy/targets.js';
+import { resolveTargets } from '../stages/resolve.js';
 import { runStages } from '../runner/index.js';
 import { checkStageSelection, createRunContext, STAGES, type Deps, type RunContext, type StageName } from '../runner/context.js';
 import { chooseRenderer, type RendererName } from '../runner/renderer.js';
@@ -39,9 +43,10 @@ export async function runCommand(args: RunArgs): Promise<number> {
 export async function deployCommand(args: DeployArgs): Promise<number> {
   const loaded = await load(args);
   const environment = findEnvironment(loaded.config, args.environment);
-  deployTagFor(loaded.config, environment, args.dockerTag);
-  checkSecrets(loaded.config);
   const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag }, detectCi(process.env));
+  // The release is made here, once: a missing defaultTag is a usage error before anything starts.
+  Object.assign(ctx, resolveTargets(ctx));
+  checkSecrets(loaded.config);
   return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer, args);
 }
 
@@ -108,8 +113,19 @@ export async function runWithSignals(stages: readonly StageName[], ctx: RunConte
 
 export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   let docker: ReturnType<typeof localDocker> | undefined;
-  const { ssh } = loaded.config;
+  const { config } = loaded;
+  const { ssh } = config;
   const mask = currentMasker();
+  const registry = registryAccess(config.registry);
+  const connect = async (address: HostAddress): Promise<HostConnection> => {
+    if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
+    const { connectHost } = await import('../adapters/ssh.js');
+    return connectHost({ host: address.host, port: address.port, user: address.user }, {
+      identityFile: ssh.identityFile && configPath(loaded.dir, ssh.identityFile),
+      passphrase: ssh.passphrase,
+      knownHosts: configPath(loaded.dir, ssh.knownHosts),
+    });
+  };
   return {
     env: process.env,
     signal,
@@ -117,15 +133,8 @@ export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
     mask,
     show: mask,
     docker: () => (docker ??= localDocker()),
-    async connect(address: HostAddress) {
-      if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
-      const { connectHost } = await import('../adapters/ssh.js');
-      return connectHost({ host: address.host, port: address.port, user: address.user }, {
-        identityFile: ssh.identityFile && configPath(loaded.dir, ssh.identityFile),
-        passphrase: ssh.passphrase,
-        knownHosts: configPath(loaded.dir, ssh.knownHosts),
-      });
-    },
+    registry,
+    targets: new TargetPool((environment) => createTarget(config, environment, { registry, connect })),
   };
 }
 

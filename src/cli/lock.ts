@@ -1,8 +1,7 @@
-import { describeLock, isExpired, lockDir, readLock, releaseLock } from '../deploy/lock.js';
-import { planDeploy } from '../core/plan.js';
 import { findEnvironment } from '../core/resolve.js';
+import { describeLock, isExpired } from '../deploy/lock.js';
 import { createDeps, load, type CommonArgs } from './commands.js';
-import { onEveryHost } from './hosts.js';
+import { onEveryMember } from './members.js';
 
 interface LockArgs extends CommonArgs { action: 'status' | 'release'; environment: string }
 
@@ -10,20 +9,16 @@ interface LockArgs extends CommonArgs { action: 'status' | 'release'; environmen
 export async function lockCommand(args: LockArgs): Promise<number> {
   const loaded = await load(args);
   const environment = findEnvironment(loaded.config, args.environment);
-  const plan = planDeploy(loaded.config, environment, { tag: 'unknown' });
-  const deps = createDeps(loaded, new AbortController().signal);
-  const dir = lockDir(loaded.config.project, environment);
-  const outcomes = await onEveryHost(plan, deps, async (connection, { address }) => {
-    const exec = connection.exec.bind(connection);
-    const lock = await readLock(exec, dir);
+  const target = createDeps(loaded, new AbortController().signal).targets.get(environment);
+  const outcomes = await onEveryMember(target, async ({ id }) => {
+    const lock = await target.readLock(id);
     if (args.action === 'status') {
-      return `${address.id}: ${lock ? `locked by ${describeLock(lock)}${isExpired(lock, new Date()) ? ' (expired: the next deploy takes it over)' : ''}` : 'free'}`;
+      return `${id}: ${lock ? `locked by ${describeLock(lock)}${isExpired(lock, new Date()) ? ' (expired: the next deploy takes it over)' : ''}` : 'free'}`;
     }
-    if (!lock) return `${address.id}: no lock`;
-    await releaseLock(exec, dir, 'force');
-    return `${address.id}: released the lock of ${lock.holder.user} on ${lock.holder.machine}`;
+    if (!lock) return `${id}: no lock`;
+    await target.breakLock(id);
+    return `${id}: released the lock of ${lock.holder.user} on ${lock.holder.machine}`;
   });
-  const lines = outcomes.map((o) => ({ ok: o.ok, line: o.ok ? o.value : `${o.host.address.id}: unreachable: ${o.error}` }));
-  process.stdout.write(`${lines.map((l) => l.line).join('\n')}\n`);
-  return lines.every((l) => l.ok) ? 0 : 1;
+  process.stdout.write(`${outcomes.map((o) => (o.ok ? o.value : `${o.member.id}: unreachable: ${o.error}`)).join('\n')}\n`);
+  return outcomes.every((o) => o.ok) ? 0 : 1;
 }

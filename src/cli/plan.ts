@@ -1,48 +1,49 @@
-import type Docker from 'dockerode';
-import { authFor } from '../adapters/docker.js';
 import { readCommit } from '../adapters/git.js';
-import { findContainer } from '../adapters/service.js';
-import type { PipelineConfig } from '../config/schema.js';
 import { detectCi } from '../core/ci.js';
-import { LABEL_PREFIX, planDeploy, type DeployPlan, type HostPlan, type ServicePlan } from '../core/plan.js';
-import { deployTagFor, findEnvironment, resolveEnvironments } from '../core/resolve.js';
-import type { DeployConnection } from '../runner/context.js';
+import { describeChange } from '../core/changes.js';
+import type { DeployPlan } from '../core/plan.js';
+import { planDeploy, runsRelease } from '../core/plan.js';
+import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
+import type { Release } from '../core/release.js';
+import type { MemberChanges } from '../deploy/target.js';
 import { describeRevision } from '../stages/checkout.js';
+import { resolveTargets } from '../stages/resolve.js';
 import { createDeps, load, type RevisionArgs } from './commands.js';
-import { onEveryHost } from './hosts.js';
+import { memberHeading, onEveryMember } from './members.js';
 
 interface PlanArgs extends RevisionArgs { offline?: boolean }
 
 /**
- * `pipeline plan`: the commit, its branch tag, the environments it deploys to and,
- * per host, what would change — read from each host's live state, without
- * changing anything. An unreachable host is shown as such and makes the exit code 1.
+ * `pipeline plan`: the commit, its branch tag, the environments it deploys to and, per host, what would
+ * change — the deploy's own change planner over each host's live state, without changing anything.
+ * An unreachable host is shown as such and makes the exit code 1.
  */
 export async function planCommand(args: PlanArgs): Promise<number> {
   const loaded = await load(args);
   const { config } = loaded;
   const commit = await readCommit(args.cwd, args.ref);
   const revision = describeRevision(commit, args, detectCi(process.env));
-  const environments = args.env !== undefined ? [findEnvironment(config, args.env)] : resolveEnvironments(config, revision);
+  const options = { cwd: args.cwd, only: [], skip: [], env: args.env, dockerTag: args.dockerTag };
   const lines = [
     `commit      ${commit.sha}${revision.branch ? ` (${revision.branch})` : ''}${revision.tags.length ? `, tags: ${revision.tags.join(', ')}` : ''}`,
     `branch tag  ${revision.branchTag}`,
     `image       ${config.image}:${revision.branchTag}`,
   ];
+  const environments = args.env !== undefined ? [findEnvironment(config, args.env)] : resolveEnvironments(config, revision);
   if (environments.length === 0) lines.push(`deploy      nothing is deployed for branch ${revision.branch ?? revision.branchTag}`);
   const deps = createDeps(loaded, new AbortController().signal);
   let reachable = true;
   for (const environment of environments) {
-    const plan = planDeploy(config, environment, { tag: deployTagFor(config, environment, args.dockerTag, revision.branchTag), commit: commit.sha });
-    lines.push(`deploy      ${plan.tag} → ${environment}`);
+    const { release } = resolveTargets({ config, options: { ...options, env: environment }, ...revision, pushed: [], commit });
+    lines.push(`deploy      ${release!.tag} → ${environment}`);
     if (args.offline) {
-      lines.push(...offlineLines(plan));
+      lines.push(...offlineLines(planDeploy(config, environment)));
       continue;
     }
-    const outcomes = await onEveryHost(plan, deps, (connection, host) => hostChanges(connection, host, plan, config));
+    const outcomes = await onEveryMember(deps.targets.get(environment), (member) => deps.targets.get(environment).changes(member.id, release!));
     for (const outcome of outcomes) {
-      lines.push(`  ${outcome.host.address.id} [${outcome.host.roles.join(', ')}]${outcome.ok ? '' : `: unreachable: ${outcome.error}`}`);
-      if (outcome.ok) lines.push(...outcome.value.map((line) => `    ${line}`));
+      lines.push(memberHeading(outcome));
+      if (outcome.ok) lines.push(...changeLines(outcome.value, release!).map((line) => `    ${line}`));
       reachable &&= outcome.ok;
     }
   }
@@ -53,39 +54,16 @@ export async function planCommand(args: PlanArgs): Promise<number> {
 function offlineLines(plan: DeployPlan): string[] {
   return plan.hosts.flatMap((host) => [
     `  ${host.address.id} [${host.roles.join(', ')}]`,
-    ...host.services.map((svc) => `    ${svc.service.padEnd(12)} ${svc.image}${svc.redeploy ? '' : ' (started only when not running)'}`),
+    ...host.services.map((svc) => `    ${svc.service.padEnd(12)} ${svc.image ?? '(the release)'}${svc.redeploy ? '' : ' (started only when not running)'}`),
   ]);
 }
 
-/** What a deploy would do to each service of a host, from what runs there now. */
-async function hostChanges(connection: DeployConnection, host: HostPlan, plan: DeployPlan, config: PipelineConfig): Promise<string[]> {
-  const { docker } = connection;
-  const next = await releaseDigest(docker, host, plan, config);
-  return Promise.all(host.services.map(async (svc) => {
-    const current = await findContainer(docker, svc.container);
-    const running = Boolean(current?.State.Running);
-    const now = current ? `${current.Config.Labels?.[`${LABEL_PREFIX}tag`] ?? current.Config.Image}${digestOf(current)}` : '';
-    const target = `${svc.ownImage ? plan.tag : svc.image}${svc.ownImage && next ? ` (${next.slice(0, 19)})` : ''}`;
-    return `${svc.service.padEnd(12)} ${change(svc, current, running, now, target)}`;
-  }));
-}
-
-function change(svc: ServicePlan, current: Docker.ContainerInspectInfo | undefined, running: boolean, now: string, target: string): string {
-  if (!svc.redeploy) return running ? `left alone: ${now} is running` : `start ${target} (not running)`;
-  if (!current) return `start ${target} (not deployed yet)`;
-  return `replace ${now}${running ? '' : ' (stopped)'} → ${target}`;
-}
-
-function digestOf(container: Docker.ContainerInspectInfo): string {
-  const digest = container.Config.Labels?.[`${LABEL_PREFIX}digest`];
-  return digest ? ` (${digest.slice(0, 19)})` : '';
-}
-
-/** The digest the tag resolves to from this host (read-only: the Engine asks the registry, nothing is pulled). */
-async function releaseDigest(docker: Docker, host: HostPlan, plan: DeployPlan, config: PipelineConfig): Promise<string | undefined> {
-  if (host.address.kind === 'local' || !host.services.some((svc) => svc.ownImage)) return undefined;
-  const ref = `${config.image}:${plan.tag}`;
-  const info = await (docker.getImage(ref).distribution({ authconfig: authFor(ref, config.registry) } as never) as unknown as Promise<Docker.ImageDistributionInfo>)
-    .catch((error: Error) => { throw new Error(`cannot resolve ${ref}: ${error.message}`); });
-  return info.Descriptor.digest;
+/** A line per service: what the deploy would do to it. */
+export function changeLines({ services, changes, digest }: MemberChanges, release: Release): string[] {
+  return changes.map((change) => {
+    const svc = services.find((s) => s.service === change.service);
+    const own = svc === undefined || runsRelease(svc);
+    const target = own ? `${release.tag}${digest ? ` (${digest.slice(0, 19)})` : ''}` : svc.image!;
+    return `${change.service.padEnd(12)} ${describeChange(change, svc?.redeploy ?? true, target)}`;
+  });
 }

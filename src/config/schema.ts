@@ -6,7 +6,10 @@ import { parseDuration } from '../core/duration.js';
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-"');
 const stringMap = z.record(z.string(), z.string());
 const argv = z.array(z.string()).min(1, 'must name a program');
-const duration = z.string().refine((text) => parseDuration(text) !== undefined, 'must be a duration such as "500ms", "10s" or "2m"');
+/** A duration as written (`'500ms'`, `'10s'`, `'2m'`, `'1h'`), in milliseconds once validated. */
+const duration = z.string()
+  .refine((text) => parseDuration(text) !== undefined, 'must be a duration such as "500ms", "10s" or "2m"')
+  .transform((text) => parseDuration(text)!);
 const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
 
 const registry = z.strictObject({
@@ -18,10 +21,10 @@ const registry = z.strictObject({
 const healthcheck = z.strictObject({
   http: z.strictObject({ path: z.string().startsWith('/').default('/'), port: z.number().int().min(1).max(65535) }).optional(),
   test: z.array(z.string()).min(2).optional(),
-  interval: duration.default('1s'),
-  timeout: duration.default('2s'),
+  interval: duration.default(1_000),
+  timeout: duration.default(2_000),
   retries: z.number().int().min(1).default(15),
-  startPeriod: duration.default('0s'),
+  startPeriod: duration.default(0),
 }).refine((check) => (check.http === undefined) !== (check.test === undefined), 'needs exactly one of http or test');
 
 const service = z.strictObject({
@@ -33,8 +36,8 @@ const service = z.strictObject({
   secrets: z.array(variableName).default([]),
   redeploy: z.boolean().default(true),
   healthcheck: healthcheck.optional(),
-  startPeriod: duration.default('1s'),
-  stopGracePeriod: duration.default('10s'),
+  startPeriod: duration.default(1_000),
+  stopGracePeriod: duration.default(10_000),
 });
 
 const environment = z.strictObject({
@@ -66,7 +69,7 @@ export const configSchema = z.strictObject({
   }).default({ user: 'deploy', port: 22, knownHosts: '~/.ssh/known_hosts' }),
   parallel: z.number().int().min(1).default(10),
   keepReleases: z.number().int().min(0).default(3),
-  lockTtl: duration.default('15m'),
+  lockTtl: duration.default(15 * 60_000),
   environments: z.record(name, environment).optional(),
   services: z.record(name, service).refine((services) => Object.keys(services).length > 0, 'needs at least one service'),
 });

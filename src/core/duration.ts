@@ -5,10 +5,3 @@ export function parseDuration(text: string): number | undefined {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
   return match ? Number(match[1]) * UNITS[match[2]!]! : undefined;
 }
-
-/** Like parseDuration, for values that were validated already. */
-export function durationMs(text: string): number {
-  const ms = parseDuration(text);
-  if (ms === undefined) throw new Error(`not a duration: ${text}`);
-  return ms;
-}

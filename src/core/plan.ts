@@ -1,22 +1,23 @@
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
 import { parseHost, type HostAddress } from './hosts.js';
-import { durationMs } from './duration.js';
+import { tagOf } from './image-ref.js';
+import { releaseRef, type Release } from './release.js';
 
 export const LABEL_PREFIX = 'pipeline.';
 
+/** One service as it runs on a host of an environment, whatever release it runs. */
 export interface ServicePlan {
   service: string;
   /** Container name on the host: `${project}-${service}`. */
   container: string;
-  /** Image reference with its tag. */
-  image: string;
-  /** Whether the image is the pipeline's own (pushed by it) rather than a third-party one. */
-  ownImage: boolean;
+  /** A third-party image reference (logstash); undefined: the service runs the release. */
+  image?: string;
   command?: string[];
   env: Record<string, string>;
   /** Names of runner environment variables passed to the container. */
   secrets: string[];
   ports: string[];
+  /** The labels that say whose container it is: project, service, environment. */
   labels: Record<string, string>;
   redeploy: boolean;
   healthcheck?: HealthcheckConfig;
@@ -26,10 +27,10 @@ export interface ServicePlan {
 
 export interface HostPlan { address: HostAddress; roles: string[]; services: ServicePlan[] }
 
-export interface DeployPlan { environment: string; tag: string; commit?: string; hosts: HostPlan[] }
+/** Which service runs where in an environment: hosts in config order, each service once per host. */
+export interface DeployPlan { environment: string; hosts: HostPlan[] }
 
-/** Which service runs where, with what: hosts in config order, each service once per host. */
-export function planDeploy(config: PipelineConfig, environment: string, release: { tag: string; commit?: string }): DeployPlan {
+export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
   const env = config.environments[environment]!;
   const hosts = new Map<string, HostPlan>();
   for (const [role, specs] of Object.entries(env.hosts)) {
@@ -46,25 +47,41 @@ export function planDeploy(config: PipelineConfig, environment: string, release:
       .map(([service, svc]) => ({
         service,
         container: `${config.project}-${service}`,
-        image: svc.image ?? `${config.image}:${release.tag}`,
-        ownImage: svc.image === undefined,
+        ...(svc.image !== undefined ? { image: svc.image } : {}),
         command: svc.command,
         env: { ...env.env, ...svc.env },
         secrets: [...new Set([...env.secrets, ...svc.secrets])],
         ports: svc.ports,
-        labels: serviceLabels(config.project, service, environment, svc.image === undefined ? release : { tag: svc.image.split(':').at(-1)! }),
+        labels: prefixed({ project: config.project, service, environment }),
         redeploy: svc.redeploy,
         healthcheck: svc.healthcheck,
-        startPeriodMs: durationMs(svc.startPeriod),
-        stopGraceMs: durationMs(svc.stopGracePeriod),
+        startPeriodMs: svc.startPeriod,
+        stopGraceMs: svc.stopGracePeriod,
       }));
   }
-  return { environment, tag: release.tag, commit: release.commit, hosts: [...hosts.values()] };
+  return { environment, hosts: [...hosts.values()] };
 }
 
-function serviceLabels(project: string, service: string, environment: string, release: { tag: string; commit?: string }): Record<string, string> {
-  const labels: Record<string, string> = { project, service, environment, tag: release.tag };
-  if (release.commit) labels.commit = release.commit;
+/** Whether the service runs the pipeline's own image (the release) rather than a third-party one. */
+export function runsRelease(svc: ServicePlan): boolean {
+  return svc.image === undefined;
+}
+
+/** The image a service's container is created from: the release at its tag, or its own image. */
+export function serviceImage(svc: ServicePlan, release: Release): string {
+  return svc.image ?? releaseRef(release);
+}
+
+/** The service's labels for a container of the release: whose it is, and which tag and commit it runs. */
+export function releaseLabels(svc: ServicePlan, release: Release): Record<string, string> {
+  const own = runsRelease(svc);
+  return {
+    ...svc.labels,
+    ...prefixed({ tag: own ? release.tag : tagOf(svc.image!), ...(own && release.commit ? { commit: release.commit } : {}) }),
+  };
+}
+
+function prefixed(labels: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(labels).map(([key, value]) => [LABEL_PREFIX + key, value]));
 }
 

@@ -1,128 +1,115 @@
-import { hostname, userInfo } from 'node:os';
-import type { PipelineConfig } from '../config/schema.js';
-import type { CiInfo } from '../core/ci.js';
-import { durationMs } from '../core/duration.js';
-import type { DeployPlan } from '../core/plan.js';
-import { engineCall } from './host.js';
-import { HostError, StageError } from '../errors.js';
-import type { DeployConnection, Deps } from '../runner/context.js';
-import { acquireLock, describeLock, lockDir, newLock, releaseLock, renewLock, type LockInfo } from './lock.js';
+import type { ListrTask } from 'listr2';
+import type { ServiceResult } from '../core/changes.js';
+import type { Masker } from '../core/mask.js';
+import { HostError } from '../errors.js';
+import type { LockFields } from './lock.js';
+import { Phase, type MemberTask } from './phase.js';
+import type { DeployJob, DeployTarget, Log, MemberDeploy, ServiceUrl, TargetMember } from './target.js';
 
-/** The holder a lock records: who runs the deploy, where, and the CI job if any. */
-export function lockHolder(ci: CiInfo, env: NodeJS.ProcessEnv): LockInfo['holder'] {
-  const user = env.CIRCLE_USERNAME || env.GITHUB_ACTOR || safeUsername();
-  return { user, machine: hostname(), ...(ci.buildUrl ? { ciUrl: ci.buildUrl } : {}) };
-}
-
-function safeUsername(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'unknown';
-  }
+export interface EnvironmentDeployOptions {
+  target: DeployTarget;
+  job: DeployJob;
+  lock: LockFields;
+  /** Whether the release's digest is still to be resolved from the members (this run did not push it). */
+  resolveDigest: boolean;
+  concurrency: number;
+  mask: Masker;
+  /** Told of each member that fails. */
+  onFailure(id: string): void;
+  /** Told, once the deploy has succeeded, what each member runs and where people reach it. */
+  onDeployed(deployments: { host: string; services: readonly ServiceResult[] }[], urls: ServiceUrl[]): void;
 }
 
 /**
- * What a deploy to one environment holds while it runs: a connection per
- * host and the environment's lock on every host. `release()` lets go of both,
- * whatever happened; it is safe to call more than once.
+ * A deploy to one environment, as the documented process runs it: preflight every member, take the lock,
+ * pull everywhere, switch (health-checked; every member back on its release if any fails), verify, unlock.
+ * A rollback is the same with the switch back to kept releases in place of pull and switch.
  */
-export class EnvironmentSession {
-  readonly hosts = new Map<string, DeployConnection>();
-  private readonly connecting = new Map<string, Promise<DeployConnection>>();
-  private lock: LockInfo | undefined;
-  private lockedOn: string[] = [];
-  private renewTimer: NodeJS.Timeout | undefined;
-  private released = false;
+export class EnvironmentDeploy {
+  private readonly members = new Map<string, MemberDeploy>();
+  private readonly logs = new Map<string, Log>();
 
-  constructor(readonly plan: DeployPlan, private readonly config: PipelineConfig, private readonly deps: Deps) {}
+  constructor(private readonly options: EnvironmentDeployOptions) {}
 
-  /**
-   * Connects to one host (host key checked, one SSH connection) and checks that
-   * its Docker engine answers; asked again, it gives the same connection.
-   */
-  connect(hostId: string): Promise<DeployConnection> {
-    let connecting = this.connecting.get(hostId);
-    if (!connecting) {
-      connecting = this.open(hostId);
-      this.connecting.set(hostId, connecting);
-    }
-    return connecting;
+  private get target(): DeployTarget {
+    return this.options.target;
   }
 
-  /**
-   * Starts connecting to every host (`parallel` at a time) without waiting:
-   * a run does this while it builds and tests, and its deploy finds the
-   * connections open. Failures wait for `connect()` to report them.
-   */
-  prepare(): void {
-    const ids = this.plan.hosts.map((host) => host.address.id);
-    const next = async (): Promise<void> => {
-      for (let id = ids.shift(); id !== undefined && !this.released; id = ids.shift()) await this.connect(id).catch(() => undefined);
+  tasks(): ListrTask[] {
+    const preflight = this.phase('preflight', (member, task) => this.preflight(member, task));
+    const lock: ListrTask = {
+      title: 'lock',
+      task: async (_ctx, task) => {
+        const { tookOver } = await this.target.lock(this.options.lock);
+        task.title = `lock: ${this.target.environment} locked on ${this.target.members.length} host(s)`;
+        if (tookOver.length > 0) task.output = `took over an expired lock of ${tookOver[0]!.holder.user} on ${tookOver[0]!.holder.machine}`;
+      },
     };
-    for (let i = 0; i < Math.min(this.config.parallel, ids.length); i++) void next();
-  }
-
-  private async open(hostId: string): Promise<DeployConnection> {
-    const host = this.plan.hosts.find((h) => h.address.id === hostId)!;
-    const connection = await this.deps.connect(host.address);
-    if (this.released) {
-      await connection.close();
-      throw new StageError('stopped');
+    const unlock: ListrTask = {
+      title: 'unlock',
+      task: async (_ctx, task) => {
+        await Promise.allSettled([...this.members.values()].map((member) => member.finish()));
+        this.options.onDeployed(this.target.members.map((m) => ({ host: m.id, services: this.members.get(m.id)!.results })), this.target.urls());
+        await this.target.close();
+        task.title = `unlock: ${this.target.environment} released`;
+      },
+    };
+    if (!this.options.job.release) {
+      const switchBack = this.switching('rollback', (member) => member.switchBack());
+      return [preflight.task(), preflight.check(), lock, switchBack.task(), switchBack.check(() => this.undoAll()), unlock];
     }
-    this.hosts.set(hostId, connection);
-    await engineCall(hostId, connection.docker.version(), 'Docker engine not answering');
-    return connection;
+    const pull = this.phase('pull', (member) => this.member(member).pull());
+    const switchHosts = this.switching('switch', (member) => member.switch());
+    const verify = this.phase('verify', (member) => this.member(member).verify());
+    return [
+      preflight.task(), preflight.check(),
+      lock,
+      pull.task(), pull.check(),
+      switchHosts.task(), switchHosts.check(() => this.undoAll()),
+      verify.task(), verify.check(() => this.undoAll()),
+      unlock,
+    ];
   }
 
-  /** Takes the environment's lock on every host, or none: a held lock fails naming its holder. */
-  async acquire(fields: Omit<LockInfo, 'id' | 'acquiredAt' | 'expiresAt' | 'environment'>): Promise<{ tookOver: LockInfo[] }> {
-    const ttlMs = durationMs(this.config.lockTtl);
-    const lock = newLock({ ...fields, environment: this.plan.environment }, new Date(), ttlMs);
-    const dir = lockDir(this.config.project, this.plan.environment);
-    const results = await Promise.allSettled([...this.hosts].map(async ([id, connection]) => ({ id, result: await acquireLock(connection.exec.bind(connection), dir, lock, new Date()) })));
-    const got = results.flatMap((r) => (r.status === 'fulfilled' && r.value.result.acquired ? [r.value.id] : []));
-    this.lock = lock;
-    this.lockedOn = got;
-    const failure = results.find((r) => r.status === 'rejected' || !r.value.result.acquired);
-    if (failure) {
-      await this.unlock();
-      if (failure.status === 'rejected') throw new HostError(String((failure.reason as HostError).host ?? ''), `cannot take the deploy lock: ${(failure.reason as Error).message}`);
-      const held = failure.value.result as { heldBy?: LockInfo };
-      throw new StageError(`${this.plan.environment} is locked by ${held.heldBy ? describeLock(held.heldBy) : 'another deploy'} (on ${failure.value.id}); if that deploy is dead, run: pipeline lock release ${this.plan.environment}`);
-    }
-    // Renewed while the deploy runs, so only a dead deploy's lock ever expires.
-    this.renewTimer = setInterval(() => { void this.renew(ttlMs); }, Math.max(1000, ttlMs / 3));
-    this.renewTimer.unref();
-    return { tookOver: results.flatMap((r) => (r.status === 'fulfilled' && 'tookOver' in r.value.result && r.value.result.tookOver ? [r.value.result.tookOver] : [])) };
+  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>): Phase {
+    const { concurrency, job, mask, onFailure } = this.options;
+    return new Phase(title, () => this.target.members, work, {
+      concurrency,
+      signal: job.signal,
+      mask,
+      onFailure,
+      attachLog: (id, log) => this.logs.set(id, log),
+    });
   }
 
-  private async renew(ttlMs: number): Promise<void> {
-    const dir = lockDir(this.config.project, this.plan.environment);
-    await Promise.allSettled(this.lockedOn.map((id) => renewLock(this.exec(id), dir, this.lock!, new Date(), ttlMs)));
+  private member(member: TargetMember): MemberDeploy {
+    return this.members.get(member.id)!;
   }
 
-  private exec(id: string) {
-    const connection = this.hosts.get(id)!;
-    return connection.exec.bind(connection);
+  /** Opens the member's part of the deploy; the digest is pinned once: from the push just done, else as the first member resolves it. */
+  private async preflight(member: TargetMember, task: MemberTask): Promise<void> {
+    const { job, resolveDigest } = this.options;
+    const deploy = await this.target.open(member.id, job, (line) => this.logs.get(member.id)?.(line));
+    this.members.set(member.id, deploy);
+    const digest = await deploy.preflight(resolveDigest);
+    if (job.release && digest) job.release.digest ??= digest;
+    task.title = `${member.id}: ready${job.release?.digest ? ` (${job.release.digest.slice(0, 19)})` : ''}`;
   }
 
-  /** Releases this deploy's lock on every host that has it. */
-  async unlock(): Promise<void> {
-    clearInterval(this.renewTimer);
-    if (!this.lock) return;
-    const dir = lockDir(this.config.project, this.plan.environment);
-    const lock = this.lock;
-    await Promise.allSettled(this.lockedOn.map((id) => releaseLock(this.exec(id), dir, lock)));
-    this.lockedOn = [];
-    this.lock = undefined;
+  /** The switch (or, for a rollback, the switch back), each member's title saying what its services did. */
+  private switching(title: string, act: (member: MemberDeploy) => Promise<void>): Phase {
+    return this.phase(title, async (member, task) => {
+      const deploy = this.member(member);
+      await act(deploy);
+      task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
+    });
   }
 
-  /** Unlocks and disconnects (a stable function, for the run's clean-ups). */
-  readonly release = async (): Promise<void> => {
-    if (this.released) return;
-    this.released = true;
-    await this.unlock();
-    await Promise.allSettled([...this.hosts.values()].map((connection) => connection.close()));
-  };
+  /** Puts every member that switched back on its release; the text ends the failure's message. */
+  private async undoAll(): Promise<string> {
+    const outcomes = await Promise.all([...this.members.values()].map((member) => member.undo().then(() => undefined, (error: Error) =>
+      `${member.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`)));
+    const failed = outcomes.filter(Boolean);
+    return failed.length === 0 ? '; every host is back on its previous release' : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${this.target.environment}`;
+  }
 }

@@ -1,4 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import type { CiInfo } from '../core/ci.js';
 import type { ExecResult, HostExec } from '../adapters/ports.js';
 
 export type { HostExec };
@@ -13,6 +15,9 @@ export interface LockInfo {
   acquiredAt: string;
   expiresAt: string;
 }
+
+/** What a deploy says of itself when it takes a lock; the rest of the record is made by newLock. */
+export type LockFields = Pick<LockInfo, 'holder' | 'tag' | 'commit'>;
 
 export const LOCKS_DIR = '.pipeline/locks';
 const EXEC_TIMEOUT_MS = 20_000;
@@ -80,7 +85,7 @@ cat >"$dir/lock.json.new" && mv -f "$dir/lock.json.new" "$dir/lock.json"
 `;
 
 /** Removes the lock if its record starts with $2 (this deploy's). Exit 3: not ours. */
-const RELEASE_SCRIPT = `
+const REMOVE_SCRIPT = `
 dir=$1 mine=$2
 case $(cat "$dir/lock.json" 2>/dev/null) in "$mine"*) rm -rf "$dir" ;; *) exit ${HELD} ;; esac
 `;
@@ -117,12 +122,12 @@ export async function renewLock(exec: HostExec, dir: string, lock: LockInfo, now
   return true;
 }
 
-/** Releases the lock if it is this deploy's (or any holder's, with `force`). */
-export async function releaseLock(exec: HostExec, dir: string, lock: LockInfo | 'force'): Promise<boolean> {
-  const argv = lock === 'force' ? ['rm', '-rf', dir] : script(RELEASE_SCRIPT, dir, recordStart(lock));
+/** Removes the lock if it is this deploy's (or any holder's, with `force`). */
+export async function removeLock(exec: HostExec, dir: string, lock: LockInfo | 'force'): Promise<boolean> {
+  const argv = lock === 'force' ? ['rm', '-rf', dir] : script(REMOVE_SCRIPT, dir, recordStart(lock));
   const result = await exec(argv, { timeoutMs: EXEC_TIMEOUT_MS });
   if (result.code === HELD && lock !== 'force') return false;
-  if (result.code !== 0) throw scriptFailure('releasing the lock', result);
+  if (result.code !== 0) throw scriptFailure('removing the lock', result);
   return true;
 }
 
@@ -159,4 +164,18 @@ function script(body: string, ...args: string[]): string[] {
 
 function scriptFailure(what: string, result: ExecResult): Error {
   return new Error(`${what} failed on the host (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
+}
+
+/** The holder a lock records: who runs the deploy, where, and the CI job if any. */
+export function lockHolder(ci: CiInfo, env: NodeJS.ProcessEnv): LockInfo['holder'] {
+  const user = env.CIRCLE_USERNAME || env.GITHUB_ACTOR || safeUsername();
+  return { user, machine: hostname(), ...(ci.buildUrl ? { ciUrl: ci.buildUrl } : {}) };
+}
+
+function safeUsername(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -2,12 +2,12 @@ import type Docker from 'dockerode';
 import type { LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import type { Commit } from '../adapters/git.js';
-import type { HostConnection } from '../adapters/ports.js';
-import type { ServiceResult } from '../deploy/host.js';
-import type { EnvironmentSession } from '../deploy/environment.js';
-import type { HostAddress } from '../core/hosts.js';
+import type { ServiceResult } from '../core/changes.js';
 import type { CiInfo } from '../core/ci.js';
 import type { Masker } from '../core/mask.js';
+import type { RegistryAccess } from '../core/registry.js';
+import type { Release } from '../core/release.js';
+import type { TargetPool } from '../deploy/targets.js';
 import { ConfigError } from '../errors.js';
 
 export const STAGES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'] as const;
@@ -26,9 +26,6 @@ export interface RunOptions {
   /** `pipeline rollback`: the deploy stage restores kept releases instead of deploying a tag. */
   rollback?: { to?: string };
 }
-
-/** What the deploy stage needs of a host: its Docker engine, programs (for the lock), TCP as the host sees it. */
-export type DeployConnection = HostConnection;
 
 /** How a stage ended, for summaries and reports. */
 export interface StageResult { stage: StageName; status: 'success' | 'failure' | 'skipped'; startedAt: string; durationMs: number; message?: string }
@@ -49,9 +46,11 @@ export interface RunContext {
   /** The image tag for the branch, slashes removed. */
   branchTag?: string;
   imageId?: string;
-  pushed: { ref: string; digest?: string }[];
+  /** The tags this run pushed, with the digest the registry answered. */
+  pushed: { tag: string; digest?: string }[];
   environments: string[];
-  deployTag?: string;
+  /** What the deploy puts on the environments' hosts; undefined for a rollback. */
+  release?: Release;
   deployments: HostDeployment[];
   /** The JUnit XML the test command wrote to `test.reports`, copied out of the test container. */
   testResults?: string;
@@ -59,14 +58,12 @@ export interface RunContext {
   stages: StageResult[];
   /** The host a failed deploy failed on, when one did. */
   failedHost?: string;
-  /** Deploy sessions opened while build, test and push run, by environment (see prepareDeploy). */
-  sessions: Map<string, EnvironmentSession>;
   /** Addresses of deployed services that publish a port, for people to open. */
   urls: { environment: string; host: string; service: string; url: string }[];
 }
 
 export function createRunContext(loaded: LoadedConfig, options: RunOptions, ci: CiInfo): RunContext {
-  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [], stages: [], sessions: new Map() };
+  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [], stages: [] };
 }
 
 /** Whether a stage runs under --only/--skip. */
@@ -82,7 +79,10 @@ export function checkStageSelection(options: Pick<RunOptions, 'only' | 'skip'>):
   if (bad.length > 0) throw new ConfigError(`--skip ${bad[0]}: ${bad[0]} only reads and decides, and the other stages need it; it cannot be skipped`);
 }
 
-/** What stages use to reach the outside world; tests and callers inject their own. */
+/**
+ * What stages use to reach the outside world; tests and callers inject their own. Live things (engines,
+ * connections, targets) live here, never in the context, which holds only data the JSON output could show.
+ */
 export interface Deps {
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
@@ -91,8 +91,10 @@ export interface Deps {
   show(lines: string): string;
   /** The runner's own Docker engine. */
   docker(): Promise<Docker>;
-  /** A connection to a deploy host (SSH, or the runner's engine for `local`). */
-  connect(address: HostAddress): Promise<DeployConnection>;
+  /** The configured registry and its credentials, resolved once from the config. */
+  registry: RegistryAccess | undefined;
+  /** Where each environment's releases go, connected on first use and closed when the command ends. */
+  targets: TargetPool;
   /** Undo and release steps the runner runs after the stages end, whether they succeeded, failed or were stopped. */
   cleanups: Set<() => Promise<void>>;
 }

@@ -1,9 +1,9 @@
 import { Listr, ListrTaskEventType, ListrTaskState, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask } from 'listr2';
 import { buildStage } from '../stages/build.js';
 import { checkoutStage } from '../stages/checkout.js';
-import { deployStage, prepareDeploy } from '../stages/deploy.js';
+import { deployStage } from '../stages/deploy.js';
 import { pushStage } from '../stages/push.js';
-import { resolveStage } from '../stages/resolve.js';
+import { resolveStage, resolveTargets } from '../stages/resolve.js';
 import { testStage } from '../stages/test.js';
 import { stageEnabled, type Deps, type RunContext, type StageName, type StageResult } from './context.js';
 import { JsonRenderer } from './json.js';
@@ -60,6 +60,21 @@ function thenPrepareDeploy(checkout: ListrTask<RunContext>, deps: Deps): ListrTa
   };
 }
 
+/**
+ * Starts connecting to the hosts a run will deploy to, and checking their engines, as soon as checkout has said
+ * where it deploys: the connections are ready when build, test and push are done. Nothing on the hosts is changed
+ * or locked until the deploy stage starts.
+ */
+function prepareDeploy(ctx: RunContext, deps: Deps): void {
+  let environments: string[];
+  try {
+    ({ environments } = resolveTargets(ctx));
+  } catch {
+    return; // the resolve stage reports it
+  }
+  for (const environment of environments) deps.targets.get(environment).prepare();
+}
+
 const LINE_RENDERER_OPTIONS = { timer: PRESET_TIMER, timestamp: PRESET_TIMESTAMP };
 
 /** The listr2 renderer and its options for the chosen output. */
@@ -91,5 +106,6 @@ export async function runStages(stages: readonly StageName[], ctx: RunContext, d
   } finally {
     for (const cleanup of [...deps.cleanups].reverse()) await cleanup().catch(() => undefined);
     deps.cleanups.clear();
+    await deps.targets.close();
   }
 }

@@ -54,7 +54,7 @@ export function resultEvent(ctx: RunContext | undefined, outcome: RunOutcome, ci
     ...(message !== undefined ? { message } : {}),
     ...(ctx?.branch ? { branch: ctx.branch } : {}),
     ...(ctx?.commit ? { commit: ctx.commit.sha } : {}),
-    ...(ctx?.deployTag ? { deployTag: ctx.deployTag } : {}),
+    ...(ctx?.release ? { deployTag: ctx.release.tag } : {}),
     environments: ctx?.environments ?? [],
     stages: ctx?.stages ?? [],
     deployments: ctx ? deploymentRows(ctx) : [],

@@ -1,4 +1,4 @@
-import type { ServiceAction } from '../deploy/host.js';
+import type { ServiceAction } from '../core/changes.js';
 import type { RunContext, StageResult } from './context.js';
 
 /** One service on one host after a deploy: what runs there now. */

@@ -1,5 +1,5 @@
 import type { ListrTask } from 'listr2';
-import { authFor, checkLocalEngine, pushImage } from '../adapters/docker.js';
+import { checkLocalEngine, pushImage } from '../adapters/docker.js';
 import { StageError } from '../errors.js';
 import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
 
@@ -11,14 +11,13 @@ export function pushStage(deps: Deps): ListrTask<RunContext> {
     skip: (ctx) => (ctx.config.registry ? false : 'no registry configured'),
     task: async (ctx, task) => {
       const { config, commit } = ctx;
-      const registry = config.registry!;
-      if (!registry.password) throw new StageError(`registry.password is not set for ${registry.server}`);
+      const { auth, server } = deps.registry!;
+      if (!auth) throw new StageError(`registry.password is not set for ${server}`);
       const docker = await deps.docker();
       await checkLocalEngine(docker);
-      const auth = authFor(config.image, registry) ?? { username: registry.username, password: registry.password, serveraddress: registry.server };
       for (const tag of [ctx.branchTag!, commit!.sha]) {
         const digest = await pushImage(docker, config.image, tag, auth, (line) => { task.output = deps.mask(`${tag}: ${line}`); });
-        ctx.pushed.push({ ref: `${config.image}:${tag}`, digest });
+        ctx.pushed.push({ tag, digest });
       }
       task.title = `push: ${config.image}:${ctx.branchTag} (${ctx.pushed[0]?.digest ?? 'digest unknown'})`;
     },

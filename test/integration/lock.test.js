@@ -4,7 +4,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { connectHost } from '../../dist/adapters/ssh.js';
-import { acquireLock, lockDir, newLock, readLock, releaseLock, renewLock } from '../../dist/deploy/lock.js';
+import { acquireLock, lockDir, newLock, readLock, removeLock, renewLock } from '../../dist/deploy/lock.js';
 import { readWorldEnv, testHostNumbers } from '../helpers/world-env.js';
 
 const RACERS = 6;
@@ -60,7 +60,7 @@ test('a free lock is taken in one command, a held lock names its holder in one c
   t.is(other.commands, 1);
 
   exec.commands = 0;
-  t.true(await releaseLock(exec, dir, first));
+  t.true(await removeLock(exec, dir, first));
   t.is(exec.commands, 1);
   t.false(existsSync(join(home, dir)));
   t.deepEqual((await readdir(join(home, '.pipeline/locks'))).filter((name) => name.includes(first.id)), [], 'no staging folder left');
@@ -72,7 +72,7 @@ test('renew and release act only on this deploy\'s lock', async (t) => {
   const theirs = deploy('bob');
   t.true((await acquireLock(counted(), dir, mine, new Date())).acquired);
   t.false(await renewLock(counted(1), dir, theirs, new Date(), 600_000));
-  t.false(await releaseLock(counted(1), dir, theirs));
+  t.false(await removeLock(counted(1), dir, theirs));
   t.deepEqual(await onHost(dir), mine, 'untouched by the other deploy');
 
   const later = new Date(Date.now() + 60_000);
@@ -82,7 +82,7 @@ test('renew and release act only on this deploy\'s lock', async (t) => {
   t.is(mine.expiresAt, new Date(later.getTime() + 600_000).toISOString());
   t.deepEqual(await onHost(dir), mine);
   t.deepEqual(await readLock(counted(1), dir), mine);
-  t.true(await releaseLock(counted(), dir, mine));
+  t.true(await removeLock(counted(), dir, mine));
   t.false(existsSync(join(home, dir)));
 });
 
@@ -124,6 +124,6 @@ test('a lock record with shell metacharacters is data: stored, taken over and re
   const next = deploy(nasty);
   t.deepEqual(await acquireLock(counted(1), dir, next, new Date()), { acquired: true, tookOver: dead });
   t.deepEqual(await onHost(dir), next);
-  t.true(await releaseLock(counted(1), dir, next));
+  t.true(await removeLock(counted(1), dir, next));
   t.false(existsSync(PWNED), 'nothing in the record ran');
 });

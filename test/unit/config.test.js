@@ -8,7 +8,7 @@ test('the documented configuration is valid and gets defaults', (t) => {
   t.is(config.services.logstash.redeploy, false);
   t.deepEqual(config.environments.production.aliases, []);
   t.is(config.parallel, 10);
-  t.is(config.services.web.stopGracePeriod, '10s');
+  t.is(config.services.web.stopGracePeriod, 10_000, 'durations are milliseconds once validated');
 });
 
 test('an embedded local environment puts every role on the runner', (t) => {

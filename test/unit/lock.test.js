@@ -1,7 +1,7 @@
 // The lock's decisions over a fake host: which commands it sends, what it makes of the answers.
 // (The scripts themselves run on real hosts in test/integration/lock.test.js.)
 import test from 'ava';
-import { acquireLock, parseLock, recordOf, recordStart, releaseLock, renewLock } from '../../dist/deploy/lock.js';
+import { acquireLock, parseLock, recordOf, recordStart, removeLock, renewLock } from '../../dist/deploy/lock.js';
 
 const now = new Date('2030-01-01T12:00:00.000Z');
 const dir = '.pipeline/locks/shop-qa';
@@ -77,14 +77,14 @@ test('a host that cannot write the lock fails with its message', async (t) => {
 
 test('release is one command, conditional on the record starting with this lock\'s id', async (t) => {
   const host = fakeHost({ code: 0 }, { code: 3 });
-  t.true(await releaseLock(host.exec, dir, lock));
-  t.false(await releaseLock(host.exec, dir, lock), 'not ours (any more)');
+  t.true(await removeLock(host.exec, dir, lock));
+  t.false(await removeLock(host.exec, dir, lock), 'not ours (any more)');
   t.deepEqual(host.sent.map((s) => s.argv.slice(3)), [['sh', dir, recordStart(lock)], ['sh', dir, recordStart(lock)]]);
 });
 
 test('a forced release removes whatever lock is there', async (t) => {
   const host = fakeHost({ code: 0 });
-  t.true(await releaseLock(host.exec, dir, 'force'));
+  t.true(await removeLock(host.exec, dir, 'force'));
   t.deepEqual(host.sent[0].argv, ['rm', '-rf', dir]);
 });
 

@@ -12,7 +12,7 @@ function context(overrides = {}) {
     ci: { provider: 'circleci', branch: 'develop', buildUrl: 'https://circleci.com/gh/team/app/42' },
     commit: { sha: SHA },
     branch: 'develop',
-    deployTag: 'develop',
+    release: { repository: 'registry.example.com/allume/shopping-tool', tag: 'develop' },
     environments: ['qa'],
     stages: [stage('checkout', 'success'), stage('build', 'success')],
     deployments: [],
@@ -38,7 +38,7 @@ const cases = [
   },
   {
     title: 'failed tests: the failed stage and its message',
-    ctx: context({ stages: [stage('build', 'success'), stage('test', 'failure', 'tests failed')], deployTag: undefined, environments: [] }),
+    ctx: context({ stages: [stage('build', 'success'), stage('test', 'failure', 'tests failed')], release: undefined, environments: [] }),
     outcome: { exitCode: 1, error: new StageError('tests failed: npm test exited with code 1') },
     expected: { status: 'failure', exitCode: 1, failedStage: 'test', message: 'tests failed: npm test exited with code 1', deployTag: undefined, environments: [] },
   },

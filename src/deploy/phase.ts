@@ -1,0 +1,77 @@
+import type { ListrTask, ListrTaskWrapper } from 'listr2';
+import type { Masker } from '../core/mask.js';
+import { HostError, StageError } from '../errors.js';
+import type { TargetMember } from './target.js';
+
+export type MemberTask = ListrTaskWrapper<unknown, never, never>;
+
+export interface PhaseOptions {
+  /** Members worked on at once. */
+  concurrency: number;
+  signal: AbortSignal;
+  mask: Masker;
+  /** Where a member's lines go while this phase works on it. */
+  attachLog(id: string, log: (line: string) => void): void;
+  /** Told of each member that fails, first failure first. */
+  onFailure(id: string): void;
+}
+
+/**
+ * One step of a deploy run on every member at once: a task per member, whose failures do not stop the others
+ * and are gated by the untitled check that follows the phase (see `check`).
+ */
+export class Phase {
+  readonly failures: string[] = [];
+  private retitle: (text: string) => void = () => {};
+
+  constructor(
+    readonly title: string,
+    private readonly members: () => readonly TargetMember[],
+    private readonly work: (member: TargetMember, task: MemberTask) => Promise<void>,
+    private readonly options: PhaseOptions,
+  ) {}
+
+  task(): ListrTask {
+    return {
+      title: this.title,
+      task: (_ctx, phaseTask) => {
+        if (this.options.signal.aborted) throw new StageError('stopped by a signal');
+        this.retitle = (text) => { phaseTask.title = text; };
+        return phaseTask.newListr(this.members().map((member) => this.memberTask(member)), { concurrent: this.options.concurrency, exitOnError: false });
+      },
+    };
+  }
+
+  private memberTask(member: TargetMember): ListrTask {
+    const { mask, attachLog, onFailure } = this.options;
+    return {
+      title: member.id,
+      task: async (_ctx, memberTask) => {
+        attachLog(member.id, (line) => { memberTask.output = mask(`${member.id}: ${line}`); });
+        try {
+          await this.work(member, memberTask as MemberTask);
+        } catch (error) {
+          onFailure(member.id);
+          this.failures.push(`${member.id}: ${error instanceof HostError ? error.reason : (error as Error).message}`);
+          throw error;
+        }
+      },
+    };
+  }
+
+  /**
+   * Failed members do not fail their phase (exitOnError: false), so each phase is followed by an untitled check
+   * that fails the deploy — after `onFailure`, whose text ends the message — or says on the phase that all went well.
+   */
+  check(onFailure?: () => Promise<string>): ListrTask {
+    return {
+      task: async () => {
+        if (this.failures.length > 0) {
+          const after = onFailure ? await onFailure() : '';
+          throw new StageError(this.options.mask(`${this.title} failed on ${this.failures.length} host(s): ${this.failures.join('; ')}${after}`));
+        }
+        this.retitle(`${this.title}: ${this.members().length} host(s) ok`);
+      },
+    };
+  }
+}

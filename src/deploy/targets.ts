@@ -1,0 +1,47 @@
+import type { HostConnection } from '../adapters/ports.js';
+import type { PipelineConfig } from '../config/schema.js';
+import type { HostAddress } from '../core/hosts.js';
+import { planDeploy } from '../core/plan.js';
+import type { RegistryAccess } from '../core/registry.js';
+import { FleetTarget } from './fleet/fleet.js';
+import type { DeployTarget } from './target.js';
+
+export interface TargetDeps {
+  registry: RegistryAccess | undefined;
+  connect(address: HostAddress): Promise<HostConnection>;
+}
+
+/** Where an environment's releases go: today its fleet of hosts (SSH, or the runner's engine for `local`). */
+export function createTarget(config: PipelineConfig, environment: string, deps: TargetDeps): DeployTarget {
+  return new FleetTarget(planDeploy(config, environment), {
+    project: config.project,
+    parallel: config.parallel,
+    keepReleases: config.keepReleases,
+    lockTtlMs: config.lockTtl,
+    registry: deps.registry,
+    connect: deps.connect,
+  });
+}
+
+/**
+ * The targets of one command, one per environment, made on first use and closed together at the end: a run
+ * opens its deploy's connections while it builds and tests, and the deploy stage finds them open.
+ */
+export class TargetPool {
+  private readonly targets = new Map<string, DeployTarget>();
+
+  constructor(private readonly make: (environment: string) => DeployTarget) {}
+
+  get(environment: string): DeployTarget {
+    let target = this.targets.get(environment);
+    if (!target) {
+      target = this.make(environment);
+      this.targets.set(environment, target);
+    }
+    return target;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.targets.values()].map((target) => target.close()));
+  }
+}
