@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { ServicePlan } from '../core/plan.js';
 import { LABEL_PREFIX } from '../core/plan.js';
+import { PROXY_NETWORK } from '../core/proxy.js';
 
 /** Inspect a container by name; undefined when there is none. */
 export async function findContainer(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
@@ -32,7 +33,10 @@ export function containerSpec(plan: ServicePlan, image: string, secretEnv: Recor
     ExposedPorts: exposed,
     StopTimeout: Math.ceil(plan.stopGraceMs / 1000),
     // No restart policy until the container is healthy, so a crash at start shows as the exit it is.
-    HostConfig: { PortBindings: bindings, RestartPolicy: { Name: 'no' } },
+    // A proxied service publishes nothing: the host's proxy serves its ports and reaches it on the proxy's network.
+    HostConfig: plan.proxy
+      ? { NetworkMode: PROXY_NETWORK, RestartPolicy: { Name: 'no' } }
+      : { PortBindings: bindings, RestartPolicy: { Name: 'no' } },
   };
 }
 

@@ -3,6 +3,7 @@ import { detectCi } from '../core/ci.js';
 import { describeChange } from '../core/changes.js';
 import type { DeployPlan } from '../core/plan.js';
 import { planDeploy, runsRelease } from '../core/plan.js';
+import { cutoverNote } from '../core/proxy.js';
 import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
 import type { Release } from '../core/release.js';
 import type { MemberChanges } from '../deploy/target.js';
@@ -58,12 +59,14 @@ function offlineLines(plan: DeployPlan): string[] {
   ]);
 }
 
-/** A line per service: what the deploy would do to it. */
-export function changeLines({ services, changes, digest }: MemberChanges, release: Release): string[] {
-  return changes.map((change) => {
+/** A line per service: what the deploy would do to it (and how a replaced one is cut over); the host's proxy first. */
+export function changeLines({ services, changes, digest, proxy }: MemberChanges, release: Release): string[] {
+  const lines = changes.map((change) => {
     const svc = services.find((s) => s.service === change.service);
     const own = svc === undefined || runsRelease(svc);
     const target = own ? `${release.tag}${digest ? ` (${digest.slice(0, 19)})` : ''}` : svc.image!;
-    return `${change.service.padEnd(12)} ${describeChange(change, svc?.redeploy ?? true, target)}`;
+    const note = svc && change.action === 'replace' ? cutoverNote(svc) : undefined;
+    return `${change.service.padEnd(12)} ${describeChange(change, svc?.redeploy ?? true, target)}${note ? `: ${note}` : ''}`;
   });
+  return proxy ? [`${'(proxy)'.padEnd(12)} ${proxy}`, ...lines] : lines;
 }

@@ -31,5 +31,6 @@ export function statusLine(svc: ServiceStatus): string {
     svc.health ?? '',
     svc.deployedBy ? `deployed by ${svc.deployedBy}` : '',
     svc.kept ? `${svc.kept} kept for rollback` : '',
+    svc.proxy ?? '',
   ].filter(Boolean).join('  ');
 }

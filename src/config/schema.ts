@@ -38,6 +38,33 @@ const service = z.strictObject({
   healthcheck: healthcheck.optional(),
   startPeriod: duration.default(1_000),
   stopGracePeriod: duration.default(10_000),
+  /** Served by the host's proxy on the host side of its ports; its container publishes none. */
+  proxy: z.boolean().default(false),
+}).superRefine((svc, ctx) => {
+  if (!svc.proxy) return;
+  const problem = proxiedPortsProblem(svc.ports);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['ports'], message: problem });
+});
+
+/** A proxied service's ports are HTTP: each needs a host side for the proxy to listen on. */
+function proxiedPortsProblem(ports: readonly string[]): string | undefined {
+  if (ports.length === 0) return 'a proxied service needs at least one "HOST:CONTAINER" port for the proxy to serve';
+  const bad = ports.find((port) => !/^\d{1,5}:\d{1,5}(?:\/tcp)?$/.test(port));
+  return bad === undefined ? undefined : `"${bad}": a proxied service's ports must be "HOST:CONTAINER" over tcp`;
+}
+
+const proxy = z.strictObject({
+  image: z.string().min(1).default('caddy:2'),
+  /** How long the old container's in-flight requests get to finish once the proxy has switched away from it. */
+  drainTimeout: duration.default(30_000),
+});
+
+const rollout = z.strictObject({
+  /** Hosts switched at once: a count, or a percentage of the environment's hosts ("25%"). */
+  batch: z.union([
+    z.number().int().min(1),
+    z.string().regex(/^(?:100|[1-9]\d?)%$/, 'must be a number of hosts or a percentage from 1% to 100%, e.g. 2 or "25%"'),
+  ], { error: 'must be a number of hosts or a percentage, e.g. 2 or "25%"' }),
 });
 
 const environment = z.strictObject({
@@ -70,6 +97,8 @@ export const configSchema = z.strictObject({
   parallel: z.number().int().min(1).default(10),
   keepReleases: z.number().int().min(0).default(3),
   lockTtl: duration.default(15 * 60_000),
+  proxy: proxy.default({ image: 'caddy:2', drainTimeout: 30_000 }),
+  rollout: rollout.optional(),
   environments: z.record(name, environment).optional(),
   services: z.record(name, service).refine((services) => Object.keys(services).length > 0, 'needs at least one service'),
 });
@@ -79,6 +108,8 @@ export type PipelineConfigInput = z.input<typeof configSchema>;
 export type EnvironmentConfig = z.output<typeof environment>;
 export type ServiceConfig = z.output<typeof service>;
 export type HealthcheckConfig = z.output<typeof healthcheck>;
+export type ProxyConfig = z.output<typeof proxy>;
+export type RolloutConfig = z.output<typeof rollout>;
 /** A validated configuration, defaults filled in and the embedded `local` environment added. */
 export type PipelineConfig = Omit<z.output<typeof configSchema>, 'environments'> & { environments: Record<string, EnvironmentConfig> };
 

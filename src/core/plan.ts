@@ -23,12 +23,17 @@ export interface ServicePlan {
   healthcheck?: HealthcheckConfig;
   startPeriodMs: number;
   stopGraceMs: number;
+  /** Served by the host's proxy (`proxy: true`): its container publishes no port. */
+  proxy: boolean;
 }
 
 export interface HostPlan { address: HostAddress; roles: string[]; services: ServicePlan[] }
 
+/** The host proxy's image and how long an old container gets to finish its requests after a switch. */
+export interface ProxyPlan { image: string; drainTimeoutMs: number }
+
 /** Which service runs where in an environment: hosts in config order, each service once per host. */
-export interface DeployPlan { environment: string; hosts: HostPlan[] }
+export interface DeployPlan { environment: string; hosts: HostPlan[]; proxy: ProxyPlan }
 
 export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
   const env = config.environments[environment]!;
@@ -57,9 +62,10 @@ export function planDeploy(config: PipelineConfig, environment: string): DeployP
         healthcheck: svc.healthcheck,
         startPeriodMs: svc.startPeriod,
         stopGraceMs: svc.stopGracePeriod,
+        proxy: svc.proxy,
       }));
   }
-  return { environment, hosts: [...hosts.values()] };
+  return { environment, hosts: [...hosts.values()], proxy: { image: config.proxy.image, drainTimeoutMs: config.proxy.drainTimeout } };
 }
 
 /** Whether the service runs the pipeline's own image (the release) rather than a third-party one. */

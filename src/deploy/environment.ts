@@ -1,6 +1,7 @@
 import type { ListrTask } from 'listr2';
 import type { ServiceResult } from '../core/changes.js';
 import type { Masker } from '../core/mask.js';
+import { rolloutBatches, type RolloutBatch } from '../core/rollout.js';
 import { HostError } from '../errors.js';
 import type { LockFields } from './lock.js';
 import { Phase, type MemberTask } from './phase.js';
@@ -13,6 +14,8 @@ export interface EnvironmentDeployOptions {
   /** Whether the release's digest is still to be resolved from the members (this run did not push it). */
   resolveDigest: boolean;
   concurrency: number;
+  /** `rollout.batch`: members switched at once, each batch healthy before the next; undefined: all at once. */
+  batch?: RolloutBatch;
   mask: Masker;
   /** Told of each member that fails. */
   onFailure(id: string): void;
@@ -55,25 +58,39 @@ export class EnvironmentDeploy {
       },
     };
     if (!this.options.job.release) {
-      const switchBack = this.switching('rollback', (member) => member.switchBack());
-      return [preflight.task(), preflight.check(), lock, switchBack.task(), switchBack.check(() => this.undoAll()), unlock];
+      return [preflight.task(), preflight.check(), lock, ...this.batched('rollback', (member) => member.switchBack()), unlock];
     }
     const pull = this.phase('pull', (member) => this.member(member).pull());
-    const switchHosts = this.switching('switch', (member) => member.switch());
     const verify = this.phase('verify', (member) => this.member(member).verify());
     return [
       preflight.task(), preflight.check(),
       lock,
       pull.task(), pull.check(),
-      switchHosts.task(), switchHosts.check(() => this.undoAll()),
+      ...this.batched('switch', (member) => member.switch()),
       verify.task(), verify.check(() => this.undoAll()),
       unlock,
     ];
   }
 
-  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>): Phase {
+  /**
+   * The switch (or switch back) as one phase over every member, or with `rollout.batch` one phase per batch
+   * (`switch 1/3`…), each gated before the next starts; a failure puts every member that switched back.
+   */
+  private batched(title: string, act: (member: MemberDeploy) => Promise<void>): ListrTask[] {
+    const batches = rolloutBatches(this.target.members, this.options.batch);
+    if (batches.length <= 1) {
+      const phase = this.switching(title, act);
+      return [phase.task(), phase.check(() => this.undoAll())];
+    }
+    return batches.flatMap((members, i) => {
+      const phase = this.switching(`${title} ${i + 1}/${batches.length}`, act, () => members);
+      return [phase.task(), phase.check(() => this.undoAll())];
+    });
+  }
+
+  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>, members: () => readonly TargetMember[] = () => this.target.members): Phase {
     const { concurrency, job, mask, onFailure } = this.options;
-    return new Phase(title, () => this.target.members, work, {
+    return new Phase(title, members, work, {
       concurrency,
       signal: job.signal,
       mask,
@@ -97,12 +114,12 @@ export class EnvironmentDeploy {
   }
 
   /** The switch (or, for a rollback, the switch back), each member's title saying what its services did. */
-  private switching(title: string, act: (member: MemberDeploy) => Promise<void>): Phase {
+  private switching(title: string, act: (member: MemberDeploy) => Promise<void>, members?: () => readonly TargetMember[]): Phase {
     return this.phase(title, async (member, task) => {
       const deploy = this.member(member);
       await act(deploy);
       task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
-    });
+    }, members);
   }
 
   /** Puts every member that switched back on its release; the text ends the failure's message. */

@@ -53,6 +53,8 @@ export interface MemberChanges {
   changes: readonly ServiceChange[];
   /** The digest the release's tag resolves to from the member, when it runs the release. */
   digest?: string;
+  /** What the deploy does to the member's proxy, when it runs proxied services. */
+  proxy?: string;
 }
 
 /** A service on a member as `pipeline status` shows it. */
@@ -67,6 +69,10 @@ export interface ServiceStatus {
   deployedBy?: string;
   /** Previous releases kept for rollback. */
   kept?: number;
+  /** The container's id, when deployed. */
+  containerId?: string;
+  /** A proxied service: where the host's proxy serves it from. */
+  proxy?: string;
 }
 
 /** A published address of a deployed service, for people to open. */

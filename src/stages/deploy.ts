@@ -41,6 +41,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
         lock: { holder, tag: release?.tag, commit: ctx.commit?.sha },
         resolveDigest: release !== undefined && release.digest === undefined,
         concurrency: ctx.config.parallel,
+        batch: ctx.config.rollout?.batch,
         mask: deps.mask,
         onFailure: (id) => { ctx.failedHost ??= id; },
         onDeployed: (deployments, urls) => {

@@ -13,6 +13,8 @@ import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '.
 import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
 import { engineCall, HostDeploy } from './host.js';
 import { observeHost, observedServices } from './observe.js';
+import { HostProxy } from './proxy.js';
+import { describeProxy, proxyStatus } from './proxy-status.js';
 
 export interface FleetOptions {
   project: string;
@@ -75,7 +77,7 @@ export class FleetTarget implements DeployTarget {
 
   async open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy> {
     const { project, keepReleases, registry } = this.options;
-    return new HostDeploy(this.host(id), await this.connect(id), { project, keepReleases, registry, job, log });
+    return new HostDeploy(this.host(id), await this.connect(id), { project, keepReleases, registry, job, log, proxy: this.plan.proxy });
   }
 
   async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {
@@ -91,16 +93,22 @@ export class FleetTarget implements DeployTarget {
     const { docker } = await this.connect(id);
     const ref = releaseRef(release);
     const resolves = host.address.kind !== 'local' && host.services.some(runsRelease);
-    const [current, digest] = await Promise.all([
+    const [current, digest, proxy] = await Promise.all([
       observeHost(docker, host, this.options.project),
       resolves ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => { throw new Error(`cannot resolve ${ref}: ${error.message}`); }) : undefined,
+      host.services.some((svc) => svc.proxy) ? describeProxy(new HostProxy(docker, id, this.plan.proxy, () => {}), host.services, this.plan.proxy.image) : undefined,
     ]);
-    return { services: host.services, changes: planChanges(host.services, observedServices(current)), ...(digest ? { digest } : {}) };
+    return { services: host.services, changes: planChanges(host.services, observedServices(current)), ...(digest ? { digest } : {}), ...(proxy ? { proxy } : {}) };
   }
 
   async status(id: string): Promise<ServiceStatus[]> {
     const connection = await this.connect(id);
-    return Promise.all(this.host(id).services.map((svc) => this.serviceStatus(connection, svc)));
+    const host = this.host(id);
+    const [services, proxy] = await Promise.all([
+      Promise.all(host.services.map((svc) => this.serviceStatus(connection, svc))),
+      host.services.some((svc) => svc.proxy) ? proxyStatus(new HostProxy(connection.docker, id, this.plan.proxy, () => {}), this.options.project) : undefined,
+    ]);
+    return services.map((status) => (proxy && host.services.find((svc) => svc.service === status.service)?.proxy ? { ...status, proxy: proxy(status) } : status));
   }
 
   private async serviceStatus(connection: HostConnection, svc: ServicePlan): Promise<ServiceStatus> {
@@ -118,6 +126,7 @@ export class FleetTarget implements DeployTarget {
       ...(label('commit') ? { commit: label('commit') } : {}),
       since: info.State.StartedAt.replace(/\.\d+Z$/, 'Z'),
       health: await healthNow(docker, docker.getContainer(info.Id), svc, (address, port) => connection.openTcp(address, port)),
+      containerId: info.Id,
       ...(label('deployed-by') ? { deployedBy: label('deployed-by') } : {}),
       kept,
     };

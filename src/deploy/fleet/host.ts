@@ -1,26 +1,24 @@
 import type Docker from 'dockerode';
-import { engineMessage, hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
+import { hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
 import { waitHealthy } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { containerSpec, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
 import { planChanges, type ServiceChange, type ServiceResult } from '../../core/changes.js';
-import { LABEL_PREFIX, releaseLabels, runsRelease, serviceImage, type HostPlan, type ServicePlan } from '../../core/plan.js';
+import { LABEL_PREFIX, releaseLabels, runsRelease, serviceImage, type HostPlan, type ProxyPlan, type ServicePlan } from '../../core/plan.js';
+import { serviceRoutes, servicePorts, startsFirst, type ProxyRoute } from '../../core/proxy.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { pinnedRef, releaseRef, type Release } from '../../core/release.js';
 import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
 import type { DeployJob, Log, MemberDeploy } from '../target.js';
-import { observeHost, observedServices, type CurrentContainer } from './observe.js';
+import { engineCall } from './engine-call.js';
+import { holdsHostPorts, observeHost, observedServices, type CurrentContainer } from './observe.js';
+import { pruneImages, removeOldReleases } from './cleanup.js';
+import { HostProxy } from './proxy.js';
 
-const API_TIMEOUT_MS = 60_000;
 const PULL_TIMEOUT_MS = 15 * 60_000;
 
-/** A Docker API call on a host, given a time limit; a failure names the host and what was being done. */
-export function engineCall<T>(host: string, promise: Promise<T>, what: string): Promise<T> {
-  return withTimeout(promise, API_TIMEOUT_MS, what).catch((error) => {
-    throw new HostError(host, `${what}: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
-  });
-}
+export { engineCall };
 
 export interface HostDeployOptions {
   project: string;
@@ -28,14 +26,24 @@ export interface HostDeployOptions {
   registry: RegistryAccess | undefined;
   job: DeployJob;
   log: Log;
+  proxy: ProxyPlan;
   sleep?: (ms: number) => Promise<void>;
 }
 
 /**
  * One service switched on this host: the container it replaced (kept stopped), and the one now running —
  * created by this deploy, or a kept release brought back by a rollback (`restoredFrom` is its kept name).
+ * `routedFrom`: the proxy now serves the service from the new container; these are the routes it had before.
  */
-interface Switch { plan: Pick<ServicePlan, 'service' | 'container' | 'stopGraceMs'>; keptId?: string; keptWasRunning: boolean; created?: string; restoredFrom?: string }
+interface Switch {
+  plan: Pick<ServicePlan, 'service' | 'container' | 'stopGraceMs'>;
+  svc?: ServicePlan;
+  keptId?: string;
+  keptWasRunning: boolean;
+  created?: string;
+  restoredFrom?: string;
+  routedFrom?: ProxyRoute[];
+}
 
 /**
  * One host's part of a deploy: preflight, pull, switch (each service: keep the old container stopped,
@@ -49,11 +57,17 @@ export class HostDeploy implements MemberDeploy {
   private changes: ServiceChange[] = [];
   private readonly docker: Docker;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly proxy: HostProxy;
 
   constructor(readonly plan: HostPlan, private readonly connection: HostConnection, private readonly options: HostDeployOptions) {
     this.id = plan.address.id;
     this.docker = connection.docker;
     this.sleep = options.sleep ?? delay;
+    this.proxy = new HostProxy(this.docker, this.id, options.proxy, options.log);
+  }
+
+  private get proxied(): boolean {
+    return this.plan.services.some((svc) => svc.proxy);
   }
 
   private get local(): boolean {
@@ -82,6 +96,7 @@ export class HostDeploy implements MemberDeploy {
 
   async preflight(resolveDigest: boolean): Promise<string | undefined> {
     await this.observe();
+    if (this.proxied) await this.proxy.check();
     if (!resolveDigest || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
     if (this.local) {
@@ -100,6 +115,7 @@ export class HostDeploy implements MemberDeploy {
     await this.observe();
     const starting = this.plan.services.filter((svc) => ['start', 'replace'].includes(this.change(svc.service).action));
     const images = new Set(starting.map((svc) => serviceImage(svc, this.release)));
+    if (starting.some((svc) => svc.proxy)) images.add(this.options.proxy.image);
     const release = this.release;
     await Promise.all([...images].map(async (image) => {
       const own = image === releaseRef(release);
@@ -122,6 +138,7 @@ export class HostDeploy implements MemberDeploy {
   }
 
   async switch(): Promise<void> {
+    await this.readyProxy();
     // The services of a host are separate containers: they switch at once, each waiting for its own health.
     const outcomes = await Promise.allSettled(this.changes.map(async (change): Promise<ServiceResult> => {
       if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
@@ -132,6 +149,16 @@ export class HostDeploy implements MemberDeploy {
       return { service: svc.service, container: svc.container, image: serviceImage(svc, this.release), action: 'left running' };
     }));
     await this.settle(outcomes);
+  }
+
+  /**
+   * Starts the host's proxy, or has it listen on the ports this deploy adds, before any service switches; ports still
+   * published by a service's own old container (deployed before it was proxied) are added once it has let go of them.
+   */
+  private async readyProxy(): Promise<void> {
+    const proxied = this.plan.services.filter((svc) => svc.proxy && this.change(svc.service).action !== 'leave');
+    const free = proxied.filter((svc) => { const old = this.current.get(svc.service); return !old || !holdsHostPorts(old); });
+    if (free.length > 0) await this.proxy.ensure(free.flatMap(servicePorts));
   }
 
   /** Records the outcomes, or puts the host back and throws the first failure. */
@@ -146,33 +173,64 @@ export class HostDeploy implements MemberDeploy {
   }
 
   /**
-   * Puts a new container in place of the service's: the old one is renamed out of the way and stopped while the new
-   * one is created, so the service is down only from the old one's stop to the new one's start.
+   * Puts a new container in place of the service's. A service that starts first (proxied, or binding no fixed host
+   * port) has its new container started beside the old one, health-checked, served by the proxy, and only then the
+   * old one stopped; any other has its old one renamed out of the way and stopped while the new one is created.
    */
   private async switchService(svc: ServicePlan): Promise<ServiceResult> {
-    const { log } = this.options;
     const old = this.current.get(svc.service);
     const image = serviceImage(svc, this.release);
-    const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.observed.running) };
+    const record: Switch = { plan: svc, svc, keptWasRunning: Boolean(old?.observed.running) };
     this.switched.push(record);
     const labels = await this.containerLabels(svc);
     const create = () => this.api(this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)), `creating ${svc.container}`)
       .then((created) => { record.created = created.id; return created; });
     const replace = this.change(svc.service).action === 'replace';
     let container: Docker.Container;
-    if (old && replace) {
-      container = await this.keep(record, old, create);
+    if (old && replace && startsFirst(svc) && !holdsHostPorts(old)) {
+      container = await this.startFirst(record, old, create, `started ${image}`);
     } else {
-      // A redeploy:false service that is not running is replaced, not kept: there is no release to return to.
-      if (old) await this.api(this.docker.getContainer(old.info.Id).remove({ force: true }), `removing stopped ${svc.container}`);
-      container = await create();
+      if (old && replace) {
+        container = await this.keep(record, old, create);
+      } else {
+        // A redeploy:false service that is not running is replaced, not kept: there is no release to return to.
+        if (old) await this.api(this.docker.getContainer(old.info.Id).remove({ force: true }), `removing stopped ${svc.container}`);
+        container = await create();
+      }
+      if (svc.proxy) await this.proxy.ensure(servicePorts(svc));
+      await this.bringUp(record, container, `started ${image}`);
     }
-    await this.api(container.start(), `starting ${svc.container}`);
-    log(`${svc.service}: started ${image}, waiting until healthy`);
-    await this.healthy(container, svc);
     await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
-    log(`${svc.service}: healthy`);
     return { service: svc.service, container: svc.container, image, action: replace ? 'replaced' : 'started', ...(runsRelease(svc) && this.release.digest ? { digest: this.release.digest } : {}) };
+  }
+
+  /** Starts a container in place and waits until it is healthy; a proxied service is then served from it. */
+  private async bringUp(record: Switch, container: Docker.Container, what: string): Promise<void> {
+    const svc = record.svc!;
+    await this.api(container.start(), `starting ${svc.container}`);
+    this.options.log(`${svc.service}: ${what}, waiting until healthy`);
+    await this.healthy(container, svc);
+    this.options.log(`${svc.service}: healthy`);
+    if (!svc.proxy) return;
+    record.routedFrom = await this.proxy.route(this.options.project, svc.service, serviceRoutes(this.options.project, svc, container.id.slice(0, 12)));
+    this.options.log(`${svc.service}: the proxy serves ${servicePorts(svc).map((port) => `:${port}`).join(', ')} from ${container.id.slice(0, 12)}`);
+  }
+
+  /**
+   * The old container keeps running under its kept name while `next` (a new container, or a kept release) comes up;
+   * once that is healthy (and, for a proxied service, served and the old one's requests drained) the old one stops.
+   */
+  private async startFirst(record: Switch, old: CurrentContainer, next: () => Promise<Docker.Container>, what: string): Promise<Docker.Container> {
+    const svc = record.svc!;
+    const id = old.info.Id;
+    await this.api(this.docker.getContainer(id).rename({ name: keptName(svc.container, id) }), `renaming ${svc.container}`);
+    record.keptId = id;
+    const container = await next();
+    await this.bringUp(record, container, what);
+    if (record.routedFrom?.length) await this.proxy.drain(record.routedFrom.map((route) => route.upstream));
+    this.options.log(`${svc.service}: stopping the previous ${svc.container} (${old.observed.image}), kept for rollback`);
+    await this.api(stopContainer(this.docker.getContainer(id), svc.stopGraceMs), `stopping the previous ${svc.container}`);
+    return container;
   }
 
   /** A service the config no longer puts on this host: stopped and kept like a replaced one until the deploy has succeeded. */
@@ -228,15 +286,23 @@ export class HostDeploy implements MemberDeploy {
     const target = to === undefined ? kept[0] : kept.find((c) => c.Labels[`${LABEL_PREFIX}tag`] === to);
     if (!target) throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
     const current = this.current.get(svc.service);
-    const record: Switch = { plan: svc, keptWasRunning: Boolean(current?.observed.running), restoredFrom: target.Names[0]!.slice(1) };
+    const record: Switch = { plan: svc, svc, keptWasRunning: Boolean(current?.observed.running), restoredFrom: target.Names[0]!.slice(1) };
     this.switched.push(record);
-    if (current) await this.keep(record, current, async () => undefined);
     const container = this.docker.getContainer(target.Id);
-    await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
-    record.created = target.Id;
-    await this.api(container.start(), `starting ${svc.container}`);
-    this.options.log(`${svc.service}: restarted ${target.Image} (tag ${target.Labels[`${LABEL_PREFIX}tag`] ?? 'unknown'}), waiting until healthy`);
-    await this.healthy(container, svc);
+    const bringBack = async () => {
+      await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
+      record.created = target.Id;
+      return container;
+    };
+    const what = `restarted ${target.Image} (tag ${target.Labels[`${LABEL_PREFIX}tag`] ?? 'unknown'})`;
+    if (current && startsFirst(svc) && !holdsHostPorts(current)) {
+      await this.startFirst(record, current, bringBack, what);
+    } else {
+      if (current) await this.keep(record, current, async () => undefined);
+      await bringBack();
+      if (svc.proxy) await this.proxy.ensure(servicePorts(svc));
+      await this.bringUp(record, container, what);
+    }
     return { service: svc.service, container: svc.container, image: target.Image, action: 'rolled back', digest: target.Labels[`${LABEL_PREFIX}digest`] };
   }
 
@@ -261,6 +327,7 @@ export class HostDeploy implements MemberDeploy {
     while (this.switched.length > 0) {
       const record = this.switched.pop()!;
       const { plan } = record;
+      if (record.routedFrom) await this.unroute(record);
       if (record.created) {
         const created = this.docker.getContainer(record.created);
         await stopContainer(created, plan.stopGraceMs).catch(() => undefined);
@@ -275,6 +342,21 @@ export class HostDeploy implements MemberDeploy {
       this.options.log(`${plan.service}: rolled back${record.keptId ? ' to the previous container' : ''}`);
     }
     this.results.length = 0;
+  }
+
+  /**
+   * The proxy serves the service from the container this deploy brought up: it goes back to the routes it had — the
+   * previous container running and healthy again first — and the new one's requests are drained before it goes.
+   */
+  private async unroute(record: Switch): Promise<void> {
+    const svc = record.svc!;
+    if (record.keptId && record.routedFrom!.length > 0) {
+      const kept = this.docker.getContainer(record.keptId);
+      await this.api(startContainer(kept), `restarting the previous ${svc.container}`);
+      await this.healthy(kept, svc).catch((error: Error) => this.options.log(`${svc.service}: the previous container is not healthy again: ${error.message}`));
+    }
+    await this.proxy.route(this.options.project, svc.service, record.routedFrom!);
+    if (record.created) await this.proxy.drain(serviceRoutes(this.options.project, svc, record.created.slice(0, 12)).map((route) => route.upstream));
   }
 
   /** Checks that every switched service runs the pinned release. */
@@ -307,25 +389,9 @@ export class HostDeploy implements MemberDeploy {
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
     const services = [...this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases })), ...retired];
-    await Promise.all(services.map(async ({ service, keep }) => {
-      const kept = await keptContainers(this.docker, project, service, `${project}-${service}`);
-      await Promise.all(kept.slice(keep).map(async (old) => {
-        await this.docker.getContainer(old.Id).remove({ force: true }).catch(() => undefined);
-        log(`${service}: removed old release ${old.Names[0]?.slice(1)}`);
-      }));
-    }));
+    await removeOldReleases(this.docker, project, services, log);
     // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
     // the runner's own engine keeps them, as its build cache.
-    if (!this.local) await this.pruneImages();
-  }
-
-  private async pruneImages(): Promise<void> {
-    const [containers, images] = await Promise.all([this.docker.listContainers({ all: true }), this.docker.listImages({ filters: { reference: [this.release.repository] } })]);
-    const used = new Set(containers.map((c) => c.ImageID));
-    // A conflict (an image another container started meanwhile uses) just leaves it.
-    await Promise.all(images.filter((i) => !used.has(i.Id)).map((image) => this.docker.getImage(image.Id).remove({ force: false, noprune: false }).then(
-      () => this.options.log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
-      () => undefined,
-    )));
+    if (!this.local) await pruneImages(this.docker, this.release.repository, log);
   }
 }

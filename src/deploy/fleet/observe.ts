@@ -39,3 +39,9 @@ function observed(running: boolean, image: string, labels: Record<string, string
 export function observedServices(current: ReadonlyMap<string, CurrentContainer>): Map<string, ObservedContainer> {
   return new Map([...current].map(([service, { observed: seen }]) => [service, seen]));
 }
+
+/** Whether a service's current container publishes host ports itself (it ran before the service was proxied). */
+export function holdsHostPorts(current: CurrentContainer): boolean {
+  const bindings = 'HostConfig' in current.info ? Object.values((current.info as Docker.ContainerInspectInfo).HostConfig.PortBindings ?? {}) : [];
+  return bindings.some((list) => ((list ?? []) as { HostPort?: string }[]).some((binding) => binding.HostPort));
+}
