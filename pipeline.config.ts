@@ -16,6 +16,11 @@ export default defineConfig({
   ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },
   // Hosts deployed at once.
   parallel: 10,
+  // The proxy every host with a `proxy: true` service runs in front of it (any Caddy 2 image), and how long an old
+  // container's requests get to finish once the proxy has switched to the new one.
+  proxy: { image: 'caddy:2', drainTimeout: '30s' },
+  // Hosts switched at a time (a count or '25%'), each batch healthy before the next; without it, all at once.
+  rollout: { batch: '100%' },
   environments: {
     qa: {
       aliases: ['stage'],
@@ -40,6 +45,8 @@ export default defineConfig({
       ports: ['8080:8000'],
       healthcheck: { http: { path: '/health', port: 8000 }, interval: '1s', timeout: '2s', retries: 15, startPeriod: '0s' },
       stopGracePeriod: '10s',
+      // true: served by the host's proxy on 8080 and deployed with zero downtime; the container publishes nothing.
+      proxy: false,
     },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
     // Started only when no logstash container is running; never redeployed.

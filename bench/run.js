@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: the runner's cost measured side by side with the work it drives, on the test world.
 // Each comparison alternates its variants (the order rotates every repetition) and reports medians and ratios.
-// BENCH_QUICK=1: a smoke run (one repetition, smaller inputs, 1 and 2 hosts). BENCH_ONLY=startup,pipeline,scaling,streaming
+// BENCH_QUICK=1: a smoke run (one repetition, smaller inputs, 1 and 2 hosts). BENCH_ONLY=startup,pipeline,scaling,streaming,proxy
 // runs some of the benchmarks (retry is measured with pipeline). Only a full run writes bench/results.json; quick and
 // partial runs write bench/results-quick.json. See bench/README.md.
 import { execFile } from 'node:child_process';
@@ -11,6 +11,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { engineWorkAlone } from './lib/floor.js';
 import { measure, median, ratio, rotations, round, TIME } from './lib/measure.js';
+import { benchProxy, PROXY_HOST, removeBenchProxy } from './lib/proxy.js';
 import {
   BENCH, benchConfig, benchImage, DOCKER, hostsUp, loadWorld, makeRepo, PROJECT, removeBenchContainers, removeBenchImages,
   ROOT, sshLoginCounts, writeConfig,
@@ -19,7 +20,7 @@ import {
 const run = promisify(execFile);
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : undefined;
-const REPS = QUICK ? { startup: 3, pipeline: 1, scaling: 1, streaming: 1 } : { startup: 11, pipeline: 3, scaling: 3, streaming: 3 };
+const REPS = QUICK ? { startup: 3, pipeline: 1, scaling: 1, streaming: 1, proxy: 1 } : { startup: 11, pipeline: 3, scaling: 3, streaming: 3, proxy: 3 };
 const SCALE_SIZES = QUICK ? [1, 2] : [1, 4, 8];
 /** Hosts of each scaling size: h6..h8 are the bench's own; h5 and then h1..h4 (the tests' hosts, other ports and names) fill up to 8. */
 const SCALE_HOSTS = { 1: [6], 2: [6, 7], 4: [5, 6, 7, 8], 8: [1, 2, 3, 4, 5, 6, 7, 8] };
@@ -58,7 +59,7 @@ async function preflight(world) {
     if (!await access(file).then(() => true, () => false)) problems.push(`${file} is missing: ${fix}`);
   }
   const up = await hostsUp(world);
-  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n])])].sort((a, b) => a - b);
+  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n]), PROXY_HOST])].sort((a, b) => a - b);
   const missing = needed.filter((n) => !up.includes(n));
   if (missing.length > 0) problems.push(`the test world lacks host(s) ${missing.map((n) => `h${n}`).join(', ')}: run \`WORLD_HOSTS=8 bash scripts/world.sh up\` (it adds hosts and leaves h1..h5 alone)`);
   if (problems.length > 0) throw new Error(`cannot run the benchmark:\n  ${problems.join('\n  ')}`);
@@ -465,6 +466,7 @@ async function main() {
   const cleanup = async () => {
     log('cleaning up: bench containers on the hosts, bench images on the runner, temp folders');
     await removeBenchContainers(world, allHosts);
+    await removeBenchProxy((...args) => run(DOCKER, ['-H', `unix://${world.socket(PROXY_HOST)}`, ...args]).catch(() => undefined));
     await removeBenchImages();
     for (const repo of work.repos) await repo.cleanup();
     await rm(work.dir, { recursive: true, force: true });
@@ -511,7 +513,7 @@ async function main() {
     await section('startup', async () => ({ startup: await benchStartup(cli) }));
     let repo;
     let configFile;
-    if (wanted('pipeline') || wanted('scaling')) {
+    if (wanted('pipeline') || wanted('scaling') || wanted('proxy')) {
       repo = await makeRepo();
       work.repos.push(repo);
       const environments = {
@@ -523,6 +525,7 @@ async function main() {
     await section('pipeline', () => benchPipeline(world, cli, repo, configFile));
     await section('scaling', async () => ({ scaling: await benchScaling(world, cli, repo, configFile) }));
     await section('streaming', async () => ({ streaming: await benchStreaming(world, cli, work) }));
+    await section('proxy', async () => ({ proxy: await benchProxy({ world, cli, repo, reps: REPS.proxy, env: childEnv(), log, row }) }));
   } finally {
     if (!interrupted) await cleanup();
   }

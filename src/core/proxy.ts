@@ -32,21 +32,26 @@ export function servicePorts(svc: Pick<ServicePlan, 'ports'>): number[] {
 const serverName = (route: ProxyRoute): string => `${route.project}/${route.service}/${route.port}`;
 
 /**
- * The proxy's whole configuration: one Caddy server per host port, reverse-proxying to its upstream. On a change,
- * Caddy hands new requests to the new configuration and lets the old one finish its requests for up to `drainMs`.
+ * The proxy's whole configuration: one Caddy server per host port, reverse-proxying to its upstream. An upstream
+ * being drained (`draining`: the routes a service had before a switch) stays in its port's server behind a route
+ * that matches no request, so that Caddy keeps counting the requests still in flight to it (its
+ * `/reverse_proxy/upstreams` forgets an upstream that no configuration names).
  */
-export function caddyConfig(routes: readonly ProxyRoute[], drainMs: number): Record<string, unknown> {
+export function caddyConfig(routes: readonly ProxyRoute[], drainMs: number, draining: readonly ProxyRoute[] = []): Record<string, unknown> {
+  const proxyTo = (upstream: string) => ({
+    handler: 'reverse_proxy',
+    upstreams: [{ dial: upstream }],
+    // A connection the upstream refuses is tried again for a moment instead of failing the request.
+    load_balancing: { try_duration: '2s', try_interval: '100ms' },
+  });
   const servers = Object.fromEntries([...routes].sort((a, b) => a.port - b.port).map((route) => [serverName(route), {
     listen: [`:${route.port}`],
     automatic_https: { disable: true },
-    routes: [{
-      handle: [{
-        handler: 'reverse_proxy',
-        upstreams: [{ dial: route.upstream }],
-        // A connection the upstream refuses is tried again for a moment instead of failing the request.
-        load_balancing: { try_duration: '2s', try_interval: '100ms' },
-      }],
-    }],
+    routes: [
+      { handle: [proxyTo(route.upstream)] },
+      ...draining.filter((old) => old.port === route.port && old.upstream !== route.upstream)
+        .map((old) => ({ match: [{ expression: 'false' }], handle: [proxyTo(old.upstream)] })),
+    ],
   }]));
   return { admin: { listen: PROXY_ADMIN }, apps: { http: { grace_period: `${drainMs}ms`, servers } } };
 }

@@ -26,6 +26,17 @@ test('caddyConfig: one server per host port, reverse-proxying to its upstream, d
   t.deepEqual(server.routes[0].handle[0].upstreams, [{ dial: 'abc:8000' }]);
 });
 
+test('caddyConfig keeps an upstream being drained behind a route that matches nothing, so Caddy counts its requests', (t) => {
+  const config = caddyConfig([route(8080, 'shop', 'web', 'new:8000'), route(9090, 'other', 'api', 'f00:3000')], 30_000, [route(8080, 'shop', 'web', 'old:8000')]);
+  const [live, draining] = config.apps.http.servers['shop/web/8080'].routes;
+  t.deepEqual(live.handle[0].upstreams, [{ dial: 'new:8000' }]);
+  t.is(live.match, undefined);
+  t.deepEqual(draining.match, [{ expression: 'false' }]);
+  t.deepEqual(draining.handle[0].upstreams, [{ dial: 'old:8000' }]);
+  t.is(config.apps.http.servers['other/api/9090'].routes.length, 1, 'other ports are not touched');
+  t.deepEqual(routesOf(config).find((r) => r.port === 8080).upstream, 'new:8000', 'the live route is the one read back');
+});
+
 test('routesOf reads back what caddyConfig made, and nothing else', (t) => {
   const routes = [route(8080, 'shop', 'web', 'abc:8000'), route(9090, 'other', 'api', 'f00:3000')];
   const config = caddyConfig(routes, 5_000);

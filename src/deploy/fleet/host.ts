@@ -218,7 +218,7 @@ export class HostDeploy implements MemberDeploy {
 
   /**
    * The old container keeps running under its kept name while `next` (a new container, or a kept release) comes up;
-   * once that is healthy (and, for a proxied service, served and the old one's requests drained) the old one stops.
+   * once that is healthy (and, for a proxied service, served, the old one's requests drained) the old one stops.
    */
   private async startFirst(record: Switch, old: CurrentContainer, next: () => Promise<Docker.Container>, what: string): Promise<Docker.Container> {
     const svc = record.svc!;
@@ -227,7 +227,6 @@ export class HostDeploy implements MemberDeploy {
     record.keptId = id;
     const container = await next();
     await this.bringUp(record, container, what);
-    if (record.routedFrom?.length) await this.proxy.drain(record.routedFrom.map((route) => route.upstream));
     this.options.log(`${svc.service}: stopping the previous ${svc.container} (${old.observed.image}), kept for rollback`);
     await this.api(stopContainer(this.docker.getContainer(id), svc.stopGraceMs), `stopping the previous ${svc.container}`);
     return container;
@@ -356,7 +355,6 @@ export class HostDeploy implements MemberDeploy {
       await this.healthy(kept, svc).catch((error: Error) => this.options.log(`${svc.service}: the previous container is not healthy again: ${error.message}`));
     }
     await this.proxy.route(this.options.project, svc.service, record.routedFrom!);
-    if (record.created) await this.proxy.drain(serviceRoutes(this.options.project, svc, record.created.slice(0, 12)).map((route) => route.upstream));
   }
 
   /** Checks that every switched service runs the pinned release. */

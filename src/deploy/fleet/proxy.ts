@@ -89,22 +89,32 @@ export class HostProxy {
   }
 
   /**
-   * Serves the service's ports from `routes` (none: no longer served), keeping every other route; resolves with the
-   * routes the service had, for an undo. New requests go to the new upstream at once; Caddy lets the old
-   * configuration finish its requests, for at most the drain timeout, before this resolves.
+   * Serves the service's ports from `routes` (none: no longer served), keeping every other route, and resolves with
+   * the routes the service had, for an undo. New requests go to the new upstream at once; the old upstream's
+   * requests in flight are waited for (at most the drain timeout), then the proxy forgets it: it can be stopped.
    */
   route(project: string, service: string, routes: readonly ProxyRoute[]): Promise<ProxyRoute[]> {
     return this.serial(async () => {
       const current = await this.routes();
       const { routes: next, conflict } = withServiceRoutes(current, project, service, routes);
       if (conflict) throw new HostError(this.host, `${service}: port ${conflict.port} is already served by the proxy to ${conflict.project} ${conflict.service}`);
-      await this.admin('/load', caddyConfig(next, this.plan.drainTimeoutMs), this.plan.drainTimeoutMs + ADMIN_TIMEOUT_MS);
-      return current.filter((route) => route.project === project && route.service === service);
+      const before = current.filter((route) => route.project === project && route.service === service);
+      const draining = before.filter((old) => routes.some((route) => route.port === old.port && route.upstream !== old.upstream));
+      await this.load(caddyConfig(next, this.plan.drainTimeoutMs, draining));
+      if (draining.length > 0) {
+        await this.drain(draining.map((route) => route.upstream));
+        await this.load(caddyConfig(next, this.plan.drainTimeoutMs));
+      }
+      return before;
     });
   }
 
+  private async load(config: Record<string, unknown>): Promise<void> {
+    await this.admin('/load', config);
+  }
+
   /** Waits until the proxy has no request in flight to `upstreams`, for at most the drain timeout. */
-  async drain(upstreams: readonly string[]): Promise<void> {
+  private async drain(upstreams: readonly string[]): Promise<void> {
     const until = Date.now() + this.plan.drainTimeoutMs;
     for (;;) {
       const stats = JSON.parse((await this.admin('/reverse_proxy/upstreams')).trim() || '[]') as { address: string; num_requests: number }[];
