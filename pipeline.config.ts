@@ -1,6 +1,6 @@
 // The reference configuration: every field, with its default where it has one.
 // It builds and deploys the example app; `pipeline run --env local` here runs it on this machine's Docker.
-import { defineConfig } from 'pipeline';
+import { defineConfig } from '@allume/pipeline';
 
 export default defineConfig({
   // Containers are named `${project}-${service}` on hosts and labelled with it.

@@ -3,7 +3,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Loaders } from 'cosmiconfig';
 import { ConfigError } from '../errors.js';
+import { resolveOwnPackage } from './own-package.js';
 import { validateConfig, type PipelineConfig } from './schema.js';
 
 export interface LoadedConfig {
@@ -21,11 +23,11 @@ const SEARCH_PLACES = [
 
 /** Find (from `cwd` up to the project root) or read `file`, then validate it. */
 export async function loadConfig(options: { cwd: string; file?: string }): Promise<LoadedConfig> {
-  const { cosmiconfig } = await import('cosmiconfig');
+  const { cosmiconfig, defaultLoaders } = await import('cosmiconfig');
   const explorer = cosmiconfig('pipeline', {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'project',
-    loaders: { '.ts': loadTypeScript, '.mts': loadTypeScript },
+    loaders: withOwnPackage({ ...defaultLoaders, '.ts': loadTypeScript, '.mts': loadTypeScript }, ['.ts', '.mts', '.js', '.mjs', '.cjs']),
   });
   let result;
   try {
@@ -72,6 +74,15 @@ async function loadTypeScript(filepath: string, content: string): Promise<unknow
   } finally {
     if (target === tempFile) await rm(tempFile, { force: true });
   }
+}
+
+/** The loaders, those of `extensions` (code that can import) first making the package importable by its name. */
+function withOwnPackage(loaders: Loaders, extensions: string[]): Loaders {
+  const wrapped = extensions.map((extension) => [extension, (filepath: string, content: string) => {
+    resolveOwnPackage();
+    return loaders[extension]!(filepath, content);
+  }]);
+  return { ...loaders, ...Object.fromEntries(wrapped) };
 }
 
 function cacheDir(): string {
