@@ -11,6 +11,14 @@ const duration = z.string()
   .refine((text) => parseDuration(text) !== undefined, 'must be a duration such as "500ms", "10s" or "2m"')
   .transform((text) => parseDuration(text)!);
 const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+/**
+ * Secrets: variable names read from the runner's environment (`['DB_PASSWORD']`), or the name the container sees
+ * mapped to the runner variable that holds its value (`{ DATABASE_URL: 'PROD_DATABASE_URL' }`): one CI context can
+ * then hold each environment's value. Either way, validated as that mapping.
+ */
+const secrets = z.union([z.array(variableName), z.record(variableName, variableName)])
+  .transform((value): Record<string, string> => (Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, name])) : value))
+  .default({});
 
 const registry = z.strictObject({
   server: z.string().min(1),
@@ -33,7 +41,7 @@ const service = z.strictObject({
   command: argv.optional(),
   ports: z.array(z.string().regex(/^(?:\d{1,5}:)?\d{1,5}(?:\/(?:tcp|udp))?$/, 'must be "HOST:CONTAINER" or "CONTAINER", e.g. "8080:8000"')).default([]),
   env: stringMap.default({}),
-  secrets: z.array(variableName).default([]),
+  secrets,
   redeploy: z.boolean().default(true),
   healthcheck: healthcheck.optional(),
   startPeriod: duration.default(1_000),
@@ -46,7 +54,7 @@ const environment = z.strictObject({
   defaultTag: z.string().min(1).optional(),
   hosts: z.record(name, z.array(z.string().min(1)).min(1, 'a role needs at least one host')),
   env: stringMap.default({}),
-  secrets: z.array(variableName).default([]),
+  secrets,
 });
 
 export const configSchema = z.strictObject({
@@ -131,7 +139,7 @@ function withLocalEnvironment(config: z.output<typeof configSchema>): PipelineCo
     on: { branches: config.environments ? [] : ['**'], tags: [] },
     hosts: Object.fromEntries(roles.map((role) => [role, [LOCAL_HOST]])),
     env: {},
-    secrets: [],
+    secrets: {},
   };
   return { ...config, environments: { [LOCAL_HOST]: local, ...config.environments } };
 }
