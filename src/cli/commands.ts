@@ -63,15 +63,19 @@ export async function deployCommand(args: DeployArgs): Promise<number> {
   return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer, args);
 }
 
-/** `pipeline config`: the configuration as the pipeline sees it, secrets redacted. */
-export async function configCommand(args: CommonArgs): Promise<number> {
+/**
+ * `pipeline config`: the configuration as the pipeline sees it, secrets redacted, as
+ * JSON on stdout; the file it came from goes to stderr for people, unless --json.
+ */
+export async function configCommand(args: CommonArgs & { json?: boolean }): Promise<number> {
   const { config, filepath } = await load(args);
   const redacted = {
     ...config,
     registry: config.registry && { ...config.registry, password: config.registry.password && MASK },
     ssh: { ...config.ssh, passphrase: config.ssh.passphrase && MASK },
   };
-  process.stdout.write(`# ${filepath}\n${JSON.stringify(redacted, null, 2)}\n`);
+  if (!args.json) process.stderr.write(`# ${filepath}\n`);
+  process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
   return 0;
 }
 
