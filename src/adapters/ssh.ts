@@ -15,11 +15,11 @@ import ssh2 from 'ssh2';
 import type { ClientCallback, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { DOCKER_ENDPOINT_PROBE, dockerEndpoint, parseDockerProbe, type DockerEndpoint } from '../core/docker-endpoint.js';
 import { ConfigError, HostError } from '../errors.js';
-import { checkHostKey, knownHostKeyTypes, parseKnownHosts, type HostKeyVerdict, type KnownHostEntry } from './known-hosts.js';
-import { shellCommand } from './shell-quote.js';
+import { checkHostKey, knownHostKeyTypes, parseKnownHosts, type HostKeyVerdict, type KnownHostEntry } from '../core/known-hosts.js';
+import { shellCommand } from '../core/shell-quote.js';
 import type { ExecResult, HostConnection } from './ports.js';
 
-export { shellQuote } from './shell-quote.js';
+export { shellQuote } from '../core/shell-quote.js';
 
 const { Client, utils: sshUtils } = ssh2;
 type SshClient = InstanceType<typeof Client>;

@@ -12,7 +12,7 @@ import ssh2 from 'ssh2';
 import tar from 'tar-stream';
 import { connectHost } from '../../dist/adapters/ssh.js';
 import { DOCKER_ENDPOINT_PROBE } from '../../dist/core/docker-endpoint.js';
-import { shellCommand } from '../../dist/adapters/shell-quote.js';
+import { shellCommand } from '../../dist/core/shell-quote.js';
 import { testHostNumbers } from '../helpers/world-env.js';
 
 const ENV_FILE = '/var/lib/pipeline-world/world.env';
