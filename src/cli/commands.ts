@@ -119,7 +119,7 @@ export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
     docker: () => (docker ??= localDocker()),
     async connect(address: HostAddress) {
       if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
-      const { connectHost } = await import('../adapters/ssh.js');
+      const { connectHost } = await import('../adapters/ssh/index.js');
       return connectHost({ host: address.host, port: address.port, user: address.user }, {
         identityFile: ssh.identityFile && configPath(loaded.dir, ssh.identityFile),
         passphrase: ssh.passphrase,
