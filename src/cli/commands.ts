@@ -136,7 +136,7 @@ export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   const registry = registryAccess(config.registry);
   const connect = async (address: HostAddress): Promise<HostConnection> => {
     if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
-    const { connectHost } = await import('../adapters/ssh.js');
+    const { connectHost } = await import('../adapters/ssh/index.js');
     return connectHost({ host: address.host, port: address.port, user: address.user }, {
       identityFile: ssh.identityFile && configPath(loaded.dir, ssh.identityFile),
       passphrase: ssh.passphrase,
