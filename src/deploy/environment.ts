@@ -58,18 +58,11 @@ export class EnvironmentDeploy {
       },
     };
     if (!this.options.job.release) {
-      return [preflight.task(), preflight.check(), lock, ...this.batched('rollback', (member) => member.switchBack()), unlock];
+      return [preflight.task(), lock, ...this.batched('rollback', (member) => member.switchBack()), unlock];
     }
     const pull = this.phase('pull', (member) => this.member(member).pull());
-    const verify = this.phase('verify', (member) => this.member(member).verify());
-    return [
-      preflight.task(), preflight.check(),
-      lock,
-      pull.task(), pull.check(),
-      ...this.batched('switch', (member) => member.switch()),
-      verify.task(), verify.check(() => this.undoAll()),
-      unlock,
-    ];
+    const verify = this.phase('verify', (member) => this.member(member).verify(), () => this.undoAll());
+    return [preflight.task(), lock, pull.task(), ...this.batched('switch', (member) => member.switch()), verify.task(), unlock];
   }
 
   /**
@@ -78,17 +71,17 @@ export class EnvironmentDeploy {
    */
   private batched(title: string, act: (member: MemberDeploy) => Promise<void>): ListrTask[] {
     const batches = rolloutBatches(this.target.members, this.options.batch);
-    if (batches.length <= 1) {
-      const phase = this.switching(title, act);
-      return [phase.task(), phase.check(() => this.undoAll())];
-    }
-    return batches.flatMap((members, i) => {
-      const phase = this.switching(`${title} ${i + 1}/${batches.length}`, act, () => members);
-      return [phase.task(), phase.check(() => this.undoAll())];
-    });
+    if (batches.length <= 1) return [this.switching(title, act).task()];
+    return batches.map((members, i) => this.switching(`${title} ${i + 1}/${batches.length}`, act, () => members).task());
   }
 
-  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>, members: () => readonly TargetMember[] = () => this.target.members): Phase {
+  /** A phase over `members` (every member by default); `afterFailure` runs when a member failed, before the deploy fails. */
+  private phase(
+    title: string,
+    work: (member: TargetMember, task: MemberTask) => Promise<void>,
+    afterFailure?: () => Promise<string>,
+    members: () => readonly TargetMember[] = () => this.target.members,
+  ): Phase {
     const { concurrency, job, mask, onFailure } = this.options;
     return new Phase(title, members, work, {
       concurrency,
@@ -96,6 +89,7 @@ export class EnvironmentDeploy {
       mask,
       onFailure,
       attachLog: (id, log) => this.logs.set(id, log),
+      ...(afterFailure ? { afterFailure } : {}),
     });
   }
 
@@ -119,7 +113,7 @@ export class EnvironmentDeploy {
       const deploy = this.member(member);
       await act(deploy);
       task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
-    }, members);
+    }, () => this.undoAll(), members);
   }
 
   /** Puts every member that switched back on its release; the text ends the failure's message. */
