@@ -73,14 +73,16 @@ async function underLoad(urls, deploy, rate = 50) {
   await pause(1000);
   const result = await deploy();
   await pause(1000);
-  return { result, requests: await Promise.all(loops.map((loop) => loop.stop())) };
+  const requests = await Promise.all(loops.map((loop) => loop.stop()));
+  requests.forEach((list, i) => { list.url = urls[i]; });
+  return { result, requests };
 }
 
 function assertNoFailure(t, requests, result) {
   for (const list of requests) {
     const failed = failures(list);
     const shown = failed.slice(0, 3).map((r) => ({ ...r, at: new Date(r.at).toISOString() }));
-    t.is(failed.length, 0, `${failed.length} of ${list.length} requests failed: ${JSON.stringify(shown)}\n${result.output}`);
+    t.is(failed.length, 0, `${failed.length} of ${list.length} requests to ${list.url} failed: ${JSON.stringify(shown)}\n${result.output}`);
   }
 }
 

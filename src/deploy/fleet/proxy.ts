@@ -91,7 +91,9 @@ export class HostProxy {
   /**
    * Serves the service's ports from `routes` (none: no longer served), keeping every other route, and resolves with
    * the routes the service had, for an undo. New requests go to the new upstream at once; the old upstream's
-   * requests in flight are waited for (at most the drain timeout), then the proxy forgets it: it can be stopped.
+   * requests in flight are waited for (at most the drain timeout): then it can be stopped. It stays named in the
+   * configuration, behind its route that matches nothing, until the service's next switch: one configuration change
+   * per switch, as each change is a moment every server of the proxy goes through.
    */
   route(project: string, service: string, routes: readonly ProxyRoute[]): Promise<ProxyRoute[]> {
     return this.serial(async () => {
@@ -100,17 +102,10 @@ export class HostProxy {
       if (conflict) throw new HostError(this.host, `${service}: port ${conflict.port} is already served by the proxy to ${conflict.project} ${conflict.service}`);
       const before = current.filter((route) => route.project === project && route.service === service);
       const draining = before.filter((old) => routes.some((route) => route.port === old.port && route.upstream !== old.upstream));
-      await this.load(caddyConfig(next, this.plan.drainTimeoutMs, draining));
-      if (draining.length > 0) {
-        await this.drain(draining.map((route) => route.upstream));
-        await this.load(caddyConfig(next, this.plan.drainTimeoutMs));
-      }
+      await this.admin('/load', caddyConfig(next, this.plan.drainTimeoutMs, draining));
+      if (draining.length > 0) await this.drain(draining.map((route) => route.upstream));
       return before;
     });
-  }
-
-  private async load(config: Record<string, unknown>): Promise<void> {
-    await this.admin('/load', config);
   }
 
   /** Waits until the proxy has no request in flight to `upstreams`, for at most the drain timeout. */
