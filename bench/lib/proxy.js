@@ -8,7 +8,7 @@ export const PROXY_HOST = 6;
 const PROXIED_PROJECT = `${PROJECT}-proxy`;
 const PROXIED_PORT = 9081;
 const RATE = 50;
-const STEADY_MS = 3000;
+const STEADY_MS = 5000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -73,7 +73,7 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
       const steady = latencies(requests.filter((r) => r.at < deployedAt));
       const during = latencies(requests.filter((r) => r.at >= from && r.at <= to));
       const record = {
-        variant: name, tag, ms: round(result.ms, 1), requests: requests.length, failed: failures(requests).length,
+        variant: name, tag, ms: round(result.ms, 1), requests: requests.length, failed: failures(requests).length, latencies: { steady, during },
         p99Ms: { steady: round(percentile(steady, 99), 1), switch: round(percentile(during, 99), 1) },
         switchMs: round(to - from, 0), requestsDuringSwitch: during.length,
       };
@@ -86,7 +86,12 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
   const proxied = runs.filter((r) => r.variant === 'proxied');
   const plain = runs.filter((r) => r.variant === 'plain');
   const failed = Math.max(...proxied.map((r) => r.failed));
-  const p99 = { steady: median(proxied.map((r) => r.p99Ms.steady)), switch: median(proxied.map((r) => r.p99Ms.switch)) };
+  // Pooled over the runs: one run's few seconds hold too few requests for a steady p99.
+  const p99 = {
+    steady: round(percentile(proxied.flatMap((r) => r.latencies.steady), 99), 1),
+    switch: round(percentile(proxied.flatMap((r) => r.latencies.during), 99), 1),
+  };
+  for (const r of runs) delete r.latencies;
   const latency = ratio(p99.switch, p99.steady);
   const time = ratio(medians.proxied, medians.plain);
   return {
@@ -100,7 +105,7 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
     runs,
     rows: [
       row('6 proxy', 'failed requests during a proxied deploy (most of any run)', failed, '0', failed === 0, `without the proxy: ${plain.map((r) => r.failed).join(', ')} of ~${Math.round(median(plain.map((r) => r.requests)))}`),
-      row('6 proxy', 'p99 latency during the switch / steady state', latency, '≤ 2×', latency <= 2, `${p99.switch} vs ${p99.steady} ms, ${RATE} requests/s`),
+      row('6 proxy', 'p99 latency during the switch / steady state', latency, '≤ 2×', latency <= 2, `${p99.switch} vs ${p99.steady} ms (all runs' requests), ${RATE} requests/s`),
       row('6 proxy', 'proxied `pipeline deploy` / the same without the proxy', time, '≤ 1.2×', time <= 1.2, `${round(medians.proxied / 1000, 2)} s vs ${round(medians.plain / 1000, 2)} s`),
     ],
   };

@@ -165,7 +165,7 @@ export class HostDeploy implements MemberDeploy {
   private async settle(outcomes: PromiseSettledResult<ServiceResult>[]): Promise<void> {
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) {
-      await this.undo();
+      await this.undo().catch(() => undefined); // what is left undone, the environment's undo tries again and names
       const error = failure.reason as Error;
       throw error instanceof HostError ? error : new HostError(this.id, error.message, { cause: error });
     }
@@ -275,7 +275,7 @@ export class HostDeploy implements MemberDeploy {
         this.results.push(await this.restore(svc, job.rollbackTo));
       }
     } catch (error) {
-      await this.undo();
+      await this.undo().catch(() => undefined);
       throw error instanceof HostError ? error : new HostError(this.id, (error as Error).message, { cause: error });
     }
   }
@@ -323,21 +323,24 @@ export class HostDeploy implements MemberDeploy {
 
   /** Undoes every switch of this host, newest first: the new container goes, the kept one comes back. */
   async undo(): Promise<void> {
+    // A record goes once undone: an undo that fails (a host lost) is tried again by the environment's, which names it.
     while (this.switched.length > 0) {
-      const record = this.switched.pop()!;
+      const record = this.switched.at(-1)!;
       const { plan } = record;
-      if (record.routedFrom) await this.unroute(record);
+      if (record.routedFrom) await this.unroute(record).then(() => delete record.routedFrom);
       if (record.created) {
         const created = this.docker.getContainer(record.created);
         await stopContainer(created, plan.stopGraceMs).catch(() => undefined);
         if (record.restoredFrom) await created.rename({ name: record.restoredFrom }).catch(() => undefined);
         else await created.remove({ force: true }).catch(() => undefined);
+        delete record.created;
       }
       if (record.keptId) {
         const kept = this.docker.getContainer(record.keptId);
         await this.api(kept.rename({ name: plan.container }), `restoring ${plan.container}`);
         if (record.keptWasRunning) await this.api(startContainer(kept), `restarting the previous ${plan.container}`);
       }
+      this.switched.pop();
       this.options.log(`${plan.service}: rolled back${record.keptId ? ' to the previous container' : ''}`);
     }
     this.results.length = 0;
