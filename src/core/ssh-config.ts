@@ -115,9 +115,12 @@ function set(found: SshHostConfig, entry: SshConfigEntry): void {
   }
 }
 
-/** A Host line applies when one of its patterns matches and none of its negated ones does (case-insensitive). */
+/**
+ * A Host line applies when one of its patterns matches and none of its negated ones does (case-insensitive). Its
+ * patterns are separated by spaces only: a comma is part of a pattern there, unlike in `Match host a,b`.
+ */
 export function hostMatches(patterns: readonly string[], name: string): boolean {
-  return patternListMatches(patterns.flatMap((pattern) => pattern.split(',')), name);
+  return patternListMatches(patterns, name);
 }
 
 function patternListMatches(patterns: readonly string[], text: string): boolean {
