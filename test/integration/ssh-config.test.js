@@ -129,7 +129,8 @@ async function config(changes = (c) => c, name = 'pipeline.config.json') {
     project: PROJECT,
     image: `${world.registry}/allume/${PROJECT}`,
     registry: { server: world.registry, username: world.username, password: world.password },
-    build: { context: '.', dockerfile: 'Dockerfile' },
+    // The world has no Docker Hub: its own node image stands in for the example's base image.
+    build: { context: '.', dockerfile: 'Dockerfile', args: { BASE_IMAGE: world.nodeImage } },
     ssh,
     environments: {
       behind: { defaultTag: 'develop', hosts: { web: ['app-target', 'app-other'] }, env: { APP_ENV: 'behind' } },
