@@ -3,7 +3,7 @@ import test from 'ava';
 import { environmentSsh, parseHost } from '../../dist/core/hosts.js';
 import { lookupHost, parseSshConfig } from '../../dist/core/ssh-config.js';
 import { describeHop, resolveRoute } from '../../dist/core/ssh-route.js';
-import { describeConnectError } from '../../dist/core/ssh.js';
+import { describeConnectError, describeHostKeyProblem } from '../../dist/core/ssh.js';
 
 const HOME = '/home/me';
 const CONTEXT = { home: HOME, localUser: 'me' };
@@ -167,4 +167,11 @@ test('a name that resolves nowhere says whether the SSH config knows it', (t) =>
     `cannot resolve host name web9: no Host in ${FILE} gives it a HostName, and DNS does not know it`);
   t.is(describeConnectError({ ...target, host: 'web9.internal' }, 1000, 'key /k', { code: 'ENOTFOUND' }, { name: 'web9', sshConfig: FILE, gaveHostName: true }),
     `cannot resolve host name web9.internal (the HostName of web9 in ${FILE})`);
+});
+
+test('a host key problem with several known_hosts files names them all, and adds to the first', (t) => {
+  t.is(describeHostKeyProblem('10.0.0.5', 22, ['/a/known_hosts', '/b/team'], 'unknown'),
+    "host key not in /a/known_hosts or /b/team; after checking the host's key fingerprint, add it with: ssh-keyscan 10.0.0.5 >> /a/known_hosts");
+  t.is(describeHostKeyProblem('10.0.0.5', 22, ['/a/known_hosts', '/b/team'], 'mismatch'),
+    'host key does not match /a/known_hosts, /b/team (possible man-in-the-middle attack); refusing to connect');
 });
