@@ -3,7 +3,7 @@ import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { commitOnBranch, loadWorld, makeRepo, pipeline, writeConfig } from '../helpers/world.js';
+import { commitOnBranch, loadWorld, makeRepo, pipeline, removeLocalLocks, writeConfig } from '../helpers/world.js';
 import { findAll, parseXml } from '../helpers/xml.js';
 
 // Its own project and port, so that it never meets the example's shopping-tool containers on 8080.
@@ -41,6 +41,7 @@ async function removeProjectContainers() {
 test.before(async () => {
   const world = await loadWorld();
   await removeProjectContainers();
+  await removeLocalLocks(PROJECT);
   repo = await makeRepo();
   configFile = await writeConfig(repo, outputConfig(world));
   env = { ...process.env, CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '', OUTPUT_TEST_SECRET: SECRET };
@@ -56,6 +57,7 @@ async function removeProjectImages() {
 test.after.always(async () => {
   await removeProjectContainers();
   await removeProjectImages();
+  await removeLocalLocks(PROJECT);
   await repo?.cleanup();
 });
 
