@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { LOCAL_HOST } from '../core/hosts.js';
+import { LOCAL_HOST, parseHost } from '../core/hosts.js';
 import { parseDuration } from '../core/duration.js';
 
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-"');
@@ -38,13 +38,25 @@ const service = z.strictObject({
   healthcheck: healthcheck.optional(),
   startPeriod: duration.default(1_000),
   stopGracePeriod: duration.default(10_000),
+  /** Tasks of the service in a swarm environment (1 when not set); a fleet runs one container per host. */
+  replicas: z.number().int().min(1).optional(),
+});
+
+/** A Docker Swarm, reached through one of its managers over SSH like any host. */
+const swarm = z.strictObject({
+  manager: z.string().min(1),
+  /** `ingress`: the routing mesh publishes each port on every node; `host`: on the nodes that run a task. */
+  publish: z.enum(['ingress', 'host']).default('ingress'),
+  /** Registry credentials stay out of the swarm: the release is pulled on every node over SSH before the update. */
+  pullWithoutAuth: z.boolean().default(false),
 });
 
 const environment = z.strictObject({
   aliases: z.array(name).default([]),
   on: z.strictObject({ branches: z.array(z.string().min(1)).default([]), tags: z.array(z.string().min(1)).default([]) }).default({ branches: [], tags: [] }),
   defaultTag: z.string().min(1).optional(),
-  hosts: z.record(name, z.array(z.string().min(1)).min(1, 'a role needs at least one host')),
+  hosts: z.record(name, z.array(z.string().min(1)).min(1, 'a role needs at least one host')).optional(),
+  swarm: swarm.optional(),
   env: stringMap.default({}),
   secrets: z.array(variableName).default([]),
 });
@@ -79,6 +91,7 @@ export type PipelineConfigInput = z.input<typeof configSchema>;
 export type EnvironmentConfig = z.output<typeof environment>;
 export type ServiceConfig = z.output<typeof service>;
 export type HealthcheckConfig = z.output<typeof healthcheck>;
+export type SwarmConfig = z.output<typeof swarm>;
 /** A validated configuration, defaults filled in and the embedded `local` environment added. */
 export type PipelineConfig = Omit<z.output<typeof configSchema>, 'environments'> & { environments: Record<string, EnvironmentConfig> };
 
@@ -112,6 +125,8 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
       if (owner) problems.push(`environments.${envName}.aliases: "${alias}" is already the name of environment ${owner}`);
       aliases.set(alias, envName);
     }
+    problems.push(...swarmProblems(config, envName, env));
+    if (!env.hosts) continue;
     const roles = Object.keys(env.hosts);
     if (roles.length === 0) problems.push(`environments.${envName}.hosts: needs at least one role`);
     for (const role of roles) {
@@ -120,7 +135,23 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
       }
     }
   }
+  for (const [svcName, svc] of Object.entries(config.services)) {
+    if (!svc.redeploy && svc.replicas !== undefined) problems.push(`services.${svcName}.replicas: a redeploy: false service runs once on every node of its roles`);
+  }
   return problems;
+}
+
+/** An environment deploys to a fleet (`hosts`) or to a swarm (`swarm`), never both. */
+function swarmProblems(config: z.output<typeof configSchema>, envName: string, env: z.output<typeof environment>): string[] {
+  if (env.hosts && env.swarm) return [`environments.${envName}: has both hosts and swarm; an environment deploys to a fleet of hosts or to a swarm`];
+  if (!env.hosts && !env.swarm) return [`environments.${envName}.hosts: required (or swarm: { manager })`];
+  if (!env.swarm) return [];
+  try {
+    parseHost(env.swarm.manager, config.ssh);
+  } catch (error) {
+    return [`environments.${envName}.swarm.manager: ${(error as Error).message}`];
+  }
+  return [];
 }
 
 /** The embedded `local` environment: every role on the runner's own engine, for running the whole pipeline on a laptop. */
