@@ -118,13 +118,25 @@ stop_pid() {
   fi
 }
 
+# Close every descriptor above stderr: a daemon must not keep open what its
+# starter had (fd 9, our lock, or a caller's own lock such as flock(1)'s), or
+# that lock would be held for as long as the daemon runs.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 # Start a daemon detached from this script: own session, no stdin, output to
-# its log, and without fd 9 (the lock), which it would otherwise hold forever.
-# Sets SPAWNED to its pid (setsid does not fork here: we are no group leader).
+# its log, no descriptor of ours. Sets SPAWNED to its pid (the subshell execs
+# setsid, which does not fork here: it is no group leader).
 SPAWNED=
 spawn() {
   local logfile=$1; shift
-  setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+  (close_inherited_fds; exec setsid "$@" </dev/null >>"$logfile" 2>&1) &
   SPAWNED=$!
 }
 
@@ -546,8 +558,8 @@ ensure_host_sshd() {
   log "h$i: starting sshd on $(host_ip "$i"):22 (log: $LOGS/h$i-sshd.log)"
   # sshd daemonizes: its private mount namespace (with the host's own home
   # bind-mounted over /home/deploy) lives as long as it does.
-  nsenter --net="$ns" unshare -m --propagation private sh -c "$NS_PRELUDE" sh "$d/home" \
-    /usr/sbin/sshd -f "$d/sshd_config" -E "$LOGS/h$i-sshd.log" </dev/null >>"$LOGS/h$i-sshd.log" 2>&1 9>&- \
+  (close_inherited_fds; exec nsenter --net="$ns" unshare -m --propagation private sh -c "$NS_PRELUDE" sh "$d/home" \
+    /usr/sbin/sshd -f "$d/sshd_config" -E "$LOGS/h$i-sshd.log" </dev/null >>"$LOGS/h$i-sshd.log" 2>&1) \
     || die "h$i: sshd failed to start; see $LOGS/h$i-sshd.log"
   wait_for 15 sshd_banner "$i" || die "h$i: sshd does not answer on $(host_ip "$i"):22; see $LOGS/h$i-sshd.log"
 }

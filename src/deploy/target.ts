@@ -21,8 +21,8 @@ export interface DeployJob {
   rollbackTo?: string;
   /** `user@machine`, recorded on what the deploy starts. */
   deployedBy: string;
-  /** The values of the secret variables a service gets. */
-  secretEnv(names: readonly string[]): Record<string, string>;
+  /** The values of a service's secret variables, by the names the container sees (see ServicePlan.secrets). */
+  secretEnv(secrets: Readonly<Record<string, string>>): Record<string, string>;
   signal: AbortSignal;
 }
 

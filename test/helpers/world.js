@@ -38,6 +38,8 @@ export function exampleEnv(world, extra = {}) {
     QA_WEB_HOSTS: h1, QA_WORKER_HOSTS: h2,
     PRODUCTION_WEB_HOSTS: h3, PRODUCTION_WORKER_HOSTS: h4,
     UAT_HOSTS: h5,
+    // The world has no Docker Hub: its own images stand in for the example's node:24-slim and logstash.
+    BASE_IMAGE: world.nodeImage,
     LOGSTASH_IMAGE: world.logstashImage,
     ...extra,
   };
@@ -120,7 +122,7 @@ export function worldConfig(world) {
     project: 'shopping-tool',
     image: `${world.registry}/allume/shopping-tool`,
     registry: { server: world.registry, username: world.username, password: world.password },
-    build: { context: '.', dockerfile: 'Dockerfile' },
+    build: { context: '.', dockerfile: 'Dockerfile', args: { BASE_IMAGE: world.nodeImage } },
     test: { command: ['node', '--test'], env: { CI: 'true' } },
     ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
     environments: {
