@@ -293,7 +293,7 @@ export function specImage(spec: { Labels?: Record<string, string>; TaskTemplate?
 export function serviceUrls(plan: Pick<SwarmPlan, 'publish' | 'services' | 'manager'>, taskNodes: ReadonlyMap<string, readonly string[]>, nodes: readonly SwarmNode[]): { host: string; service: string; url: string }[] {
   const names = nodeNames(nodes);
   return plan.services.flatMap((svc) => {
-    const containerPort = svc.healthcheck?.http?.port ?? Number(svc.ports[0]?.split('/')[0]!.split(':').at(-1));
+    const containerPort = svc.healthcheck?.http?.port ?? Number(svc.ports[0]?.split('/')[0]?.split(':').at(-1));
     const port = publishedPort(svc.ports, containerPort);
     if (!port) return [];
     const url = (address: string) => `http://${address.includes(':') ? `[${address}]` : address}:${port}${svc.healthcheck?.http?.path ?? '/'}`;

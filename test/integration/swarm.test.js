@@ -111,6 +111,12 @@ test.serial('the first deploy creates the services: digest-pinned image, replica
   const logstash = await running('logstash');
   t.deepEqual(logstash.map((task) => task.NodeID).sort(), Object.values(nodeIds).sort(), 'logstash once per node');
   t.truthy((await service('logstash')).Spec.Mode.Global);
+  for (const task of logstash) {
+    // Each node's own engine runs its task, under the cgroup parent world.sh gives that host's dockerd.
+    const n = Object.keys(nodeIds).find((k) => nodeIds[k] === task.NodeID);
+    const container = await world.engines[n - 1].getContainer(task.Status.ContainerStatus.ContainerID).inspect();
+    t.regex(await readFile(`/proc/${container.State.Pid}/cgroup`, 'utf8'), new RegExp(`/pipeline-world/h${n}/${container.Id}`));
+  }
 
   for (const n of [MANAGER, WEB]) {
     const health = await fetch(`http://${world.hosts[n - 1]}:8080/health`);

@@ -46,3 +46,14 @@ for (const [what, change, message] of invalid) {
     t.false(error.message.includes('\n'), 'one line');
   });
 }
+
+test('two services of a swarm cannot publish the same port', (t) => {
+  const error = t.throws(() => validateConfig(withCluster((raw) => { raw.services.worker.ports = ['8080:9000']; })));
+  t.regex(error.message, /environments\.cluster\.hosts: services web and worker both publish port 8080\/tcp on the swarm/);
+});
+
+test('a deploy to a swarm reads the secrets of every service', async (t) => {
+  const { secretVariables } = await import('../../dist/core/plan.js');
+  const config = validateConfig(withCluster((raw) => { raw.services.worker.secrets = ['QUEUE_TOKEN']; raw.environments.cluster.secrets = { DB_URL: 'CLUSTER_DB_URL' }; }));
+  t.deepEqual(secretVariables(config, ['cluster']).sort(), ['CLUSTER_DB_URL', 'QUEUE_TOKEN']);
+});

@@ -53,7 +53,9 @@ for (const [name, publish, nodes, expected] of problemCases) {
   test(`placementProblems: ${name}`, (t) => {
     const problems = placementProblems({ ...planSwarm(swarmConfig(), 'cluster'), publish }, nodes);
     t.is(problems.length, expected.length, problems.join('; '));
-    expected.forEach((pattern, i) => t.regex(problems[i], pattern));
+    expected.forEach((pattern, i) => {
+      t.regex(problems[i], pattern);
+    });
   });
 }
 
