@@ -104,7 +104,7 @@ test.serial('the first deploy creates the services: digest-pinned image, replica
 
   const webTasks = await running('web');
   t.is(webTasks.length, 2);
-  t.deepEqual(new Set(webTasks.map((task) => task.NodeID)), new Set([nodeIds[MANAGER], nodeIds[WEB]]), 'web tasks only on web nodes');
+  t.deepEqual(webTasks.map((task) => task.NodeID).sort(), [nodeIds[MANAGER], nodeIds[WEB]].sort(), 'web tasks only on web nodes, one on each');
   const workerTasks = await running('worker');
   t.is(workerTasks.length, 3);
   t.true(workerTasks.every((task) => task.NodeID === nodeIds[WORKER]), 'worker tasks only on the worker node');
