@@ -67,6 +67,9 @@ export interface ServiceStatus {
   deployedBy?: string;
   /** Previous releases kept for rollback. */
   kept?: number;
+  /** A swarm service's tasks: how many run of how many it should have, and the nodes they run on. */
+  replicas?: { running: number; desired: number };
+  nodes?: string[];
 }
 
 /** A published address of a deployed service, for people to open. */
