@@ -34,7 +34,7 @@ export async function loadConfig(options: { cwd: string; file?: string }): Promi
       '.json': loadJson, '.yaml': loadYaml, '.yml': loadYaml, noExt: loadYaml,
     }, ['.ts', '.mts', '.js', '.mjs', '.cjs']),
   });
-  let result;
+  let result: Awaited<ReturnType<typeof explorer.search>>;
   try {
     result = options.file ? await explorer.load(resolve(options.cwd, options.file)) : await explorer.search(options.cwd);
   } catch (error) {
