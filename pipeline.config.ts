@@ -11,7 +11,12 @@ export default defineConfig({
   registry: process.env.REGISTRY_PASSWORD
     ? { server: 'registry.example.com', username: 'ci', password: process.env.REGISTRY_PASSWORD }
     : undefined,
-  build: { context: 'examples/shopping-tool', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev' } },
+  // Build args; the example's Dockerfile takes its base image (default node:24-slim) from BASE_IMAGE.
+  build: {
+    context: 'examples/shopping-tool',
+    dockerfile: 'Dockerfile',
+    args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev', ...(process.env.BASE_IMAGE ? { BASE_IMAGE: process.env.BASE_IMAGE } : {}) },
+  },
   test: { command: ['node', '--test'], env: { CI: 'true' } },
   ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },
   // Hosts deployed at once.
@@ -43,6 +48,6 @@ export default defineConfig({
     },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
     // Started only when no logstash container is running; never redeployed.
-    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE ?? 'docker.elastic.co/logstash/logstash:7.17.0', redeploy: false },
+    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19', redeploy: false },
   },
 });

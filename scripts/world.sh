@@ -8,7 +8,7 @@
 #   base images     pipeline-world/busybox, pipeline-world/node:20, logstash stand-in
 #   env file        /var/lib/pipeline-world/world.env (read by the tests)
 #
-# Usage: world.sh up | engine | down [--purge] | status | env | sshd-stop hN | sshd-start hN
+# Usage: world.sh up | reset | engine | down [--purge] | status | env | sshd-stop hN | sshd-start hN
 # WORLD_HOSTS=N sets the number of hosts (default 5).
 #
 # Everything runs without systemd: daemons are started in the background with
@@ -803,17 +803,55 @@ EOF
   (umask 077 && printf '%s\n' "$new" >"$ENV_FILE.tmp") && mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
+# ---------------------------------------------------------------- reset
+
+hdocker() { local i=$1; shift; "$DOCKER" -H "unix://$(host_sock "$i")" "$@"; }
+
+# Stops the registry and deletes everything pushed to it (ensure_registry starts it again, empty).
+wipe_registry() {
+  local pid
+  pid=$(daemon_pid "$RUN/registry.pid" docker-registry "$REG_DIR/config.yml")
+  if [[ -n $pid ]]; then stop_pid "$pid" docker-registry 10; fi
+  rm -f "$RUN/registry.pid"
+  rm -rf "${REG_DIR:?}/data"
+}
+
+# Everything a deploy left on host $1: every container, volume, image and network of its engine (the world
+# puts no image there: deploys pull them), and the deploy locks in the deploy user's home.
+# shellcheck disable=SC2086 # $ids: one word per id
+wipe_host() {
+  local i=$1 ids
+  ids=$(hdocker "$i" ps -aq) || die "h$i: docker ps failed; see $LOGS/h$i-dockerd.log"
+  [[ -z $ids ]] || hdocker "$i" rm -f -v $ids >/dev/null 2>&1 || true
+  ids=$(hdocker "$i" volume ls -q)
+  [[ -z $ids ]] || hdocker "$i" volume rm -f $ids >/dev/null 2>&1 || true
+  ids=$(hdocker "$i" images -q | sort -u)
+  [[ -z $ids ]] || hdocker "$i" image rm -f $ids >/dev/null 2>&1 || true
+  hdocker "$i" network prune -f >/dev/null 2>&1 || true
+  rm -rf "${STATE:?}/h$i/home/.pipeline/locks"
+  [[ -z $(hdocker "$i" ps -aq) && -z $(hdocker "$i" volume ls -q) && -z $(hdocker "$i" images -q) ]] \
+    || die "h$i: containers, volumes or images are left after removing them; see $LOGS/h$i-dockerd.log"
+}
+
+# What pipeline made on the runner engine: the containers of every project (test stages, local deploys) and
+# the images it built (labelled pipeline.commit). The base images stay.
+# shellcheck disable=SC2086 # $ids: one word per id
+wipe_runner() {
+  local ids
+  ids=$(rdocker ps -aq --filter label=pipeline.project)
+  [[ -z $ids ]] || rdocker rm -f -v $ids >/dev/null 2>&1 || true
+  ids=$(rdocker images -q --filter label=pipeline.commit | sort -u)
+  [[ -z $ids ]] || rdocker image rm -f $ids >/dev/null 2>&1 || true
+  [[ -z $(rdocker ps -aq --filter label=pipeline.project) && -z $(rdocker images -q --filter label=pipeline.commit) ]] \
+    || die "the runner engine still has pipeline's containers or images after removing them; see $LOGS/runner-dockerd.log"
+}
+
 # ---------------------------------------------------------------- commands
 
 prepare_dirs() { mkdir -p "$STATE" "$RUN" "$LOGS"; chmod 755 "$STATE"; }
 
-cmd_up() {
-  local t0=$SECONDS
-  ensure_packages "${UP_NEEDS[@]}"
-  require_root
-  require_node
-  prepare_dirs
-  with_lock
+# Starts (or repairs) every part of the world, then writes the env file. The caller holds the lock.
+bring_up() {
   ensure_users
   ensure_runner_key
   ensure_bridge
@@ -823,7 +861,38 @@ cmd_up() {
   ensure_images push
   check_hosts_over_ssh
   write_env
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  ensure_packages "${UP_NEEDS[@]}"
+  require_root
+  require_node
+  prepare_dirs
+  with_lock
+  bring_up
   log "up: $HOSTS hosts, registry $REGISTRY, env file $ENV_FILE ($((SECONDS - t0))s)"
+}
+
+# The world as up leaves it the first time: what runs made in it (pushed tags, deployed containers,
+# locks, built images) is gone, so that a test depending on an earlier run fails here too.
+cmd_reset() {
+  local t0=$SECONDS i pids=() failed=''
+  ensure_packages "${UP_NEEDS[@]}"
+  require_root
+  require_node
+  prepare_dirs
+  with_lock
+  wipe_registry
+  bring_up   # starts the emptied registry, pushes the logstash stand-in again, repairs a stopped sshd
+  for ((i = 1; i <= HOSTS; i++)); do
+    (wipe_host "$i") &
+    pids+=($!)
+  done
+  for ((i = 1; i <= HOSTS; i++)); do wait "${pids[i - 1]}" || failed+=" h$i"; done
+  [[ -z $failed ]] || die "wiping host(s)$failed failed (see the messages above)"
+  wipe_runner
+  log "reset: registry emptied but for $LOGSTASH_IMAGE; hosts h1..h$HOSTS without containers, volumes, images or locks; runner engine without pipeline's containers and images ($((SECONDS - t0))s)"
 }
 
 cmd_engine() {
@@ -860,6 +929,7 @@ cmd_down() {
   rm -f "$RUN/registry.pid"
 
   if [[ -n $purge ]] && runner_ping; then
+    (wipe_runner) || log "warning: some of pipeline's containers or images stay on the runner engine"
     rdocker image rm -f "$LOGSTASH_IMAGE" "$NODE_IMAGE" "$BUSYBOX_IMAGE" >/dev/null 2>&1 || true
   fi
   pid=$(daemon_pid "$RUN/runner-dockerd.pid" dockerd "")
@@ -948,7 +1018,11 @@ usage() {
 usage: world.sh COMMAND
   up                 start (or repair) the whole world, then write $ENV_FILE
   engine             only the runner's docker engine and the base images
-  down [--purge]     stop everything; --purge also deletes $STATE and the images
+  reset              up, then as new: the registry emptied (but for the logstash stand-in), every
+                     container, volume, image and deploy lock on the hosts removed, and the containers
+                     and images pipeline made on the runner engine (the base images stay)
+  down [--purge]     stop everything; --purge also deletes $STATE, the base images and pipeline's
+                     containers and images on the runner engine
   status             one line per component; exit 0 only when all are up
   env                print $ENV_FILE
   sshd-stop hN       stop host N's sshd (host unreachable)
@@ -962,6 +1036,7 @@ main() {
   shift || true
   case $cmd in
     up) cmd_up ;;
+    reset) cmd_reset ;;
     engine) cmd_engine ;;
     down) cmd_down "$@" ;;
     status) cmd_status ;;

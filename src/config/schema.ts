@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { LOCAL_HOST, parseHost } from '../core/hosts.js';
+import { environmentSsh, LOCAL_HOST, parseHost } from '../core/hosts.js';
 import { parseDuration } from '../core/duration.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -92,6 +92,19 @@ const service = z.strictObject({
   stopGracePeriod: duration.default(10_000),
 });
 
+/**
+ * How hosts are reached, at the top level and per environment (key by key over the top level). Unset, a value comes
+ * from the SSH config file (`config`, default `~/.ssh/config`; false: none), then the defaults (deploy, 22, the agent,
+ * ~/.ssh/known_hosts).
+ */
+const sshSettings = z.strictObject({
+  user: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  identityFile: z.string().min(1).optional(),
+  knownHosts: z.string().min(1).optional(),
+  config: z.union([z.string().min(1), z.literal(false)], { error: 'must be the path of an SSH config file, or false for none' }).optional(),
+});
+
 const environment = z.strictObject({
   aliases: z.array(name).default([]),
   on: z.strictObject({ branches: z.array(z.string().min(1)).default([]), tags: z.array(z.string().min(1)).default([]) }).default({ branches: [], tags: [] }),
@@ -99,6 +112,7 @@ const environment = z.strictObject({
   hosts: namedRecord(z.array(host).min(1, 'a role needs at least one host')),
   env: stringMap.default({}),
   secrets,
+  ssh: sshSettings.optional(),
 });
 
 export const configSchema = z.strictObject({
@@ -112,13 +126,7 @@ export const configSchema = z.strictObject({
     env: stringMap.default({}),
     reports: z.string().startsWith('/', 'must be an absolute path inside the test container, e.g. "/app/reports/junit.xml"').optional(),
   }).optional(),
-  ssh: z.strictObject({
-    user: z.string().min(1).default('deploy'),
-    port: z.number().int().min(1).max(65535).default(22),
-    identityFile: z.string().optional(),
-    passphrase: z.string().optional(),
-    knownHosts: z.string().default('~/.ssh/known_hosts'),
-  }).default({ user: 'deploy', port: 22, knownHosts: '~/.ssh/known_hosts' }),
+  ssh: sshSettings.extend({ passphrase: z.string().optional() }).default({}),
   parallel: z.number().int().min(1).default(10),
   keepReleases: z.number().int().min(0).default(3),
   // A lease, renewed every third of it: a deploy that dies blocks the next one for this long at most.
@@ -208,7 +216,7 @@ function hostProblems(config: ValidConfig, envName: string, env: EnvironmentConf
     }
     const seen = new Map<string, string>();
     env.hosts[role]!.forEach((spec, index) => {
-      const { id } = parseHost(spec, config.ssh);
+      const { id } = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       const first = seen.get(id);
       if (first !== undefined) problems.push(`${formatPath(['environments', envName, 'hosts', role, index])}: "${spec}" is the same host as "${first}"`);
       else seen.set(id, spec);
@@ -222,7 +230,7 @@ function portClashes(config: ValidConfig, envName: string, env: EnvironmentConfi
   const rolesByHost = new Map<string, Set<string>>();
   for (const [role, specs] of Object.entries(env.hosts)) {
     for (const spec of specs) {
-      const { id } = parseHost(spec, config.ssh);
+      const { id } = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       rolesByHost.set(id, (rolesByHost.get(id) ?? new Set()).add(role));
     }
   }

@@ -1,5 +1,5 @@
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
-import { parseHost, type HostAddress } from './hosts.js';
+import { environmentSsh, parseHost, type HostAddress } from './hosts.js';
 import { tagOf } from './image-ref.js';
 import { releaseRef, type Release } from './release.js';
 
@@ -35,7 +35,7 @@ export function planDeploy(config: PipelineConfig, environment: string): DeployP
   const hosts = new Map<string, HostPlan>();
   for (const [role, specs] of Object.entries(env.hosts)) {
     for (const spec of specs) {
-      const address = parseHost(spec, config.ssh);
+      const address = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       const host = hosts.get(address.id) ?? { address, roles: [], services: [] };
       if (!host.roles.includes(role)) host.roles.push(role);
       hosts.set(address.id, host);

@@ -8,7 +8,8 @@ import type { DeployTarget } from './target.js';
 
 export interface TargetDeps {
   registry: RegistryAccess | undefined;
-  connect(address: HostAddress): Promise<HostConnection>;
+  /** A connection to a host of `environment`, whose own `ssh` settings apply. */
+  connect(address: HostAddress, environment: string): Promise<HostConnection>;
 }
 
 /** Where an environment's releases go: today its fleet of hosts (SSH, or the runner's engine for `local`). */
@@ -19,7 +20,7 @@ export function createTarget(config: PipelineConfig, environment: string, deps: 
     keepReleases: config.keepReleases,
     lockTtlMs: config.lockTtl,
     registry: deps.registry,
-    connect: deps.connect,
+    connect: (address) => deps.connect(address, environment),
   });
 }
 
