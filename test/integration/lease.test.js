@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { commitOnBranch, hostHome, pipeline, pipelineWatching, setUpExample, worldConfig, writeConfig } from '../helpers/world.js';
+import { commitOnBranch, hostHome, pipeline, pipelineWatching, pushBranches, resetHosts, setUpExample, worldConfig, writeConfig } from '../helpers/world.js';
 
 const KEEP = 1;
 const SLOW_TAG = 'featureslow-start';
@@ -20,18 +20,18 @@ test.before(async () => {
   // A health check that waits long enough for a release that takes a few seconds to become healthy.
   lease.services.web.healthcheck = { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 40 };
   config = await writeConfig(repo, lease, 'lease.json');
-  // qa runs develop, verified; and a release that is healthy only 6 s after it starts is built and pushed.
-  const first = await runIn(['run']);
-  if (first.code !== 0) throw new Error(`the first deploy failed:\n${first.output}`);
+  // A release that is healthy only 6 s after it starts, built and pushed by this file; then qa runs develop, verified.
   await commitOnBranch(repo, 'feature/slow-start', 'develop', {
     'app.js': "const ready = Date.now() + 6000;\nexport function handle(request, response) { response.writeHead(Date.now() < ready ? 503 : 200); response.end('{}'); }\n",
     'test/app.test.js': "import { test } from 'node:test';\ntest('nothing', () => {});\n",
   });
-  const pushed = await runIn(['run', '--skip', 'deploy']);
-  if (pushed.code !== 0) throw new Error(`the slow release was not pushed:\n${pushed.output}`);
+  await pushBranches({ world, repo, env, config }, ['feature/slow-start']);
+  const first = await runIn(['run']);
+  if (first.code !== 0) throw new Error(`the first deploy failed:\n${first.output}`);
 });
 
 test.after.always(async () => {
+  if (world) await resetHosts(world);
   await repo?.cleanup();
 });
 
