@@ -37,6 +37,13 @@ export default defineConfig({
       env: { APP_ENV: 'production' },
     },
     uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: ['uat-1'], worker: ['uat-1'] }, env: { APP_ENV: 'uat' } },
+    // A Docker Swarm instead of a fleet (docs/swarm.md): nodes labelled role=web / role=worker run the services.
+    cluster: {
+      on: { branches: ['release/*'] },
+      defaultTag: 'master',
+      swarm: { manager: 'deploy@swarm-manager-1:22', publish: 'ingress', pullWithoutAuth: false },
+      env: { APP_ENV: 'cluster' },
+    },
   },
   services: {
     web: {
@@ -45,8 +52,10 @@ export default defineConfig({
       ports: ['8080:8000'],
       healthcheck: { http: { path: '/health', port: 8000 }, interval: '1s', timeout: '2s', retries: 15, startPeriod: '0s' },
       stopGracePeriod: '10s',
+      // Tasks in a swarm environment; a fleet runs one container per host.
+      replicas: 2,
     },
-    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
+    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s', replicas: 3 },
     // Started only when no logstash container is running; never redeployed.
     logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19', redeploy: false },
   },

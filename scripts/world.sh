@@ -9,6 +9,7 @@
 #   env file        /var/lib/pipeline-world/world.env (read by the tests)
 #
 # Usage: world.sh up | reset | engine | down [--purge] | status | env | sshd-stop hN | sshd-start hN
+#        | swarm-up hN[=ROLE]... | swarm-down [hN...]
 # WORLD_HOSTS=N sets the number of hosts (default 5).
 #
 # Everything runs without systemd: daemons are started in the background with
@@ -1008,6 +1009,94 @@ cmd_sshd_start() {
   log "h$i: sshd running on $(host_ip "$i"):22"
 }
 
+# ---------------------------------------------------------------- swarm
+
+# A Docker Swarm made of some of the hosts, on demand (tests that deploy to a swarm form it and leave it):
+# the first host is the manager, the others join as workers; hN=ROLE labels the node role=ROLE.
+
+hdocker() { local i=$1; shift; "$DOCKER" -H "unix://$(host_sock "$i")" "$@"; }
+
+swarm_info() { hdocker "$1" info --format "$2" 2>/dev/null; }
+
+swarm_args() {   # swarm_args hN[=ROLE]... → "I ROLE" lines (ROLE "-" for none)
+  local arg host role
+  for arg in "$@"; do
+    host=${arg%%=*} role=-
+    [[ $arg == *=* ]] && role=${arg#*=}
+    [[ $role == - || $role =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || die "invalid role '$role' in '$arg'"
+    echo "$(host_arg "$host") $role"
+  done
+}
+
+swarm_join() {   # swarm_join I MANAGER — I joins MANAGER's swarm as a worker (leaving any other swarm first)
+  local i=$1 m=$2 id token
+  id=$(swarm_info "$i" '{{.Swarm.NodeID}}')
+  if [[ $(swarm_info "$i" '{{.Swarm.LocalNodeState}}') == active && -n $id ]] \
+    && [[ $(hdocker "$m" node inspect --format '{{.Status.State}}' "$id" 2>/dev/null) == ready ]]; then
+    return 0
+  fi
+  [[ $(swarm_info "$i" '{{.Swarm.LocalNodeState}}') == inactive ]] || hdocker "$i" swarm leave --force >/dev/null
+  token=$(hdocker "$m" swarm join-token -q worker)
+  hdocker "$i" swarm join --token "$token" --advertise-addr "$(host_ip "$i")" --listen-addr "$(host_ip "$i"):2377" \
+    "$(host_ip "$m"):2377" >/dev/null || die "h$i: docker swarm join failed; see $LOGS/h$i-dockerd.log"
+  log "h$i: joined the swarm of h$m"
+}
+
+node_ready() { [[ $(hdocker "$1" node inspect --format '{{.Status.State}}' "$2" 2>/dev/null) == ready ]]; }
+
+cmd_swarm_up() {
+  (($# >= 1)) || die "usage: world.sh swarm-up MANAGER[=ROLE] [WORKER[=ROLE]...], e.g. swarm-up h3=web h4=web h5=worker"
+  require_root
+  local layout m i role id
+  layout=$(swarm_args "$@")
+  with_lock
+  m=$(head -n1 <<<"$layout" | cut -d' ' -f1)
+  if [[ $(swarm_info "$m" '{{.Swarm.ControlAvailable}}') != true ]]; then
+    [[ $(swarm_info "$m" '{{.Swarm.LocalNodeState}}') == inactive ]] || hdocker "$m" swarm leave --force >/dev/null
+    hdocker "$m" swarm init --advertise-addr "$(host_ip "$m")" --listen-addr "$(host_ip "$m"):2377" >/dev/null \
+      || die "h$m: docker swarm init failed; see $LOGS/h$m-dockerd.log"
+    log "h$m: swarm manager"
+  fi
+  while read -r i role; do
+    [[ $i == "$m" ]] || swarm_join "$i" "$m"
+  done <<<"$layout"
+  # Nodes that left (down) are forgotten, so that the swarm is exactly the hosts named.
+  for id in $(hdocker "$m" node ls -q); do
+    [[ $(hdocker "$m" node inspect --format '{{.Status.State}}' "$id") == down ]] && hdocker "$m" node rm --force "$id" >/dev/null
+  done
+  while read -r i role; do
+    id=$(swarm_info "$i" '{{.Swarm.NodeID}}')
+    wait_for 30 node_ready "$m" "$id" || die "h$i: the swarm node $id is not ready after 30s"
+    if [[ $role == - ]]; then hdocker "$m" node update --label-rm role "$id" >/dev/null 2>&1 || true
+    else hdocker "$m" node update --label-add "role=$role" "$id" >/dev/null; fi
+  done <<<"$layout"
+  log "swarm: manager h$m, nodes $(cut -d' ' -f1 <<<"$layout" | sed 's/^/h/' | tr '\n' ' ')"
+}
+
+# Every named host (default: all) leaves its swarm; the services of a swarm whose manager leaves are
+# removed first, and no task container, swarm network or docker_gwbridge stays: the hosts are plain engines again.
+cmd_swarm_down() {
+  require_root
+  local hosts=() arg i left=()
+  for arg in "$@"; do hosts+=("$(host_arg "$arg")"); done
+  ((${#hosts[@]} > 0)) || read -ra hosts <<<"$(seq 1 "$HOSTS" | tr '\n' ' ')"
+  with_lock
+  for i in "${hosts[@]}"; do
+    [[ -S $(host_sock "$i") && $(swarm_info "$i" '{{.Swarm.ControlAvailable}}') == true ]] || continue
+    hdocker "$i" service ls -q | xargs -r "$DOCKER" -H "unix://$(host_sock "$i")" service rm >/dev/null 2>&1 || true
+  done
+  for i in "${hosts[@]}"; do
+    [[ -S $(host_sock "$i") ]] || continue
+    if [[ $(swarm_info "$i" '{{.Swarm.LocalNodeState}}') != inactive ]]; then
+      hdocker "$i" swarm leave --force >/dev/null 2>&1 || die "h$i: docker swarm leave failed; see $LOGS/h$i-dockerd.log"
+      left+=("h$i")
+    fi
+    hdocker "$i" ps -aq --filter label=com.docker.swarm.task | xargs -r "$DOCKER" -H "unix://$(host_sock "$i")" rm -f >/dev/null 2>&1 || true
+    hdocker "$i" network rm docker_gwbridge >/dev/null 2>&1 || true
+  done
+  log "swarm: ${left[*]:-no host} left"
+}
+
 cmd_env() {
   [[ -f $ENV_FILE ]] || die "no $ENV_FILE: the world is not up (run world.sh up)"
   cat "$ENV_FILE"
@@ -1027,6 +1116,8 @@ usage: world.sh COMMAND
   env                print $ENV_FILE
   sshd-stop hN       stop host N's sshd (host unreachable)
   sshd-start hN      start it again
+  swarm-up hN[=ROLE]...  form a swarm: the first host manages it, the others join; ROLE labels the node role=ROLE
+  swarm-down [hN...]     the hosts (default: all) leave their swarm, its services and task containers removed
 WORLD_HOSTS=N sets the number of hosts (default 5).
 EOF
 }
@@ -1043,6 +1134,8 @@ main() {
     env) cmd_env ;;
     sshd-stop) cmd_sshd_stop "$@" ;;
     sshd-start) cmd_sshd_start "$@" ;;
+    swarm-up) cmd_swarm_up "$@" ;;
+    swarm-down) cmd_swarm_down "$@" ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
   esac

@@ -90,6 +90,17 @@ const service = z.strictObject({
   healthcheck: healthcheck.optional(),
   startPeriod: duration.default(1_000),
   stopGracePeriod: duration.default(10_000),
+  /** Tasks of the service in a swarm environment (1 when not set); a fleet runs one container per host. */
+  replicas: z.number().int().min(1).optional(),
+});
+
+/** A Docker Swarm, reached through one of its managers over SSH like any host. */
+const swarm = z.strictObject({
+  manager: host,
+  /** `ingress`: the routing mesh publishes each port on every node; `host`: on the nodes that run a task. */
+  publish: z.enum(['ingress', 'host']).default('ingress'),
+  /** Registry credentials stay out of the swarm: the release is pulled on every node over SSH before the update. */
+  pullWithoutAuth: z.boolean().default(false),
 });
 
 /**
@@ -109,7 +120,8 @@ const environment = z.strictObject({
   aliases: z.array(name).default([]),
   on: z.strictObject({ branches: z.array(z.string().min(1)).default([]), tags: z.array(z.string().min(1)).default([]) }).default({ branches: [], tags: [] }),
   defaultTag: z.string().min(1).optional(),
-  hosts: namedRecord(z.array(host).min(1, 'a role needs at least one host')),
+  hosts: namedRecord(z.array(host).min(1, 'a role needs at least one host')).optional(),
+  swarm: swarm.optional(),
   env: stringMap.default({}),
   secrets,
   ssh: sshSettings.optional(),
@@ -140,6 +152,7 @@ export type PipelineConfigInput = z.input<typeof configSchema>;
 export type EnvironmentConfig = z.output<typeof environment>;
 export type ServiceConfig = z.output<typeof service>;
 export type HealthcheckConfig = z.output<typeof healthcheck>;
+export type SwarmConfig = z.output<typeof swarm>;
 /** A validated configuration, defaults filled in and the embedded `local` environment added. */
 export type PipelineConfig = Omit<z.output<typeof configSchema>, 'environments'> & { environments: Record<string, EnvironmentConfig> };
 
@@ -177,14 +190,23 @@ function crossFieldProblems(config: ValidConfig): string[] {
   return [
     ...aliasProblems(environments),
     ...Object.entries(environments).flatMap(([envName, env]) => [
+      ...targetProblems(envName, env),
       ...hostProblems(config, envName, env),
       ...portClashes(config, envName, env),
     ]),
     ...Object.entries(config.services).flatMap(([svcName, svc]) => [
       ...listedTwice(['services', svcName, 'roles'], svc.roles),
       ...listedTwice(['services', svcName, 'ports'], svc.ports),
+      ...(!svc.redeploy && svc.replicas !== undefined ? [`${formatPath(['services', svcName, 'replicas'])}: a redeploy: false service runs once on every node of its roles`] : []),
     ]),
   ];
+}
+
+/** An environment deploys to a fleet (`hosts`) or to a swarm (`swarm`), never both. */
+function targetProblems(envName: string, env: EnvironmentConfig): string[] {
+  if (env.hosts && env.swarm) return [`${formatPath(['environments', envName])}: has both hosts and swarm; an environment deploys to a fleet of hosts or to a swarm`];
+  if (!env.hosts && !env.swarm) return [`${formatPath(['environments', envName, 'hosts'])}: required (or swarm: { manager })`];
+  return [];
 }
 
 /** An alias must name one environment only: not another environment, not the embedded `local`, not twice. */
@@ -207,6 +229,8 @@ function aliasProblems(environments: Record<string, EnvironmentConfig>): string[
 
 /** Every role is one a service has; a role lists each host once (`h1` and `deploy@h1:22` are one host). */
 function hostProblems(config: ValidConfig, envName: string, env: EnvironmentConfig): string[] {
+  if (!env.hosts) return [];
+  const hosts = env.hosts;
   const problems: string[] = [];
   const roles = Object.keys(env.hosts);
   if (roles.length === 0) problems.push(`${formatPath(['environments', envName, 'hosts'])}: needs at least one role`);
@@ -215,7 +239,7 @@ function hostProblems(config: ValidConfig, envName: string, env: EnvironmentConf
       problems.push(`${formatPath(['environments', envName, 'hosts', role])}: no service has the role "${role}"`);
     }
     const seen = new Map<string, string>();
-    env.hosts[role]!.forEach((spec, index) => {
+    hosts[role]!.forEach((spec, index) => {
       const { id } = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       const first = seen.get(id);
       if (first !== undefined) problems.push(`${formatPath(['environments', envName, 'hosts', role, index])}: "${spec}" is the same host as "${first}"`);
@@ -228,12 +252,14 @@ function hostProblems(config: ValidConfig, envName: string, env: EnvironmentConf
 /** Two services on one host cannot publish the same host port: the second container would not start. */
 function portClashes(config: ValidConfig, envName: string, env: EnvironmentConfig): string[] {
   const rolesByHost = new Map<string, Set<string>>();
-  for (const [role, specs] of Object.entries(env.hosts)) {
+  for (const [role, specs] of Object.entries(env.hosts ?? {})) {
     for (const spec of specs) {
       const { id } = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       rolesByHost.set(id, (rolesByHost.get(id) ?? new Set()).add(role));
     }
   }
+  // A swarm publishes a port for the whole cluster (ingress), or on nodes any service may share (host mode).
+  if (env.swarm) rolesByHost.set('the swarm', new Set(Object.values(config.services).flatMap((svc) => svc.roles)));
   const problems = new Set<string>();
   for (const [hostId, roles] of rolesByHost) {
     const publisher = new Map<string, string>();

@@ -33,7 +33,7 @@ export interface DeployPlan { environment: string; hosts: HostPlan[] }
 export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
   const env = config.environments[environment]!;
   const hosts = new Map<string, HostPlan>();
-  for (const [role, specs] of Object.entries(env.hosts)) {
+  for (const [role, specs] of Object.entries(env.hosts ?? {})) {
     for (const spec of specs) {
       const address = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       const host = hosts.get(address.id) ?? { address, roles: [], services: [] };
@@ -41,25 +41,33 @@ export function planDeploy(config: PipelineConfig, environment: string): DeployP
       hosts.set(address.id, host);
     }
   }
+  const services = Object.entries(config.services);
   for (const host of hosts.values()) {
-    host.services = Object.entries(config.services)
+    host.services = services
       .filter(([, svc]) => svc.roles.some((role) => host.roles.includes(role)))
-      .map(([service, svc]) => ({
-        service,
-        container: `${config.project}-${service}`,
-        ...(svc.image !== undefined ? { image: svc.image } : {}),
-        command: svc.command,
-        env: { ...env.env, ...svc.env },
-        secrets: { ...env.secrets, ...svc.secrets },
-        ports: svc.ports,
-        labels: prefixed({ project: config.project, service, environment }),
-        redeploy: svc.redeploy,
-        healthcheck: svc.healthcheck,
-        startPeriodMs: svc.startPeriod,
-        stopGraceMs: svc.stopGracePeriod,
-      }));
+      .map(([service]) => servicePlan(config, environment, service, `${config.project}-${service}`));
   }
   return { environment, hosts: [...hosts.values()] };
+}
+
+/** One service of an environment as it runs, under the name its container (or swarm service) gets. */
+export function servicePlan(config: PipelineConfig, environment: string, service: string, container: string): ServicePlan {
+  const env = config.environments[environment]!;
+  const svc = config.services[service]!;
+  return {
+    service,
+    container,
+    ...(svc.image !== undefined ? { image: svc.image } : {}),
+    command: svc.command,
+    env: { ...env.env, ...svc.env },
+    secrets: { ...env.secrets, ...svc.secrets },
+    ports: svc.ports,
+    labels: prefixed({ project: config.project, service, environment }),
+    redeploy: svc.redeploy,
+    healthcheck: svc.healthcheck,
+    startPeriodMs: svc.startPeriod,
+    stopGraceMs: svc.stopGracePeriod,
+  };
 }
 
 /** Whether the service runs the pipeline's own image (the release) rather than a third-party one. */
@@ -87,8 +95,14 @@ function prefixed(labels: Record<string, string>): Record<string, string> {
 
 /** The runner variables a deploy to these environments reads secrets from: theirs, and their services'. */
 export function secretVariables(config: PipelineConfig, environments: readonly string[]): string[] {
-  const variables = environments.flatMap((environment) => planDeploy(config, environment).hosts.flatMap((host) => host.services.flatMap((svc) => Object.values(svc.secrets))));
+  const variables = environments.flatMap((environment) => environmentServices(config, environment).flatMap((svc) => Object.values(svc.secrets)));
   return [...new Set(variables)];
+}
+
+/** The services an environment runs: those of its hosts' roles, or every service on a swarm. */
+function environmentServices(config: PipelineConfig, environment: string): ServicePlan[] {
+  if (config.environments[environment]!.swarm) return Object.keys(config.services).map((service) => servicePlan(config, environment, service, service));
+  return planDeploy(config, environment).hosts.flatMap((host) => host.services);
 }
 
 /** Every runner variable any environment or service reads a secret from: all of them are masked in all output. */

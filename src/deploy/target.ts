@@ -75,6 +75,9 @@ export interface ServiceStatus {
   unverified?: boolean;
   /** Containers left by such deploys (the next deploy removes them). */
   leftovers?: number;
+  /** A swarm service's tasks: how many run of how many it should have, and the nodes they run on. */
+  replicas?: { running: number; desired: number };
+  nodes?: string[];
 }
 
 /** A published address of a deployed service, for people to open. */
