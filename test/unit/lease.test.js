@@ -235,7 +235,7 @@ test('a lease whose renewals keep failing is lost once it has expired', async (t
   const done = new Promise((resolve) => {
     void lock.lock([member('h1', Array.from({ length: 1_000 }, () => ({ throws: 'connection lost' })), events)], { holder: { user: 'me', machine: 'm' } }, {
       renewFailed: () => {},
-      lost: (id, reason) => { events.push(`lost: ${reason}`); resolve(); },
+      lost: (_id, reason) => { events.push(`lost: ${reason}`); resolve(); },
     });
   });
   await keepingAlive(done);
