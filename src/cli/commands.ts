@@ -7,6 +7,7 @@ import { localDocker } from '../adapters/docker.js';
 import { localConnection } from '../adapters/local.js';
 import type { HostConnection } from '../adapters/ports.js';
 import { detectCi } from '../core/ci.js';
+import { parseLockWait } from '../core/lease.js';
 import { createMasker, MASK } from '../core/mask.js';
 import { allSecretVariables, secretVariables } from '../core/plan.js';
 import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
@@ -28,13 +29,14 @@ import type { SshConnect } from './ssh.js';
 
 export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
 export interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
-interface RunArgs extends RevisionArgs, OutputArgs { only?: StageName[]; skip?: StageName[] }
-interface DeployArgs extends CommonArgs, OutputArgs { environment: string; dockerTag?: string }
+export interface LockArgs { lockWait?: string }
+interface RunArgs extends RevisionArgs, OutputArgs, LockArgs { only?: StageName[]; skip?: StageName[] }
+interface DeployArgs extends CommonArgs, OutputArgs, LockArgs { environment: string; dockerTag?: string }
 
 /** `pipeline run`: every stage, or those --only/--skip select. */
 export async function runCommand(args: RunArgs): Promise<number> {
   const loaded = await load(args);
-  const options = { cwd: args.cwd, only: args.only ?? [], skip: args.skip ?? [], branch: args.branch, ref: args.ref, env: args.env, dockerTag: args.dockerTag };
+  const options = { cwd: args.cwd, only: args.only ?? [], skip: args.skip ?? [], branch: args.branch, ref: args.ref, env: args.env, dockerTag: args.dockerTag, lockWait: lockWaitArg(args) };
   checkStageSelection(options);
   if (options.env !== undefined) findEnvironment(loaded.config, options.env);
   const ctx = createRunContext(loaded, options, detectCi(process.env));
@@ -57,7 +59,7 @@ async function environmentsOfRun(ctx: RunContext): Promise<string[]> {
 export async function deployCommand(args: DeployArgs): Promise<number> {
   const loaded = await load(args);
   const environment = findEnvironment(loaded.config, args.environment);
-  const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag }, detectCi(process.env));
+  const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag, lockWait: lockWaitArg(args) }, detectCi(process.env));
   // The release is made here, once: a missing defaultTag is a usage error before anything starts.
   Object.assign(ctx, resolveTargets(ctx));
   checkSecrets(loaded.config, ctx.environments);
@@ -78,6 +80,14 @@ export async function configCommand(args: CommonArgs & { json?: boolean }): Prom
   if (!args.json) process.stderr.write(`# ${filepath}\n`);
   process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
   return 0;
+}
+
+/** `--lock-wait` in milliseconds; undefined when not given (the deploy stage then decides from the CI). */
+export function lockWaitArg(args: LockArgs): number | undefined {
+  if (args.lockWait === undefined) return undefined;
+  const ms = parseLockWait(args.lockWait);
+  if (ms === undefined) throw new ConfigError(`--lock-wait ${args.lockWait}: must be a duration such as "90s" or "10m", or 0 to fail at once`);
+  return ms;
 }
 
 export async function load(args: CommonArgs): Promise<LoadedConfig> {

@@ -25,6 +25,12 @@ function outputOptions(args: Argv) {
     .option('report', { type: 'string', describe: 'Write a JUnit XML report of the stages (with the test results, see test.reports) to this file' });
 }
 
+/** Options of the commands that take the deploy lock. */
+function lockOptions(args: Argv) {
+  return args
+    .option('lock-wait', { type: 'string', describe: 'Queue this long behind a deploy that holds the lock, e.g. 10m (0: fail at once; default: 10m in CI, 0 on a terminal)' });
+}
+
 function revisionOptions(args: Argv) {
   return args
     .option('branch', { type: 'string', describe: 'Branch name to build and resolve environments with (default: from the CI, else git)' })
@@ -79,7 +85,7 @@ async function parse(argv: string[]): Promise<number> {
   const parser = yargs(argv)
     .scriptName('pipeline')
     .usage('$0 <command> [options]\n\nRuns the whole CI/CD pipeline — checkout, build, test, push, resolve, deploy — on a laptop or as one CI step.')
-    .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => revisionOptions(outputOptions(common(args)))
+    .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => lockOptions(revisionOptions(outputOptions(common(args))))
       .option('only', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Run only these stages (checkout and resolve always run)' })
       .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
       .check(checkStageOptions)
@@ -87,12 +93,12 @@ async function parse(argv: string[]): Promise<number> {
       .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
       .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
     async (args) => { exitCode = await (await commands()).runCommand(args as never); })
-    .command('deploy <environment>', 'Deploy a tag to an environment (fab ENV deploy docker_tag=...)', (args) => outputOptions(common(args))
+    .command('deploy <environment>', 'Deploy a tag to an environment (fab ENV deploy docker_tag=...)', (args) => lockOptions(outputOptions(common(args)))
       .positional('environment', { type: 'string', describe: 'Environment name or alias (stage = qa)' })
       .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
       .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
     async (args) => { exitCode = await (await commands()).deployCommand(args as never); })
-    .command('rollback <environment>', 'Bring back the release that ran before the current one, on every host', (args) => outputOptions(common(args))
+    .command('rollback <environment>', 'Bring back the release that ran before the current one, on every host', (args) => lockOptions(outputOptions(common(args)))
       .positional('environment', { type: 'string', describe: 'Environment name or alias' })
       .option('to', { type: 'string', describe: 'Roll back to the kept release deployed with this tag' })
       .example('$0 rollback production', 'Undo the last production deploy (again to go further back)')

@@ -12,6 +12,8 @@ const argv = z.array(z.string()).min(1, 'must name a program');
 const duration = z.string()
   .refine((text) => parseDuration(text) !== undefined, 'must be a duration such as "500ms", "10s" or "2m"')
   .transform((text) => parseDuration(text)!);
+/** The shortest lease: a renewal (one SSH command) must fit in a third of it, with time to retry. */
+const MIN_LOCK_TTL_MS = 10_000;
 const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits and "_", not starting with a digit)');
 /**
  * Secrets: variable names read from the runner's environment (`['DB_PASSWORD']`), or the name the container sees
@@ -139,7 +141,8 @@ export const configSchema = z.strictObject({
   ssh: sshSettings.extend({ passphrase: z.string().optional() }).default({}),
   parallel: z.number().int().min(1).default(10),
   keepReleases: z.number().int().min(0).default(3),
-  lockTtl: duration.default(15 * 60_000),
+  // A lease, renewed every third of it: a deploy that dies blocks the next one for this long at most.
+  lockTtl: duration.refine((ms) => ms >= MIN_LOCK_TTL_MS, `must be at least ${MIN_LOCK_TTL_MS / 1000}s: the deploy renews it every third of it, over SSH`).default(45_000),
   environments: namedRecord(environment).optional(),
   services: namedRecord(service).refine((services) => Object.keys(services).length > 0, 'needs at least one service'),
 });

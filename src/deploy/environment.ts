@@ -1,8 +1,10 @@
 import type { ListrTask } from 'listr2';
 import type { ServiceResult } from '../core/changes.js';
 import type { Masker } from '../core/mask.js';
-import { HostError } from '../errors.js';
+import { HostError, StageError } from '../errors.js';
+import type { LeaseWatch } from './environment-lock.js';
 import type { LockFields } from './lock.js';
+import { takeLock } from './lock-wait.js';
 import { Phase, type MemberTask } from './phase.js';
 import type { DeployJob, DeployTarget, Log, MemberDeploy, ServiceUrl, TargetMember } from './target.js';
 
@@ -10,6 +12,8 @@ export interface EnvironmentDeployOptions {
   target: DeployTarget;
   job: DeployJob;
   lock: LockFields;
+  /** How long to queue behind a deploy that holds the lock (`--lock-wait`); 0: fail at once. */
+  lockWaitMs: number;
   /** Whether the release's digest is still to be resolved from the members (this run did not push it). */
   resolveDigest: boolean;
   concurrency: number;
@@ -28,8 +32,13 @@ export interface EnvironmentDeployOptions {
 export class EnvironmentDeploy {
   private readonly members = new Map<string, MemberDeploy>();
   private readonly logs = new Map<string, Log>();
+  /** Aborted when the lease is lost: the deploy stops, as on a signal, and says why. */
+  private readonly lockLost = new AbortController();
+  private readonly job: DeployJob;
 
-  constructor(private readonly options: EnvironmentDeployOptions) {}
+  constructor(private readonly options: EnvironmentDeployOptions) {
+    this.job = { ...options.job, signal: AbortSignal.any([options.job.signal, this.lockLost.signal]) };
+  }
 
   private get target(): DeployTarget {
     return this.options.target;
@@ -40,7 +49,8 @@ export class EnvironmentDeploy {
     const lock: ListrTask = {
       title: 'lock',
       task: async (_ctx, task) => {
-        const { tookOver } = await this.target.lock(this.options.lock);
+        const say = (line: string) => { task.output = line; };
+        const { tookOver } = await takeLock(this.target, this.options.lock, { waitMs: this.options.lockWaitMs, signal: this.job.signal, say, watch: this.leaseWatch() });
         task.title = `lock: ${this.target.environment} locked on ${this.target.members.length} host(s)`;
         if (tookOver.length > 0) task.output = `took over an expired lock of ${tookOver[0]!.holder.user} on ${tookOver[0]!.holder.machine}`;
       },
@@ -54,7 +64,7 @@ export class EnvironmentDeploy {
         task.title = `unlock: ${this.target.environment} released`;
       },
     };
-    if (!this.options.job.release) {
+    if (!this.job.release) {
       const switchBack = this.switching('rollback', (member) => member.switchBack());
       return [preflight.task(), lock, switchBack.task(), unlock];
     }
@@ -64,12 +74,24 @@ export class EnvironmentDeploy {
     return [preflight.task(), lock, pull.task(), switchHosts.task(), verify.task(), unlock];
   }
 
+  /** While the deploy runs: a renewal that failed is said on the member; a lease lost stops the deploy. */
+  private leaseWatch(): LeaseWatch {
+    const { environment } = this.target;
+    return {
+      renewFailed: (id, error) => this.logs.get(id)?.(`could not renew the deploy lock (${error.message}); trying again while it lasts`),
+      lost: (id, reason) => {
+        this.logs.get(id)?.(`the deploy lock is lost: ${reason}`);
+        this.lockLost.abort(new StageError(`the deploy lock of ${environment} was lost on ${id} (${reason}): stopped, so that two deploys never switch the same hosts`));
+      },
+    };
+  }
+
   /** A phase; `afterFailure` runs when a member failed, before the deploy fails. */
   private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>, afterFailure?: () => Promise<string>): Phase {
-    const { concurrency, job, mask, onFailure } = this.options;
+    const { concurrency, mask, onFailure } = this.options;
     return new Phase(title, () => this.target.members, work, {
       concurrency,
-      signal: job.signal,
+      signal: this.job.signal,
       mask,
       onFailure,
       attachLog: (id, log) => this.logs.set(id, log),
@@ -83,7 +105,8 @@ export class EnvironmentDeploy {
 
   /** Opens the member's part of the deploy; the digest is pinned once: from the push just done, else as the first member resolves it. */
   private async preflight(member: TargetMember, task: MemberTask): Promise<void> {
-    const { job, resolveDigest } = this.options;
+    const { resolveDigest } = this.options;
+    const { job } = this;
     const deploy = await this.target.open(member.id, job, (line) => this.logs.get(member.id)?.(line));
     this.members.set(member.id, deploy);
     const digest = await deploy.preflight(resolveDigest);

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
+import { lockWaitMs } from '../core/lease.js';
 import { EnvironmentDeploy } from '../deploy/environment.js';
 import { lockHolder } from '../deploy/lock.js';
 import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
@@ -32,6 +34,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
       const deploy = new EnvironmentDeploy({
         target,
         job: {
+          id: randomUUID(),
           release,
           rollbackTo: ctx.options.rollback?.to,
           deployedBy: `${holder.user}@${holder.machine}`,
@@ -39,6 +42,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
           signal: deps.signal,
         },
         lock: { holder, tag: release?.tag, commit: ctx.commit?.sha },
+        lockWaitMs: lockWaitMs(ctx.options.lockWait, ctx.ci),
         resolveDigest: release !== undefined && release.digest === undefined,
         concurrency: ctx.config.parallel,
         mask: deps.mask,

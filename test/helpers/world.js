@@ -97,6 +97,8 @@ export async function keptContainers(engine, service, project = 'shopping-tool')
 
 /** Where deploys keep their locks, in the home of the user they log in as. */
 const LOCKS = '.pipeline/locks';
+/** Where deploys keep the record of a switch not verified yet (src/deploy/pending.ts), beside the locks. */
+const PENDING = '.pipeline/pending';
 
 /**
  * Leaves no trace of a project on any host: every container of it (current and kept releases, found by name and
@@ -109,7 +111,14 @@ export async function resetHosts(world, project = 'shopping-tool') {
     await Promise.all(list.filter((c) => c.Names.some((name) => name.startsWith(`/${project}-`)) || c.Labels?.['pipeline.project'] === project)
       .map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
     await removeLocks(join(hostHome(index), LOCKS), project, true);
+    await removePending(join(hostHome(index), PENDING), project);
   }));
+}
+
+/** Removes the pending deploy records of a project's environments from a pending folder. */
+async function removePending(folder, project) {
+  const names = await readdir(folder).catch(() => []);
+  await Promise.all(names.filter((name) => name.startsWith(`${project}-`)).map((name) => rm(join(folder, name), { force: true })));
 }
 
 /**
@@ -125,6 +134,7 @@ async function removeLocks(folder, project, transient = false) {
 /** Removes the locks a project's `local` deploys left in this machine's home (the runner is the host `local`). */
 export async function removeLocalLocks(project) {
   await removeLocks(join(homedir(), LOCKS), project);
+  await removePending(join(homedir(), PENDING), project);
 }
 
 const basicAuth = (world) => `Basic ${Buffer.from(`${world.username}:${world.password}`).toString('base64')}`;

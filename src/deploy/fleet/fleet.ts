@@ -4,15 +4,17 @@ import { keptContainers } from '../../adapters/service.js';
 import { registryDigest } from '../../adapters/docker.js';
 import { planChanges } from '../../core/changes.js';
 import type { HostAddress } from '../../core/hosts.js';
+import { DEPLOY_LABEL, type PendingDeploy } from '../../core/leftovers.js';
 import { LABEL_PREFIX, publishedPort, runsRelease, type DeployPlan, type HostPlan, type ServicePlan } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { releaseRef, type Release } from '../../core/release.js';
 import { StageError } from '../../errors.js';
-import { EnvironmentLock } from '../environment-lock.js';
+import { EnvironmentLock, type LeaseWatch } from '../environment-lock.js';
 import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '../lock.js';
+import { pendingPath, readPending } from '../pending.js';
 import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
 import { engineCall, HostDeploy } from './host.js';
-import { observeHost, observedServices } from './observe.js';
+import { leftoverCounts, observeHost, observedServices } from './observe.js';
 
 export interface FleetOptions {
   project: string;
@@ -75,11 +77,11 @@ export class FleetTarget implements DeployTarget {
 
   async open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy> {
     const { project, keepReleases, registry } = this.options;
-    return new HostDeploy(this.host(id), await this.connect(id), { project, keepReleases, registry, job, log });
+    return new HostDeploy(this.host(id), await this.connect(id), { project, environment: this.environment, keepReleases, registry, job, log });
   }
 
-  async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {
-    return this.environmentLock.lock([...this.connected].map(([id, connection]) => ({ id, exec: connection.exec.bind(connection) })), fields);
+  async lock(fields: LockFields, watch?: LeaseWatch): Promise<{ tookOver: LockInfo[] }> {
+    return this.environmentLock.lock([...this.connected].map(([id, connection]) => ({ id, exec: connection.exec.bind(connection) })), fields, watch);
   }
 
   unlock(): Promise<void> {
@@ -88,29 +90,37 @@ export class FleetTarget implements DeployTarget {
 
   async changes(id: string, release: Release): Promise<MemberChanges> {
     const host = this.host(id);
-    const { docker } = await this.connect(id);
+    const connection = await this.connect(id);
+    const { docker } = connection;
     const ref = releaseRef(release);
     const resolves = host.address.kind !== 'local' && host.services.some(runsRelease);
-    const [current, digest] = await Promise.all([
-      observeHost(docker, host, this.options.project),
+    const [view, digest] = await Promise.all([
+      this.pending(id).then((pending) => observeHost(docker, host, this.options.project, pending)),
       resolves ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => { throw new Error(`cannot resolve ${ref}: ${error.message}`); }) : undefined,
     ]);
-    return { services: host.services, changes: planChanges(host.services, observedServices(current)), ...(digest ? { digest } : {}) };
+    return { services: host.services, changes: planChanges(host.services, observedServices(view.current), leftoverCounts(view)), ...(digest ? { digest } : {}) };
   }
 
   async status(id: string): Promise<ServiceStatus[]> {
     const connection = await this.connect(id);
-    return Promise.all(this.host(id).services.map((svc) => this.serviceStatus(connection, svc)));
+    const unverified = new Set((await this.pending(id))?.unverified ?? []);
+    return Promise.all(this.host(id).services.map((svc) => this.serviceStatus(connection, svc, unverified)));
   }
 
-  private async serviceStatus(connection: HostConnection, svc: ServicePlan): Promise<ServiceStatus> {
+  /** Containers of deploys in `unverified` (a pending record's) are shown as such, and not counted as kept releases. */
+  private async serviceStatus(connection: HostConnection, svc: ServicePlan, unverified: ReadonlySet<string>): Promise<ServiceStatus> {
     const { docker } = connection;
     const info = await docker.getContainer(svc.container).inspect().catch(() => undefined);
-    if (!info) return { service: svc.service, deployed: false };
+    const all = await keptContainers(docker, this.options.project, svc.service, svc.container);
+    const leftovers = all.filter((c) => unverified.has(c.Labels[DEPLOY_LABEL] ?? '')).length + (unverified.has(info?.Config.Labels?.[DEPLOY_LABEL] ?? '') ? 1 : 0);
+    const left = leftovers > 0 ? { leftovers } : {};
+    if (!info) return { service: svc.service, deployed: false, ...left };
     const label = (name: string) => info.Config.Labels?.[`${LABEL_PREFIX}${name}`];
     const digest = label('digest') ?? (await docker.getImage(info.Image).inspect().catch(() => undefined))?.RepoDigests?.[0]?.split('@')[1];
-    const kept = svc.redeploy ? (await keptContainers(docker, this.options.project, svc.service, svc.container)).length : 0;
+    const kept = svc.redeploy ? all.filter((c) => !unverified.has(c.Labels[DEPLOY_LABEL] ?? '')).length : 0;
     return {
+      ...left,
+      ...(unverified.has(label('deploy') ?? '') ? { unverified: true } : {}),
       service: svc.service,
       deployed: true,
       tag: label('tag') ?? info.Config.Image,
@@ -126,6 +136,11 @@ export class FleetTarget implements DeployTarget {
   async readLock(id: string): Promise<LockInfo | undefined> {
     const connection = await this.connect(id);
     return readLock(connection.exec.bind(connection), lockDir(this.options.project, this.environment));
+  }
+
+  async pending(id: string): Promise<PendingDeploy | undefined> {
+    const connection = await this.connect(id);
+    return readPending(connection.exec.bind(connection), pendingPath(this.options.project, this.environment));
   }
 
   async breakLock(id: string): Promise<void> {

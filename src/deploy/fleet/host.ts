@@ -4,13 +4,17 @@ import { waitHealthy } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { containerSpec, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
 import { planChanges, type ServiceChange, type ServiceResult } from '../../core/changes.js';
+import { DEPLOY_LABEL } from '../../core/leftovers.js';
 import { LABEL_PREFIX, releaseLabels, runsRelease, serviceImage, type HostPlan, type ServicePlan } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { pinnedRef, releaseRef, type Release } from '../../core/release.js';
 import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
+import { pendingPath } from '../pending.js';
+import { stopReason } from '../phase.js';
 import type { DeployJob, Log, MemberDeploy } from '../target.js';
-import { observeHost, observedServices, type CurrentContainer } from './observe.js';
+import { leftoverCounts, observeHost, observedServices, type CurrentContainer, type HostView } from './observe.js';
+import { HostRecovery } from './recovery.js';
 
 const API_TIMEOUT_MS = 60_000;
 const PULL_TIMEOUT_MS = 15 * 60_000;
@@ -24,6 +28,7 @@ export function engineCall<T>(host: string, promise: Promise<T>, what: string): 
 
 export interface HostDeployOptions {
   project: string;
+  environment: string;
   keepReleases: number;
   registry: RegistryAccess | undefined;
   job: DeployJob;
@@ -46,6 +51,8 @@ export class HostDeploy implements MemberDeploy {
   readonly results: ServiceResult[] = [];
   private readonly switched: Switch[] = [];
   private current = new Map<string, CurrentContainer>();
+  private view: HostView = { current: this.current, leftovers: [] };
+  private readonly recovery: HostRecovery;
   private changes: ServiceChange[] = [];
   private readonly docker: Docker;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -54,6 +61,15 @@ export class HostDeploy implements MemberDeploy {
     this.id = plan.address.id;
     this.docker = connection.docker;
     this.sleep = options.sleep ?? delay;
+    this.recovery = new HostRecovery({
+      docker: this.docker,
+      exec: connection.exec.bind(connection),
+      path: pendingPath(options.project, options.environment),
+      project: options.project,
+      api: (promise, what) => this.api(promise, what),
+      log: options.log,
+      graceMs: (service) => plan.services.find((svc) => svc.service === service)?.stopGraceMs ?? 10_000,
+    });
   }
 
   private get local(): boolean {
@@ -70,10 +86,15 @@ export class HostDeploy implements MemberDeploy {
     return engineCall(this.id, promise, what);
   }
 
-  /** Reads what runs (the change planner's input) and decides what the deploy does to each service. */
+  /**
+   * Reads what runs (the change planner's input), an interrupted deploy's leftovers set aside, and decides what the
+   * deploy does to each service.
+   */
   private async observe(): Promise<void> {
-    this.current = await this.api(observeHost(this.docker, this.plan, this.options.project), 'reading the containers');
-    this.changes = planChanges(this.plan.services, observedServices(this.current));
+    const pending = await this.recovery.read();
+    this.view = await this.api(observeHost(this.docker, this.plan, this.options.project, pending), 'reading the containers');
+    this.current = this.view.current;
+    this.changes = planChanges(this.plan.services, observedServices(this.current), leftoverCounts(this.view));
   }
 
   private change(service: string): ServiceChange {
@@ -122,9 +143,11 @@ export class HostDeploy implements MemberDeploy {
   }
 
   async switch(): Promise<void> {
+    const { job, environment } = this.options;
+    await this.recovery.start({ id: job.id, environment, tag: this.release.tag, deployedBy: job.deployedBy, startedAt: new Date().toISOString() }, this.view);
     // The services of a host are separate containers: they switch at once, each waiting for its own health.
     const outcomes = await Promise.allSettled(this.changes.map(async (change): Promise<ServiceResult> => {
-      if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
+      if (this.options.job.signal.aborted) throw stopReason(this.options.job.signal);
       const svc = this.plan.services.find((s) => s.service === change.service);
       if (!svc) return this.retire(change.service);
       if (change.action !== 'leave') return this.switchService(svc);
@@ -213,9 +236,14 @@ export class HostDeploy implements MemberDeploy {
   async switchBack(): Promise<void> {
     const { job } = this.options;
     try {
+      await this.observe(); // under the lock now
+      // After a deploy that died here, the release it was replacing is the one to come back (see resume).
+      const previous = this.view.pending?.previous ?? {};
+      const resumed = new Set([...this.current].filter(([service, current]) => previous[service]?.id === current.info.Id).map(([service]) => service));
+      await this.recovery.recover(this.view);
       for (const svc of this.plan.services.filter((s) => s.redeploy)) {
-        if (job.signal.aborted) throw new StageError('stopped by a signal');
-        this.results.push(await this.restore(svc, job.rollbackTo));
+        if (job.signal.aborted) throw stopReason(job.signal);
+        this.results.push(resumed.has(svc.service) && job.rollbackTo === undefined ? await this.resume(svc) : await this.restore(svc, job.rollbackTo));
       }
     } catch (error) {
       await this.undo();
@@ -240,12 +268,27 @@ export class HostDeploy implements MemberDeploy {
     return { service: svc.service, container: svc.container, image: target.Image, action: 'rolled back', digest: target.Labels[`${LABEL_PREFIX}digest`] };
   }
 
+  /**
+   * A rollback after a deploy that died on this host before it was verified: its containers are gone (recover), and the
+   * release it was replacing, back at its name, runs again.
+   */
+  private async resume(svc: ServicePlan): Promise<ServiceResult> {
+    const { info } = this.current.get(svc.service)!;
+    const container = this.docker.getContainer(info.Id);
+    await this.api(startContainer(container), `starting ${svc.container}`);
+    const labels = 'Config' in info ? info.Config.Labels ?? {} : info.Labels;
+    this.options.log(`${svc.service}: back on the release an interrupted deploy was replacing (tag ${labels[`${LABEL_PREFIX}tag`] ?? 'unknown'}), waiting until healthy`);
+    await this.healthy(container, svc);
+    return { service: svc.service, container: svc.container, image: 'Config' in info ? info.Config.Image : info.Image, action: 'rolled back', digest: labels[`${LABEL_PREFIX}digest`] };
+  }
+
   /** Labels that let `pipeline status` say what runs and who put it there; the commit comes from the image itself. */
   private async containerLabels(svc: ServicePlan): Promise<Record<string, string>> {
     const labels: Record<string, string> = {
       ...releaseLabels(svc, this.release),
       [`${LABEL_PREFIX}deployed-by`]: this.options.job.deployedBy,
       [`${LABEL_PREFIX}deployed-at`]: new Date().toISOString(),
+      [DEPLOY_LABEL]: this.options.job.id,
     };
     if (!runsRelease(svc)) return labels;
     const ref = releaseRef(this.release);
@@ -275,6 +318,7 @@ export class HostDeploy implements MemberDeploy {
       this.options.log(`${plan.service}: rolled back${record.keptId ? ' to the previous container' : ''}`);
     }
     this.results.length = 0;
+    await this.recovery.undone(this.view);
   }
 
   /** Checks that every switched service runs the pinned release. */
@@ -298,6 +342,7 @@ export class HostDeploy implements MemberDeploy {
    * goes further back.
    */
   async finish(): Promise<void> {
+    await this.recovery.settle(this.view);
     if (!this.options.job.release) {
       for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) {
         await this.docker.getContainer(record.keptId!).remove({ force: true }).catch(() => undefined);

@@ -8,7 +8,7 @@ import { asServiceChange, planSwarmChanges } from '../../core/swarm-changes.js';
 import { describeUpdate } from '../../core/swarm-rollout.js';
 import { DEPLOYED_BY, nodeNames, serviceUrls, type SwarmPlan, type SwarmServicePlan } from '../../core/swarm-spec.js';
 import { StageError } from '../../errors.js';
-import { EnvironmentLock } from '../environment-lock.js';
+import { EnvironmentLock, type LeaseWatch } from '../environment-lock.js';
 import { engineCall } from '../fleet/host.js';
 import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '../lock.js';
 import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
@@ -76,9 +76,9 @@ export class SwarmTarget implements DeployTarget {
     return this.deploy;
   }
 
-  async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {
+  async lock(fields: LockFields, watch?: LeaseWatch): Promise<{ tookOver: LockInfo[] }> {
     const connection = await this.connect();
-    return this.environmentLock.lock([{ id: this.id, exec: connection.exec.bind(connection) }], fields);
+    return this.environmentLock.lock([{ id: this.id, exec: connection.exec.bind(connection) }], fields, watch);
   }
 
   unlock(): Promise<void> {
