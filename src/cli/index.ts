@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
     .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => revisionOptions(outputOptions(common(args)))
       .option('only', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Run only these stages (checkout and resolve always run)' })
       .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
+      .option('skip-release', { type: 'boolean', describe: 'Deploy without running the release command (config release)' })
       .example('$0 run', 'Build, test and push this branch, then deploy it where it belongs')
       .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
       .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
@@ -65,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
     .command('deploy <environment>', 'Deploy a tag to an environment (fab ENV deploy docker_tag=...)', (args) => outputOptions(common(args))
       .positional('environment', { type: 'string', describe: 'Environment name or alias (stage = qa)' })
       .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
+      .option('skip-release', { type: 'boolean', describe: 'Deploy without running the release command (config release)' })
       .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
     async (args) => { exitCode = await (await commands()).deployCommand(args as never); })
     .command('rollback <environment>', 'Bring back the release that ran before the current one, on every host', (args) => outputOptions(common(args))
@@ -83,6 +85,27 @@ async function main(argv: string[]): Promise<number> {
       .example('$0 lock status qa', 'Who is deploying to qa right now')
       .example('$0 lock release qa', 'Free the qa lock left by a deploy that died'),
     async (args) => { exitCode = await (await import('./lock.js')).lockCommand(args as never); })
+    .command('logs <environment> [service]', 'Show the container logs of a service (or every service) on each of its hosts, merged in time order', (args) => common(args)
+      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+      .positional('service', { type: 'string', describe: 'Service (default: every service)' })
+      .option('host', { type: 'string', describe: 'Only this host (as in the config, or its name)' })
+      .option('since', { type: 'string', describe: 'Lines since a duration ago (10m, 2h) or a time (2026-05-01T12:00:00Z)' })
+      .option('tail', { type: 'number', describe: 'The last N lines of each container' })
+      .option('follow', { alias: 'f', type: 'boolean', describe: 'Go on printing lines as they come (Ctrl-C stops)' })
+      .option('timestamps', { alias: 't', type: 'boolean', describe: "Show the Engine's timestamp of each line" })
+      .example('$0 logs qa worker --since 10m', "The last ten minutes of qa's worker, every host")
+      .example('$0 logs production web --tail 50 --follow', 'Follow production web on every host'),
+    async (args) => { exitCode = await (await import('./logs.js')).logsCommand(args as never); })
+    .command('exec <environment> <service> [command..]', 'Run a command in the running container of a service on each of its hosts (after --)', (args) => common(args)
+      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+      .positional('service', { type: 'string', describe: 'Service to run the command in' })
+      .positional('command', { type: 'string', array: true, describe: 'The command and its arguments, after --' })
+      .option('host', { type: 'string', describe: 'Only on this host (as in the config, or its name)' })
+      .option('new', { type: 'boolean', describe: 'In a new one-off container of the current release (removed after) instead of the running one' })
+      .example('$0 exec qa web -- node --version', 'On every qa web host')
+      .example('$0 exec production web --host prod-web-1 --new -- npm run console', 'An interactive console in a new container'),
+    // What follows `--` is the command's, and yargs leaves it in `_`, after the command's own name.
+    async (args) => { exitCode = await (await import('./exec.js')).execCommand({ ...args, command: [...(args.command ?? []), ...args._.slice(1).map(String)] } as never); })
     .command('plan', 'Show what a run would deploy where and what it would change on each host, without side effects', (args) => revisionOptions(common(args))
       .option('offline', { type: 'boolean', describe: 'Do not connect to hosts: only the commit, tag, environments and services' })
       .example('$0 plan', 'What this branch would deploy, host by host')
@@ -100,7 +123,7 @@ async function main(argv: string[]): Promise<number> {
       .example('$0 promote uat --ref develop', 'Deploy the tip of develop to uat'),
     async (args) => { exitCode = await (await import('./promote.js')).promoteCommand(args as never); })
     .completion('completion', 'Print a shell completion script (add to ~/.bashrc: pipeline completion >> ~/.bashrc)')
-    .demandCommand(1, 'name a command: run, deploy, plan, status, rollback, lock, promote, config or completion')
+    .demandCommand(1, 'name a command: run, deploy, plan, status, logs, exec, rollback, lock, promote, config or completion')
     .strict()
     .help()
     .alias('h', 'help')

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { LOCAL_HOST } from '../core/hosts.js';
 import { parseDuration } from '../core/duration.js';
+import { isPipelineLabel, MIN_MEMORY_BYTES, parseExtraHost, parseMemory, parseVolume, type VolumeMount } from '../core/container-options.js';
 
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'must be letters, digits, "_", "." or "-"');
 const stringMap = z.record(z.string(), z.string());
@@ -35,6 +36,34 @@ const healthcheck = z.strictObject({
   startPeriod: duration.default(0),
 }).refine((check) => (check.http === undefined) !== (check.test === undefined), 'needs exactly one of http or test');
 
+/** Container options with Compose's names and meanings (see core/container-options.ts); sizes in bytes once validated. */
+const volume = z.string().transform((text, ctx): VolumeMount => {
+  const mount = parseVolume(text);
+  if (typeof mount !== 'string') return mount;
+  ctx.addIssue({ code: 'custom', message: mount });
+  return z.NEVER;
+});
+const memoryMessage = 'must be a size such as "512m" or "1g" (or a number of bytes)';
+const memory = z.union([z.string(), z.number()], { error: memoryMessage })
+  .refine((value) => parseMemory(value) !== undefined, memoryMessage)
+  .transform((value) => parseMemory(value)!)
+  .refine((bytes) => bytes >= MIN_MEMORY_BYTES, 'must be at least 6m (the smallest limit Docker allows)');
+const cpus = z.union([z.number(), z.string().regex(/^\d+(?:\.\d+)?$/).transform(Number)], { error: 'must be a number of CPUs, e.g. 0.5' })
+  .refine((value) => value >= 0.01, 'must be at least 0.01');
+/** `{ NAME: value }`, or Compose's list form `['NAME=value']`; the pipeline's own `pipeline.*` labels are not the user's to set. */
+const labels = z.union([stringMap, z.array(z.string().regex(/^[^=]+=/, 'must be "NAME=value"'))], { error: 'must be { NAME: value } or ["NAME=value"]' })
+  .transform((value): Record<string, string> => (Array.isArray(value) ? Object.fromEntries(value.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)])) : value))
+  .superRefine((value, ctx) => {
+    for (const label of Object.keys(value).filter(isPipelineLabel)) ctx.addIssue({ code: 'custom', path: [label], message: 'the pipeline.* labels are the pipeline\'s own' });
+  })
+  .default({});
+const extraHost = z.string().transform((text, ctx) => {
+  const entry = parseExtraHost(text);
+  if (typeof entry === 'string') return entry;
+  ctx.addIssue({ code: 'custom', message: entry.problem });
+  return z.NEVER;
+});
+
 const service = z.strictObject({
   roles: z.array(name).min(1, 'a service needs at least one role'),
   image: z.string().min(1).optional(),
@@ -46,6 +75,20 @@ const service = z.strictObject({
   healthcheck: healthcheck.optional(),
   startPeriod: duration.default(1_000),
   stopGracePeriod: duration.default(10_000),
+  volumes: z.array(volume).default([]),
+  memory: memory.optional(),
+  cpus: cpus.optional(),
+  user: z.string().regex(/^[^\s:]+(?::[^\s:]+)?$/, 'must be "user", "uid", "user:group" or "uid:gid"').optional(),
+  labels,
+  logging: z.strictObject({ driver: z.string().min(1), options: stringMap.default({}) }).optional(),
+  extraHosts: z.array(extraHost).default([]),
+});
+
+/** A command run once per environment deploy, after every host pulled the release and before any is switched (migrations). */
+const release = z.strictObject({
+  command: argv,
+  service: name,
+  timeout: duration.default(10 * 60_000),
 });
 
 const environment = z.strictObject({
@@ -79,6 +122,7 @@ export const configSchema = z.strictObject({
   keepReleases: z.number().int().min(0).default(3),
   lockTtl: duration.default(15 * 60_000),
   environments: z.record(name, environment).optional(),
+  release: release.optional(),
   services: z.record(name, service).refine((services) => Object.keys(services).length > 0, 'needs at least one service'),
 });
 
@@ -87,6 +131,7 @@ export type PipelineConfigInput = z.input<typeof configSchema>;
 export type EnvironmentConfig = z.output<typeof environment>;
 export type ServiceConfig = z.output<typeof service>;
 export type HealthcheckConfig = z.output<typeof healthcheck>;
+export type ReleaseConfig = z.output<typeof release>;
 /** A validated configuration, defaults filled in and the embedded `local` environment added. */
 export type PipelineConfig = Omit<z.output<typeof configSchema>, 'environments'> & { environments: Record<string, EnvironmentConfig> };
 
@@ -128,7 +173,19 @@ function crossFieldProblems(config: z.output<typeof configSchema>): string[] {
       }
     }
   }
-  return problems;
+  return [...problems, ...releaseProblems(config)];
+}
+
+/** The release command runs as its service would: a service of the pipeline's own image, with hosts in every environment. */
+function releaseProblems(config: z.output<typeof configSchema>): string[] {
+  const { release: command, services } = config;
+  if (!command) return [];
+  const svc = services[command.service];
+  if (!svc) return [`release.service: no service is called "${command.service}"; services: ${Object.keys(services).join(', ')}`];
+  if (svc.image !== undefined) return [`release.service: ${command.service} runs its own image (${svc.image}), not the release`];
+  return Object.entries(config.environments ?? {})
+    .filter(([, env]) => !svc.roles.some((role) => (env.hosts[role]?.length ?? 0) > 0))
+    .map(([envName]) => `environments.${envName}.hosts: no host has a role of ${command.service} (${svc.roles.join(', ')}), where the release command runs`);
 }
 
 /** The embedded `local` environment: every role on the runner's own engine, for running the whole pipeline on a laptop. */

@@ -23,6 +23,8 @@ export interface RunOptions {
   ref?: string;
   env?: string;
   dockerTag?: string;
+  /** `--skip-release`: the deploy does not run the config's release command. */
+  skipRelease?: boolean;
   /** `pipeline rollback`: the deploy stage restores kept releases instead of deploying a tag. */
   rollback?: { to?: string };
 }
