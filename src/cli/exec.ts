@@ -69,8 +69,8 @@ function processTerminal(): Terminal | undefined {
 /** Keys go to the command as typed (Ctrl-C included) while it runs interactively; the terminal is given back after. */
 async function withTerminal<T>(terminal: Terminal | undefined, work: (terminal: Terminal | undefined) => Promise<T>): Promise<T> {
   if (!terminal) return work(undefined);
+  // Not resumed here: what was typed before the command is attached waits in the terminal until it is piped there.
   process.stdin.setRawMode(true);
-  process.stdin.resume();
   try {
     return await work(terminal);
   } finally {

@@ -1,6 +1,6 @@
 // After a deploy: `pipeline logs` and `pipeline exec` across the hosts of a service, as a team uses them instead of SSH.
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { CLI, pipeline, pipelineWatching, setUpExample, worldConfig, writeConfig } from '../helpers/world.js';
 
 let world;
@@ -118,9 +118,16 @@ test.serial('exec on a terminal with one host is interactive', async (t) => {
   // `script` gives the CLI a terminal, as a person at a keyboard has.
   const command = [process.execPath, CLI, '--config', config, 'exec', 'qa', 'worker', '--host', h1, '--', 'sh'].map((arg) => `'${arg}'`).join(' ');
   const result = await new Promise((resolve) => {
-    const child = execFile('script', ['-qefc', command, '/dev/null'], { cwd: repo.work, env }, (error, stdout) => resolve({ code: error?.code ?? 0, stdout }));
+    const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: repo.work, env });
+    let stdout = '';
+    let exited = false;
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+      // Typed before the command is attached, then once it has answered.
+      if (!exited && /inside 42/.test(stdout)) { exited = true; child.stdin.write('exit 7\n'); }
+    });
+    child.on('close', (code) => resolve({ code, stdout }));
     child.stdin.write('echo "inside $((40 + 2))"\n');
-    setTimeout(() => child.stdin.end('exit 7\n'), 1000);
   });
   t.regex(result.stdout, /inside 42/);
   t.regex(result.stdout, new RegExp(`pipeline: sh failed on 1 of 1 host\\(s\\): ${id(h1).replaceAll('.', '\\.')}: exited with code 7`));
