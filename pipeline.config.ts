@@ -33,6 +33,9 @@ export default defineConfig({
     },
     uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: ['uat-1'], worker: ['uat-1'] }, env: { APP_ENV: 'uat' } },
   },
+  // Once per environment deploy, after every host pulled the release and before any is switched, in a new container
+  // of the release as `service` runs (e.g. ['npm', 'run', 'migrate']); a failure switches nothing.
+  release: { command: ['node', '-e', "console.log('migrations: none to run')"], service: 'web', timeout: '10m' },
   services: {
     web: {
       roles: ['web'],
@@ -40,6 +43,12 @@ export default defineConfig({
       ports: ['8080:8000'],
       healthcheck: { http: { path: '/health', port: 8000 }, interval: '1s', timeout: '2s', retries: 15, startPeriod: '0s' },
       stopGracePeriod: '10s',
+      // Container options, with Compose's names: `data` is the volume shopping-tool_data, kept across releases.
+      volumes: ['data:/app/data'],
+      labels: { team: 'shopping' },
+      extraHosts: [],
+      logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
+      // No default: memory: '512m', cpus: 1, user: 'node'.
     },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
     // Started only when no logstash container is running; never redeployed.

@@ -2,6 +2,7 @@
 // one-off container of the new release as its service runs (env, secrets, named volumes); a failure switches nothing.
 import test from 'ava';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, setUpExample, worldConfig, writeConfig,
@@ -44,6 +45,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  // A failed test may leave the lock of a killed deploy.
+  await Promise.all([0, 1].map((index) => rm(join(hostHome(index), '.pipeline/locks/shopping-tool-qa'), { recursive: true, force: true })));
   await repo?.cleanup();
 });
 
@@ -145,7 +148,8 @@ test.serial('a failing release command fails the deploy with its last lines, and
   const message = result.stderr.split('\n').find((line) => line.startsWith('pipeline: '));
   t.regex(message, /^pipeline: release failed on 1 host\(s\): deploy@10\.213\.0\.11: release command sh -c .* exited with code 3: .*; nothing was switched$/);
   // The engine copies stdout and stderr apart: the two lines may come in either order.
-  t.true(message.includes('migrating 41') && message.includes('migration 42 failed: column exists'), message);
+  const lastLines = message.slice(message.indexOf('exited with code 3: '));
+  t.true(lastLines.includes('migrating 41') && lastLines.includes('migration 42 failed: column exists'), message);
   t.deepEqual(await running(), before, 'every container runs as before');
   t.deepEqual(await oneOffs(), []);
   t.false(existsSync(join(hostHome(0), '.pipeline/locks/shopping-tool-qa')), 'the lock is released');
@@ -162,14 +166,29 @@ test.serial('a release command past its timeout is stopped and removed, and noth
 });
 
 test.serial('SIGTERM while the release command runs: its container is removed, nothing switched, exit 143', async (t) => {
-  const slow = await writeConfig(repo, releaseConfig({ command: ['sh', '-c', 'echo release-started; sleep 300'], service: 'web' }), 'signal.json');
+  const slow = await writeConfig(repo, releaseConfig({ command: ['sh', '-c', 'echo release-$((1 + 1))-started; sleep 300'], service: 'web' }), 'signal.json');
   const before = await running();
   let sent = false;
   const result = await pipelineWatching(['--config', slow, 'deploy', 'qa', '--docker-tag', sha], { cwd: repo.work, env }, (line, child) => {
-    if (!sent && line.includes('release-started')) { sent = true; child.kill('SIGTERM'); }
+    if (!sent && line.includes('release-2-started')) { sent = true; child.kill('SIGTERM'); }
   });
   t.true(sent, 'the release command was reached');
   t.is(result.code, 143, result.output);
   t.deepEqual(await running(), before);
+  t.deepEqual(await oneOffs(), []);
+});
+
+test.serial('a release container left running by a killed deploy is removed by the next deploy', async (t) => {
+  const slow = await writeConfig(repo, releaseConfig({ command: ['sh', '-c', 'echo release-$((1 + 1))-started; sleep 300'], service: 'web' }), 'killed.json');
+  let sent = false;
+  await pipelineWatching(['--config', slow, 'deploy', 'qa', '--docker-tag', sha], { cwd: repo.work, env }, (line, child) => {
+    if (!sent && line.includes('release-2-started')) { sent = true; child.kill('SIGKILL'); }
+  });
+  t.true(sent, 'the release command was reached');
+  t.is((await oneOffs()).length, 1, 'the killed deploy could not remove it');
+  const unlocked = await runIn(['lock', 'release', 'qa']);
+  t.is(unlocked.code, 0, unlocked.output);
+  const next = await runIn(['deploy', 'qa', '--docker-tag', sha]);
+  t.is(next.code, 0, next.output);
   t.deepEqual(await oneOffs(), []);
 });

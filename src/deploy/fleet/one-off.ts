@@ -35,15 +35,21 @@ export interface OneOffRun {
 /** Runs a one-off container of a service as the service would run, its named volumes created first; resolves with its exit code. */
 export async function runServiceOneOff(run: OneOffRun, io: RunIo): Promise<number> {
   const { docker, svc } = run;
-  await removeLeftovers(docker, svc);
+  await removeLeftovers(docker, svc, run.purpose);
   await ensureVolumes(docker, svc);
   return runOneOff(docker, oneOffSpec(svc, run.image, run.secretEnv, oneOffLabels(svc, run.purpose, run.labels ?? {}), run.command), io);
 }
 
-/** One-off containers of the project that a killed run could not remove (it removes them itself otherwise); running ones are someone's. */
-async function removeLeftovers(docker: Docker, svc: ServicePlan): Promise<void> {
+/**
+ * One-off containers of the project that a killed run could not remove (it removes them itself otherwise). A running
+ * one is someone's `exec --new`, except a release command's of the same environment: its deploys hold one lock, so that one's deploy is dead.
+ */
+async function removeLeftovers(docker: Docker, svc: ServicePlan, purpose: OneOffPurpose): Promise<void> {
   const project = svc.labels[`${LABEL_PREFIX}project`]!;
-  const left = await docker.listContainers({ all: true, filters: { label: [`${LABEL_PREFIX}project=${project}`, ONE_OFF_LABEL], status: ['created', 'exited', 'dead'] } });
+  const all = await docker.listContainers({ all: true, filters: { label: [`${LABEL_PREFIX}project=${project}`, ONE_OFF_LABEL] } });
+  const environment = svc.labels[`${LABEL_PREFIX}environment`];
+  const deadRelease = (info: Docker.ContainerInfo) => purpose === 'release' && info.Labels[ONE_OFF_LABEL]?.endsWith(' release') && info.Labels[`${LABEL_PREFIX}environment`] === environment;
+  const left = all.filter((info) => info.State !== 'running' || deadRelease(info));
   await Promise.all(left.map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
 }
 
