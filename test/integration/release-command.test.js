@@ -80,6 +80,8 @@ const running = async () => Promise.all([0, 1].map(async (index) => Object.fromE
 const time = (text) => Date.parse(text);
 
 test.serial('the release command runs once per deploy, on the first web host, with web\'s env, secrets and volume, before the switch', async (t) => {
+  const plan = await runIn(['plan', '--offline']);
+  t.regex(plan.stdout, /^release +node -e .* on deploy@10\.213\.0\.11, as web, before the switch$/m, 'plan says where it will run');
   const first = await runIn(['run']);
   t.is(first.code, 0, first.output);
   t.regex(first.output, /release: 1 host\(s\) ok|deploy@10\.213\.0\.11: node -e .* exited with code 0/);
