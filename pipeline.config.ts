@@ -11,7 +11,12 @@ export default defineConfig({
   registry: process.env.REGISTRY_PASSWORD
     ? { server: 'registry.example.com', username: 'ci', password: process.env.REGISTRY_PASSWORD }
     : undefined,
-  build: { context: 'examples/shopping-tool', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev' } },
+  // Build args; the example's Dockerfile takes its base image (default node:24-slim) from BASE_IMAGE.
+  build: {
+    context: 'examples/shopping-tool',
+    dockerfile: 'Dockerfile',
+    args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev', ...(process.env.BASE_IMAGE ? { BASE_IMAGE: process.env.BASE_IMAGE } : {}) },
+  },
   test: { command: ['node', '--test'], env: { CI: 'true' } },
   ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },
   // Hosts deployed at once.
@@ -32,6 +37,13 @@ export default defineConfig({
       env: { APP_ENV: 'production' },
     },
     uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: ['uat-1'], worker: ['uat-1'] }, env: { APP_ENV: 'uat' } },
+    // A Docker Swarm instead of a fleet (docs/swarm.md): nodes labelled role=web / role=worker run the services.
+    cluster: {
+      on: { branches: ['release/*'] },
+      defaultTag: 'master',
+      swarm: { manager: 'deploy@swarm-manager-1:22', publish: 'ingress', pullWithoutAuth: false },
+      env: { APP_ENV: 'cluster' },
+    },
   },
   // Once per environment deploy, after every host pulled the release and before any is switched, in a new container
   // of the release as `service` runs (e.g. ['npm', 'run', 'migrate']); a failure switches nothing.
@@ -43,6 +55,8 @@ export default defineConfig({
       ports: ['8080:8000'],
       healthcheck: { http: { path: '/health', port: 8000 }, interval: '1s', timeout: '2s', retries: 15, startPeriod: '0s' },
       stopGracePeriod: '10s',
+      // Tasks in a swarm environment; a fleet runs one container per host.
+      replicas: 2,
       // Container options, with Compose's names: `data` is the volume shopping-tool_data, kept across releases.
       volumes: ['data:/app/data'],
       labels: { team: 'shopping' },
@@ -50,8 +64,8 @@ export default defineConfig({
       logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
       // No default: memory: '512m', cpus: 1, user: 'node'.
     },
-    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
+    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s', replicas: 3 },
     // Started only when no logstash container is running; never redeployed.
-    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE ?? 'docker.elastic.co/logstash/logstash:7.17.0', redeploy: false },
+    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19', redeploy: false },
   },
 });

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, exitCodeFor, signalExitCode, StageError } from '../errors.js';
-import { configPath, loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { localDocker } from '../adapters/docker.js';
 import { localConnection } from '../adapters/local.js';
@@ -24,6 +24,7 @@ import { resultEvent, type RunOutcome } from '../runner/result.js';
 import { summaryTable } from '../runner/summary.js';
 import { junitReport, testResultSuites } from '../report/junit.js';
 import { currentMasker, setMasker } from './output.js';
+import type { SshConnect } from './ssh.js';
 
 export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
 export interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
@@ -63,15 +64,19 @@ export async function deployCommand(args: DeployArgs): Promise<number> {
   return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer, args);
 }
 
-/** `pipeline config`: the configuration as the pipeline sees it, secrets redacted. */
-export async function configCommand(args: CommonArgs): Promise<number> {
+/**
+ * `pipeline config`: the configuration as the pipeline sees it, secrets redacted, as
+ * JSON on stdout; the file it came from goes to stderr for people, unless --json.
+ */
+export async function configCommand(args: CommonArgs & { json?: boolean }): Promise<number> {
   const { config, filepath } = await load(args);
   const redacted = {
     ...config,
     registry: config.registry && { ...config.registry, password: config.registry.password && MASK },
     ssh: { ...config.ssh, passphrase: config.ssh.passphrase && MASK },
   };
-  process.stdout.write(`# ${filepath}\n${JSON.stringify(redacted, null, 2)}\n`);
+  if (!args.json) process.stderr.write(`# ${filepath}\n`);
+  process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
   return 0;
 }
 
@@ -127,17 +132,13 @@ export async function runWithSignals(stages: readonly StageName[], ctx: RunConte
 export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   let docker: ReturnType<typeof localDocker> | undefined;
   const { config } = loaded;
-  const { ssh } = config;
   const mask = currentMasker();
   const registry = registryAccess(config.registry);
-  const connect = async (address: HostAddress): Promise<HostConnection> => {
+  let ssh: Promise<SshConnect> | undefined;
+  const connect = async (address: HostAddress, environment: string): Promise<HostConnection> => {
     if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
-    const { connectHost } = await import('../adapters/ssh.js');
-    return connectHost({ host: address.host, port: address.port, user: address.user }, {
-      identityFile: ssh.identityFile && configPath(loaded.dir, ssh.identityFile),
-      passphrase: ssh.passphrase,
-      knownHosts: configPath(loaded.dir, ssh.knownHosts),
-    });
+    ssh ??= import('./ssh.js').then(({ sshConnector }) => sshConnector(loaded));
+    return (await ssh)(address, environment);
   };
   return {
     env: process.env,

@@ -25,10 +25,12 @@ export async function execCommand(args: ExecArgs): Promise<number> {
   return untilSignal(async (signal) => {
     const target = createDeps(loaded, signal).targets.get(environment);
     try {
+      const exec = target.exec?.bind(target);
+      if (!exec) throw new ConfigError(`pipeline exec does not work on ${environment} yet: its target has no exec`);
       const members = serviceMembers(config, environment, target.members, args.service, args.host).map(({ member }) => member);
       const terminal = members.length === 1 ? processTerminal() : undefined;
       const width = Math.max(...members.map((member) => member.id.length));
-      const outcomes = await Promise.allSettled(members.map((member) => withTerminal(terminal, (attached) => target.exec(member.id, {
+      const outcomes = await Promise.allSettled(members.map((member) => withTerminal(terminal, (attached) => exec(member.id, {
         service: args.service,
         command,
         oneOff: Boolean(args.new),

@@ -21,6 +21,8 @@ export async function logsCommand(args: LogsArgs): Promise<number> {
   return untilSignal(async (signal) => {
     const target = createDeps(loaded, signal).targets.get(environment);
     try {
+      const logs = target.logs?.bind(target);
+      if (!logs) throw new ConfigError(`pipeline logs does not work on ${environment} yet: its target has no logs`);
       const sources = serviceMembers(loaded.config, environment, target.members, args.service, args.host);
       const prefix = prefixer(sources);
       const write = (source: ServiceOnMember, line: LogLine) => {
@@ -30,7 +32,7 @@ export async function logsCommand(args: LogsArgs): Promise<number> {
       const request = { since, tail: args.tail, follow: Boolean(args.follow), signal };
       const read = sources.map(async (source): Promise<LogLine[]> => {
         const lines: LogLine[] = [];
-        await target.logs(source.member.id, { ...request, service: source.service }, (line) => (args.follow ? write(source, line) : lines.push(line)));
+        await logs(source.member.id, { ...request, service: source.service }, (line) => (args.follow ? write(source, line) : lines.push(line)));
         return lines;
       });
       const outcomes = await Promise.allSettled(read);

@@ -1,6 +1,6 @@
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
 import { volumeName, type ContainerOptions } from './container-options.js';
-import { parseHost, type HostAddress } from './hosts.js';
+import { environmentSsh, parseHost, type HostAddress } from './hosts.js';
 import { tagOf } from './image-ref.js';
 import { LABEL_PREFIX } from './labels.js';
 import { releaseRef, type Release } from './release.js';
@@ -40,34 +40,53 @@ export interface DeployPlan { environment: string; hosts: HostPlan[]; primary: R
 export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
   const env = config.environments[environment]!;
   const hosts = new Map<string, HostPlan>();
-  for (const [role, specs] of Object.entries(env.hosts)) {
+  for (const [role, specs] of Object.entries(env.hosts ?? {})) {
     for (const spec of specs) {
-      const address = parseHost(spec, config.ssh);
+      const address = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       const host = hosts.get(address.id) ?? { address, roles: [], services: [] };
       if (!host.roles.includes(role)) host.roles.push(role);
       hosts.set(address.id, host);
     }
   }
+  const services = Object.entries(config.services);
   for (const host of hosts.values()) {
-    host.services = Object.entries(config.services)
+    host.services = services
       .filter(([, svc]) => svc.roles.some((role) => host.roles.includes(role)))
-      .map(([service, svc]) => ({
-        service,
-        container: `${config.project}-${service}`,
-        ...(svc.image !== undefined ? { image: svc.image } : {}),
-        command: svc.command,
-        env: { ...env.env, ...svc.env },
-        secrets: { ...env.secrets, ...svc.secrets },
-        ports: svc.ports,
-        labels: prefixed({ project: config.project, service, environment }),
-        redeploy: svc.redeploy,
-        healthcheck: svc.healthcheck,
-        startPeriodMs: svc.startPeriod,
-        stopGraceMs: svc.stopGracePeriod,
-        options: containerOptions(config.project, svc),
-      }));
+      .map(([service]) => servicePlan(config, environment, service, `${config.project}-${service}`));
   }
   return { environment, hosts: [...hosts.values()], primary: primaryHosts(config, environment) };
+}
+
+/** For each service, the first host of its first role that has hosts in the environment (Kamal's primary host). */
+function primaryHosts(config: PipelineConfig, environment: string): Record<string, string> {
+  const env = config.environments[environment]!;
+  const primary: Record<string, string> = {};
+  for (const [service, svc] of Object.entries(config.services)) {
+    const role = svc.roles.find((name) => (env.hosts?.[name]?.length ?? 0) > 0);
+    if (role) primary[service] = parseHost(env.hosts![role]![0]!, environmentSsh(config.ssh, env.ssh)).id;
+  }
+  return primary;
+}
+
+/** One service of an environment as it runs, under the name its container (or swarm service) gets. */
+export function servicePlan(config: PipelineConfig, environment: string, service: string, container: string): ServicePlan {
+  const env = config.environments[environment]!;
+  const svc = config.services[service]!;
+  return {
+    service,
+    container,
+    ...(svc.image !== undefined ? { image: svc.image } : {}),
+    command: svc.command,
+    env: { ...env.env, ...svc.env },
+    secrets: { ...env.secrets, ...svc.secrets },
+    ports: svc.ports,
+    labels: prefixed({ project: config.project, service, environment }),
+    redeploy: svc.redeploy,
+    healthcheck: svc.healthcheck,
+    startPeriodMs: svc.startPeriod,
+    stopGraceMs: svc.stopGracePeriod,
+    options: containerOptions(config.project, svc),
+  };
 }
 
 function containerOptions(project: string, svc: PipelineConfig['services'][string]): ContainerOptions {
@@ -81,17 +100,6 @@ function containerOptions(project: string, svc: PipelineConfig['services'][strin
     ...(logging !== undefined ? { logging } : {}),
     extraHosts,
   };
-}
-
-/** For each service, the first host of its first role that has hosts in the environment (Kamal's primary host). */
-function primaryHosts(config: PipelineConfig, environment: string): Record<string, string> {
-  const env = config.environments[environment]!;
-  const primary: Record<string, string> = {};
-  for (const [service, svc] of Object.entries(config.services)) {
-    const role = svc.roles.find((name) => (env.hosts[name]?.length ?? 0) > 0);
-    if (role) primary[service] = parseHost(env.hosts[role]![0]!, config.ssh).id;
-  }
-  return primary;
 }
 
 /** Whether the service runs the pipeline's own image (the release) rather than a third-party one. */
@@ -119,8 +127,14 @@ function prefixed(labels: Record<string, string>): Record<string, string> {
 
 /** The runner variables a deploy to these environments reads secrets from: theirs, and their services'. */
 export function secretVariables(config: PipelineConfig, environments: readonly string[]): string[] {
-  const variables = environments.flatMap((environment) => planDeploy(config, environment).hosts.flatMap((host) => host.services.flatMap((svc) => Object.values(svc.secrets))));
+  const variables = environments.flatMap((environment) => environmentServices(config, environment).flatMap((svc) => Object.values(svc.secrets)));
   return [...new Set(variables)];
+}
+
+/** The services an environment runs: those of its hosts' roles, or every service on a swarm. */
+function environmentServices(config: PipelineConfig, environment: string): ServicePlan[] {
+  if (config.environments[environment]!.swarm) return Object.keys(config.services).map((service) => servicePlan(config, environment, service, service));
+  return planDeploy(config, environment).hosts.flatMap((host) => host.services);
 }
 
 /** Every runner variable any environment or service reads a secret from: all of them are masked in all output. */

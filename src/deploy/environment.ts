@@ -71,13 +71,19 @@ export class EnvironmentDeploy {
   /** The release command, once, on the member the target names for its service: a failure fails the deploy before anything switched. */
   private release(command: ReleaseCommand): ListrTask {
     const { skipRelease } = this.options;
-    const member = this.target.releaseMember(command.service);
+    const member = this.target.releaseMember?.(command.service);
     const phase = this.phase('release', async (on, task) => {
-      await this.member(on).runRelease(command);
+      const deploy = this.member(on);
+      if (!deploy.runRelease) throw new StageError(`${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+      await deploy.runRelease(command);
       task.title = `${on.id}: ${command.command.join(' ')} exited with code 0`;
     }, async () => '; nothing was switched', () => (member ? [member] : []));
     const task = phase.task();
-    const missing = () => { throw new StageError(`release: no host of ${this.target.environment} runs ${command.service}`); };
+    const missing = () => {
+      throw new StageError(this.target.releaseMember
+        ? `release: no host of ${this.target.environment} runs ${command.service}`
+        : `release: ${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+    };
     return { ...task, skip: () => skipRelease ?? false, task: member ? task.task : missing };
   }
 

@@ -43,9 +43,10 @@ export interface MemberDeploy {
   /**
    * Runs the release command in a one-off container of the pulled release, as its service runs (env, secrets, volumes
    * and other options), its output going to the log; the container is removed afterwards, whatever happens. A non-zero
-   * exit, the timeout or the job's signal throws, the message ending with the command's last lines.
+   * exit, the timeout or the job's signal throws, the message ending with the command's last lines. A target without
+   * it cannot run a release command: a deploy that has one fails before anything is switched.
    */
-  runRelease(command: ReleaseCommand): Promise<void>;
+  runRelease?(command: ReleaseCommand): Promise<void>;
   /** Puts the release in place of what runs; on failure this member is put back before it throws. */
   switch(): Promise<void>;
   /** A rollback's switch: the newest kept release (or the one deployed with `rollbackTo`) comes back. */
@@ -78,6 +79,9 @@ export interface ServiceStatus {
   deployedBy?: string;
   /** Previous releases kept for rollback. */
   kept?: number;
+  /** A swarm service's tasks: how many run of how many it should have, and the nodes they run on. */
+  replicas?: { running: number; desired: number };
+  nodes?: string[];
 }
 
 /** A published address of a deployed service, for people to open. */
@@ -126,12 +130,13 @@ export interface DeployTarget {
   /** Frees the lock on a member whoever holds it (`pipeline lock release`). */
   breakLock(id: string): Promise<void>;
   urls(): ServiceUrl[];
+  // Day-two operations; a target that has not got one yet leaves it out, and the command that needs it says so.
   /** The member a release command of `service` runs on (a fleet: the first host of the service's first role). */
-  releaseMember(service: string): TargetMember | undefined;
+  releaseMember?(service: string): TargetMember | undefined;
   /** A service's container log on a member (with `follow`, line by line as it comes); a member where it has no container throws. */
-  logs(id: string, request: LogsRequest, onLine: (line: LogLine) => void): Promise<void>;
+  logs?(id: string, request: LogsRequest, onLine: (line: LogLine) => void): Promise<void>;
   /** Runs a command in a service on a member; resolves with its exit code. A service not running there throws. */
-  exec(id: string, request: ExecRequest): Promise<number>;
+  exec?(id: string, request: ExecRequest): Promise<number>;
   /** Unlocks and disconnects; safe to call more than once. */
   close(): Promise<void>;
 }

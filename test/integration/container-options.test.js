@@ -119,7 +119,7 @@ test.serial('an invalid option stops the run before anything starts, naming ever
   t.is(result.code, 2);
   const message = result.stderr.trim();
   t.false(message.includes('\n'), 'one line');
-  for (const field of ['services.web.volumes[0]', 'services.web.memory', 'services.web.cpus', 'services.web.labels.pipeline.tag', 'services.web.extraHosts[0]']) {
+  for (const field of ['services.web.volumes[0]', 'services.web.memory', 'services.web.cpus', 'services.web.labels["pipeline.tag"]', 'services.web.extraHosts[0]']) {
     t.true(message.includes(`${field}: `), `${field} in: ${message}`);
   }
 });

@@ -80,7 +80,7 @@ test('every invalid option is reported at once, each with its field path', (t) =
     'services.web.memory: must be at least 6m',
     'services.web.cpus: must be at least 0.01',
     'services.web.user: must be "user", "uid", "user:group" or "uid:gid"',
-    'services.web.labels.pipeline.tag: the pipeline.* labels are the pipeline\'s own',
+    'services.web.labels["pipeline.tag"]: the pipeline.* labels are the pipeline\'s own',
     'services.web.logging.driver: ',
     'services.web.extraHosts[0]: must be "host:ip"',
     'services.web.ulimits: unknown field',

@@ -39,11 +39,13 @@ function recordingTarget(calls, { releaseFails = false } = {}) {
   };
 }
 
-async function deploy({ releaseCommand = COMMAND, skipRelease, releaseFails, rollback = false } = {}) {
+async function deploy({ releaseCommand = COMMAND, skipRelease, releaseFails, rollback = false, withoutRelease = false } = {}) {
   const calls = [];
   const lines = [];
+  const target = recordingTarget(calls, { releaseFails });
+  if (withoutRelease) delete target.releaseMember;
   const environment = new EnvironmentDeploy({
-    target: recordingTarget(calls, { releaseFails }),
+    target,
     job: { ...(rollback ? {} : { release: { repository: 'app', tag: 'develop', digest: 'sha256:1' } }), deployedBy: 'me@here', secretEnv: () => ({}), signal: new AbortController().signal },
     lock: { holder: { user: 'me', machine: 'here' } },
     resolveDigest: false,
@@ -102,4 +104,11 @@ test('a release command whose service has no member fails before anything switch
   const { calls, error } = await deploy({ releaseCommand: { ...COMMAND, service: 'api' } });
   t.is(error.message, 'release: no host of qa runs api');
   t.false(calls.some((c) => c.startsWith('switch')));
+});
+
+test('a target that cannot run a release command yet fails the deploy before anything switches', async (t) => {
+  const { calls, error } = await deploy({ withoutRelease: true });
+  t.is(error.message, 'release: qa cannot run a release command yet (--skip-release deploys without it)');
+  t.false(calls.some((c) => c.startsWith('switch')));
+  t.is((await deploy({ withoutRelease: true, skipRelease: '--skip-release: the release command was not run' })).error, undefined);
 });
