@@ -45,6 +45,9 @@ export default defineConfig({
       env: { APP_ENV: 'cluster' },
     },
   },
+  // Once per environment deploy, after every host pulled the release and before any is switched, in a new container
+  // of the release as `service` runs (e.g. ['npm', 'run', 'migrate']); a failure switches nothing.
+  release: { command: ['node', '-e', "console.log('migrations: none to run')"], service: 'web', timeout: '10m' },
   services: {
     web: {
       roles: ['web'],
@@ -54,6 +57,12 @@ export default defineConfig({
       stopGracePeriod: '10s',
       // Tasks in a swarm environment; a fleet runs one container per host.
       replicas: 2,
+      // Container options, with Compose's names: `data` is the volume shopping-tool_data, kept across releases.
+      volumes: ['data:/app/data'],
+      labels: { team: 'shopping' },
+      extraHosts: [],
+      logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
+      // No default: memory: '512m', cpus: 1, user: 'node'.
     },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s', replicas: 3 },
     // Started only when no logstash container is running; never redeployed.

@@ -30,13 +30,13 @@ import type { SshConnect } from './ssh.js';
 export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
 export interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
 export interface LockArgs { lockWait?: string }
-interface RunArgs extends RevisionArgs, OutputArgs, LockArgs { only?: StageName[]; skip?: StageName[] }
-interface DeployArgs extends CommonArgs, OutputArgs, LockArgs { environment: string; dockerTag?: string }
+interface RunArgs extends RevisionArgs, OutputArgs, LockArgs { only?: StageName[]; skip?: StageName[]; skipRelease?: boolean }
+interface DeployArgs extends CommonArgs, OutputArgs, LockArgs { environment: string; dockerTag?: string; skipRelease?: boolean }
 
 /** `pipeline run`: every stage, or those --only/--skip select. */
 export async function runCommand(args: RunArgs): Promise<number> {
   const loaded = await load(args);
-  const options = { cwd: args.cwd, only: args.only ?? [], skip: args.skip ?? [], branch: args.branch, ref: args.ref, env: args.env, dockerTag: args.dockerTag, lockWait: lockWaitArg(args) };
+  const options = { cwd: args.cwd, only: args.only ?? [], skip: args.skip ?? [], branch: args.branch, ref: args.ref, env: args.env, dockerTag: args.dockerTag, lockWait: lockWaitArg(args), skipRelease: args.skipRelease };
   checkStageSelection(options);
   if (options.env !== undefined) findEnvironment(loaded.config, options.env);
   const ctx = createRunContext(loaded, options, detectCi(process.env));
@@ -59,7 +59,7 @@ async function environmentsOfRun(ctx: RunContext): Promise<string[]> {
 export async function deployCommand(args: DeployArgs): Promise<number> {
   const loaded = await load(args);
   const environment = findEnvironment(loaded.config, args.environment);
-  const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag, lockWait: lockWaitArg(args) }, detectCi(process.env));
+  const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag, lockWait: lockWaitArg(args), skipRelease: args.skipRelease }, detectCi(process.env));
   // The release is made here, once: a missing defaultTag is a usage error before anything starts.
   Object.assign(ctx, resolveTargets(ctx));
   checkSecrets(loaded.config, ctx.environments);

@@ -1,6 +1,7 @@
 import { readCommit } from '../adapters/git.js';
 import { detectCi } from '../core/ci.js';
 import { describeChange } from '../core/changes.js';
+import type { PipelineConfig } from '../config/schema.js';
 import type { DeployPlan } from '../core/plan.js';
 import { planDeploy, runsRelease, serviceImage } from '../core/plan.js';
 import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
@@ -37,6 +38,7 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   for (const environment of environments) {
     const { release } = resolveTargets({ config, options: { ...options, env: environment }, ...revision, pushed: [], commit });
     lines.push(`deploy      ${release!.tag} → ${environment}`);
+    if (config.release) lines.push(releaseLine(config.release, planDeploy(config, environment)));
     if (args.offline) {
       lines.push(...(config.environments[environment]!.swarm ? swarmOfflineLines(planSwarm(config, environment), release!) : offlineLines(planDeploy(config, environment), release!)));
       continue;
@@ -50,6 +52,11 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   return reachable ? 0 : 1;
+}
+
+/** Where and what the release command runs before the switch. */
+function releaseLine(command: NonNullable<PipelineConfig['release']>, plan: DeployPlan): string {
+  return `release     ${command.command.join(' ')} on ${plan.primary[command.service]}, as ${command.service}, before the switch`;
 }
 
 function offlineLines(plan: DeployPlan, release: Release): string[] {

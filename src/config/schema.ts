@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { environmentSsh, LOCAL_HOST, parseHost } from '../core/hosts.js';
 import { parseDuration } from '../core/duration.js';
+import { containerOptionFields } from './container-schema.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const NAME_RULE = 'must be letters, digits, "_", "." or "-", starting with a letter or digit';
@@ -92,6 +93,14 @@ const service = z.strictObject({
   stopGracePeriod: duration.default(10_000),
   /** Tasks of the service in a swarm environment (1 when not set); a fleet runs one container per host. */
   replicas: z.number().int().min(1).optional(),
+  ...containerOptionFields,
+});
+
+/** A command run once per environment deploy, after every host pulled the release and before any is switched (migrations). */
+const release = z.strictObject({
+  command: argv,
+  service: name,
+  timeout: duration.default(10 * 60_000),
 });
 
 /** A Docker Swarm, reached through one of its managers over SSH like any host. */
@@ -144,6 +153,7 @@ export const configSchema = z.strictObject({
   // A lease, renewed every third of it: a deploy that dies blocks the next one for this long at most.
   lockTtl: duration.refine((ms) => ms >= MIN_LOCK_TTL_MS, `must be at least ${MIN_LOCK_TTL_MS / 1000}s: the deploy renews it every third of it, over SSH`).default(45_000),
   environments: namedRecord(environment).optional(),
+  release: release.optional(),
   services: namedRecord(service).refine((services) => Object.keys(services).length > 0, 'needs at least one service'),
 });
 
@@ -153,6 +163,7 @@ export type EnvironmentConfig = z.output<typeof environment>;
 export type ServiceConfig = z.output<typeof service>;
 export type HealthcheckConfig = z.output<typeof healthcheck>;
 export type SwarmConfig = z.output<typeof swarm>;
+export type ReleaseConfig = z.output<typeof release>;
 /** A validated configuration, defaults filled in and the embedded `local` environment added. */
 export type PipelineConfig = Omit<z.output<typeof configSchema>, 'environments'> & { environments: Record<string, EnvironmentConfig> };
 
@@ -199,7 +210,21 @@ function crossFieldProblems(config: ValidConfig): string[] {
       ...listedTwice(['services', svcName, 'ports'], svc.ports),
       ...(!svc.redeploy && svc.replicas !== undefined ? [`${formatPath(['services', svcName, 'replicas'])}: a redeploy: false service runs once on every node of its roles`] : []),
     ]),
+    ...releaseProblems(config),
   ];
+}
+
+/** The release command runs as its service would: a service of the pipeline's own image, with a host in every fleet. */
+function releaseProblems(config: ValidConfig): string[] {
+  const { release: command, services } = config;
+  if (!command) return [];
+  const svc = services[command.service];
+  if (!svc) return [`release.service: no service is called "${command.service}"; services: ${Object.keys(services).join(', ')}`];
+  if (svc.image !== undefined) return [`release.service: ${command.service} runs its own image (${svc.image}), not the release`];
+  // A swarm places services by its nodes' labels: its target says where the command runs.
+  return Object.entries(config.environments ?? {})
+    .filter(([, env]) => env.hosts && !svc.roles.some((role) => (env.hosts![role]?.length ?? 0) > 0))
+    .map(([envName]) => `${formatPath(['environments', envName, 'hosts'])}: no host has a role of ${command.service} (${svc.roles.join(', ')}), where the release command runs`);
 }
 
 /** An environment deploys to a fleet (`hosts`) or to a swarm (`swarm`), never both. */

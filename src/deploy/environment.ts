@@ -6,7 +6,7 @@ import type { LeaseWatch } from './environment-lock.js';
 import type { LockFields } from './lock.js';
 import { takeLock } from './lock-wait.js';
 import { Phase, type MemberTask } from './phase.js';
-import type { DeployJob, DeployTarget, Log, MemberDeploy, ServiceUrl, TargetMember } from './target.js';
+import type { DeployJob, DeployTarget, Log, MemberDeploy, ReleaseCommand, ServiceUrl, TargetMember } from './target.js';
 
 export interface EnvironmentDeployOptions {
   target: DeployTarget;
@@ -16,6 +16,9 @@ export interface EnvironmentDeployOptions {
   lockWaitMs: number;
   /** Whether the release's digest is still to be resolved from the members (this run did not push it). */
   resolveDigest: boolean;
+  /** The config's release command, run between pull and switch; `skipRelease` says why it is not (`--skip-release`). */
+  releaseCommand?: ReleaseCommand;
+  skipRelease?: string;
   concurrency: number;
   mask: Masker;
   /** Told of each member that fails. */
@@ -26,7 +29,7 @@ export interface EnvironmentDeployOptions {
 
 /**
  * A deploy to one environment, as the documented process runs it: preflight every member, take the lock,
- * pull everywhere, switch (health-checked; every member back on its release if any fails), verify, unlock.
+ * pull everywhere, run the release command once, switch (health-checked; every member back on its release if any fails), verify, unlock.
  * A rollback is the same with the switch back to kept releases in place of pull and switch.
  */
 export class EnvironmentDeploy {
@@ -71,7 +74,8 @@ export class EnvironmentDeploy {
     const pull = this.phase('pull', (member) => this.member(member).pull());
     const switchHosts = this.switching('switch', (member) => member.switch());
     const verify = this.phase('verify', (member) => this.member(member).verify(), () => this.undoAll());
-    return [preflight.task(), lock, pull.task(), switchHosts.task(), verify.task(), unlock];
+    const release = this.options.releaseCommand ? [this.release(this.options.releaseCommand)] : [];
+    return [preflight.task(), lock, pull.task(), ...release, switchHosts.task(), verify.task(), unlock];
   }
 
   /** While the deploy runs: a renewal that failed is said on the member; a lease lost stops the deploy. */
@@ -86,10 +90,34 @@ export class EnvironmentDeploy {
     };
   }
 
-  /** A phase; `afterFailure` runs when a member failed, before the deploy fails. */
-  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>, afterFailure?: () => Promise<string>): Phase {
+  /** The release command, once, on the member the target names for its service: a failure fails the deploy before anything switched. */
+  private release(command: ReleaseCommand): ListrTask {
+    const { skipRelease } = this.options;
+    const member = this.target.releaseMember?.(command.service);
+    const phase = this.phase('release', async (on, task) => {
+      const deploy = this.member(on);
+      if (!deploy.runRelease) throw new StageError(`${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+      await deploy.runRelease(command);
+      task.title = `${on.id}: ${command.command.join(' ')} exited with code 0`;
+    }, async () => '; nothing was switched', () => (member ? [member] : []));
+    const task = phase.task();
+    const missing = () => {
+      throw new StageError(this.target.releaseMember
+        ? `release: no host of ${this.target.environment} runs ${command.service}`
+        : `release: ${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+    };
+    return { ...task, skip: () => skipRelease ?? false, task: member ? task.task : missing };
+  }
+
+  /** A phase over every member (or those `members` names); `afterFailure` runs when a member failed, before the deploy fails. */
+  private phase(
+    title: string,
+    work: (member: TargetMember, task: MemberTask) => Promise<void>,
+    afterFailure?: () => Promise<string>,
+    members: () => readonly TargetMember[] = () => this.target.members,
+  ): Phase {
     const { concurrency, mask, onFailure } = this.options;
-    return new Phase(title, () => this.target.members, work, {
+    return new Phase(title, members, work, {
       concurrency,
       signal: this.job.signal,
       mask,

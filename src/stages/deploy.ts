@@ -30,6 +30,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
     task: (_ctx, task) => {
       const target = deps.targets.get(environment);
       const { release } = ctx;
+      const releaseCommand = ctx.config.release;
       const holder = lockHolder(ctx.ci, deps.env);
       const deploy = new EnvironmentDeploy({
         target,
@@ -44,6 +45,8 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
         lock: { holder, tag: release?.tag, commit: ctx.commit?.sha },
         lockWaitMs: lockWaitMs(ctx.options.lockWait, ctx.ci),
         resolveDigest: release !== undefined && release.digest === undefined,
+        ...(releaseCommand ? { releaseCommand: { service: releaseCommand.service, command: releaseCommand.command, timeoutMs: releaseCommand.timeout } } : {}),
+        ...(ctx.options.skipRelease && releaseCommand ? { skipRelease: '--skip-release: the release command was not run' } : {}),
         concurrency: ctx.config.parallel,
         mask: deps.mask,
         onFailure: (id) => { ctx.failedHost ??= id; },

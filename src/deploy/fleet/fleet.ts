@@ -1,20 +1,24 @@
 import { healthNow } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { keptContainers } from '../../adapters/service.js';
-import { registryDigest } from '../../adapters/docker.js';
+import { engineMessage, registryDigest } from '../../adapters/docker.js';
 import { planChanges } from '../../core/changes.js';
 import type { HostAddress } from '../../core/hosts.js';
 import { DEPLOY_LABEL, type PendingDeploy } from '../../core/leftovers.js';
 import { LABEL_PREFIX, publishedPort, runsRelease, type DeployPlan, type HostPlan, type ServicePlan } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { releaseRef, type Release } from '../../core/release.js';
-import { StageError } from '../../errors.js';
+import type { LogLine } from '../../core/logs.js';
+import { HostError, PipelineError, StageError } from '../../errors.js';
 import { EnvironmentLock, type LeaseWatch } from '../environment-lock.js';
 import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '../lock.js';
 import { pendingPath, readPending } from '../pending.js';
-import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
+import type {
+  DeployJob, DeployTarget, ExecRequest, Log, LogsRequest, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember,
+} from '../target.js';
 import { engineCall, HostDeploy } from './host.js';
 import { leftoverCounts, observeHost, observedServices } from './observe.js';
+import { serviceExec, serviceLogs } from './operate.js';
 
 export interface FleetOptions {
   project: string;
@@ -153,6 +157,28 @@ export class FleetTarget implements DeployTarget {
       const url = serviceUrl(host, svc);
       return url ? [{ host: host.address.id, service: svc.service, url }] : [];
     }));
+  }
+
+  releaseMember(service: string): TargetMember | undefined {
+    return this.members.find((member) => member.id === this.plan.primary[service]);
+  }
+
+  logs(id: string, request: LogsRequest, onLine: (line: LogLine) => void): Promise<void> {
+    return this.onService(id, request.service, (docker, svc) => serviceLogs(docker, svc, request, onLine));
+  }
+
+  exec(id: string, request: ExecRequest): Promise<number> {
+    return this.onService(id, request.service, (docker, svc) => serviceExec(docker, svc, request));
+  }
+
+  /** Work on a service of a host; a failure names the host. */
+  private async onService<T>(id: string, service: string, work: (docker: HostConnection['docker'], svc: ServicePlan) => Promise<T>): Promise<T> {
+    const svc = this.host(id).services.find((s) => s.service === service);
+    if (!svc) throw new HostError(id, `${service} does not run on this host`);
+    const { docker } = await this.connect(id);
+    return work(docker, svc).catch((error: unknown) => {
+      throw error instanceof HostError ? error : new HostError(id, error instanceof PipelineError ? error.message : engineMessage(error), { cause: error });
+    });
   }
 
   async close(): Promise<void> {

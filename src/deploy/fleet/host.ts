@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 import { engineMessage, hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
 import { waitHealthy } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
-import { containerSpec, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
+import { containerSpec, ensureVolumes, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
 import { planChanges, type ServiceChange, type ServiceResult } from '../../core/changes.js';
 import { DEPLOY_LABEL } from '../../core/leftovers.js';
 import { LABEL_PREFIX, releaseLabels, runsRelease, serviceImage, type HostPlan, type ServicePlan } from '../../core/plan.js';
@@ -12,8 +12,9 @@ import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
 import { pendingPath } from '../pending.js';
 import { stopReason } from '../phase.js';
-import type { DeployJob, Log, MemberDeploy } from '../target.js';
+import type { DeployJob, Log, MemberDeploy, ReleaseCommand } from '../target.js';
 import { leftoverCounts, observeHost, observedServices, type CurrentContainer, type HostView } from './observe.js';
+import { runReleaseCommand } from './one-off.js';
 import { HostRecovery } from './recovery.js';
 
 const API_TIMEOUT_MS = 60_000;
@@ -142,6 +143,15 @@ export class HostDeploy implements MemberDeploy {
       .catch((error) => { throw new HostError(this.id, (error as Error).message, { cause: error }); });
   }
 
+  async runRelease(command: ReleaseCommand): Promise<void> {
+    const svc = this.plan.services.find((s) => s.service === command.service);
+    if (!svc) throw new HostError(this.id, `${command.service} does not run on this host`);
+    const { job, log } = this.options;
+    const labels = { ...releaseLabels(svc, this.release), [`${LABEL_PREFIX}deployed-by`]: job.deployedBy };
+    await runReleaseCommand({ docker: this.docker, svc, image: serviceImage(svc, this.release), secretEnv: job.secretEnv(svc.secrets), labels }, command, log, job.signal)
+      .catch((error: Error) => { throw new HostError(this.id, error.message, { cause: error }); });
+  }
+
   async switch(): Promise<void> {
     const { job, environment } = this.options;
     await this.recovery.start({ id: job.id, environment, tag: this.release.tag, deployedBy: job.deployedBy, startedAt: new Date().toISOString() }, this.view);
@@ -179,7 +189,8 @@ export class HostDeploy implements MemberDeploy {
     const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.observed.running) };
     this.switched.push(record);
     const labels = await this.containerLabels(svc);
-    const create = () => this.api(this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)), `creating ${svc.container}`)
+    const create = () => this.api(ensureVolumes(this.docker, svc), `creating the volumes of ${svc.container}`)
+      .then(() => this.api(this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)), `creating ${svc.container}`))
       .then((created) => { record.created = created.id; return created; });
     const replace = this.change(svc.service).action === 'replace';
     let container: Docker.Container;
