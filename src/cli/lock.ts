@@ -1,10 +1,13 @@
-import { findEnvironment } from '../core/resolve.js';
 import { renewalOverdue } from '../core/lease.js';
+import { findEnvironment } from '../core/resolve.js';
 import { describeLock, isExpired, type LockInfo } from '../deploy/lock.js';
-import { createDeps, load, type CommonArgs } from './commands.js';
+import { type CommonArgs, createDeps, load } from './commands.js';
 import { onEveryMember } from './members.js';
 
-interface LockArgs extends CommonArgs { action: 'status' | 'release'; environment: string }
+interface LockArgs extends CommonArgs {
+  action: 'status' | 'release';
+  environment: string;
+}
 
 /** `pipeline lock status|release ENV`: who holds an environment's deploy lock on each host, and freeing a dead deploy's lock. */
 export async function lockCommand(args: LockArgs): Promise<number> {
@@ -28,5 +31,7 @@ export async function lockCommand(args: LockArgs): Promise<number> {
 function lockState(lock: LockInfo, ttlMs: number): string {
   const now = new Date();
   if (isExpired(lock, now)) return ' (expired: the next deploy takes it over)';
-  return renewalOverdue(Date.parse(lock.expiresAt), ttlMs, now.getTime()) ? ' (no longer renewed: that deploy has most likely died; the next deploy takes it over once it expires)' : '';
+  return renewalOverdue(Date.parse(lock.expiresAt), ttlMs, now.getTime())
+    ? ' (no longer renewed: that deploy has most likely died; the next deploy takes it over once it expires)'
+    : '';
 }

@@ -3,10 +3,12 @@ import { describePending, type PendingDeploy } from '../core/leftovers.js';
 import { findEnvironment } from '../core/resolve.js';
 import { describeLock, isExpired, type LockInfo } from '../deploy/lock.js';
 import type { ServiceStatus } from '../deploy/target.js';
-import { createDeps, load, type CommonArgs } from './commands.js';
+import { type CommonArgs, createDeps, load } from './commands.js';
 import { onEveryMember } from './members.js';
 
-interface StatusArgs extends CommonArgs { environment: string }
+interface StatusArgs extends CommonArgs {
+  environment: string;
+}
 
 /**
  * `pipeline status ENV`: per host and service, what runs (tag, digest, commit), since when, its health, and who
@@ -17,10 +19,17 @@ export async function statusCommand(args: StatusArgs): Promise<number> {
   const environment = findEnvironment(loaded.config, args.environment);
   const target = createDeps(loaded, new AbortController().signal).targets.get(environment);
   const outcomes = await onEveryMember(target, async (member) => {
-    const [lock, services, pending] = await Promise.all([target.readLock(member.id), target.status(member.id), target.pending?.(member.id)]);
+    const [lock, services, pending] = await Promise.all([
+      target.readLock(member.id),
+      target.status(member.id),
+      target.pending?.(member.id),
+    ]);
     const interrupted = pending && !deployRunning(lock, loaded.config.lockTtl) ? pending : undefined;
     const lines = [`  ${member.id} [${member.roles.join(', ')}]${lock ? ` — locked by ${describeLock(lock)}` : ''}`];
-    if (pending) lines.push(`    ${interrupted ? 'interrupted' : 'switching'}: the deploy of ${describePending(pending)}, ${interrupted ? 'stopped before it was verified' : 'is not verified yet'}`);
+    if (pending)
+      lines.push(
+        `    ${interrupted ? 'interrupted' : 'switching'}: the deploy of ${describePending(pending)}, ${interrupted ? 'stopped before it was verified' : 'is not verified yet'}`,
+      );
     return { lines: [...lines, ...services.map((svc) => `    ${statusLine(svc)}`)], interrupted };
   });
   const lines = [environment, ...outcomes.flatMap((o) => (o.ok ? o.value.lines : [`  ${o.member.id}: unreachable: ${o.error}`]))];
@@ -38,8 +47,10 @@ function deployRunning(lock: LockInfo | undefined, ttlMs: number): boolean {
 
 function interruptedLine(environment: string, records: PendingDeploy[]): string {
   const newest = records.reduce((a, b) => (a.startedAt >= b.startedAt ? a : b));
-  return `${environment}: the last deploy (${describePending(newest)}) stopped before it was verified on ${records.length} host(s); `
-    + 'the next deploy removes what it left and starts from the release it was replacing';
+  return (
+    `${environment}: the last deploy (${describePending(newest)}) stopped before it was verified on ${records.length} host(s); ` +
+    'the next deploy removes what it left and starts from the release it was replacing'
+  );
 }
 
 export function statusLine(svc: ServiceStatus): string {
@@ -58,5 +69,7 @@ export function statusLine(svc: ServiceStatus): string {
     svc.deployedBy ? `deployed by ${svc.deployedBy}` : '',
     svc.kept ? `${svc.kept} kept for rollback` : '',
     leftovers,
-  ].filter(Boolean).join('  ');
+  ]
+    .filter(Boolean)
+    .join('  ');
 }

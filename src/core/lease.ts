@@ -19,7 +19,10 @@ export function lockWaitMs(given: number | undefined, ci: Pick<CiInfo, 'provider
 }
 
 /** Polling a held lock: the first retry after `firstMs`, each later one twice as late, at most `maxMs` apart. */
-export interface LockPolling { firstMs: number; maxMs: number }
+export interface LockPolling {
+  firstMs: number;
+  maxMs: number;
+}
 export const LOCK_POLLING: LockPolling = { firstMs: 1_000, maxMs: 10_000 };
 /** A retry for a lease that expires is made this long after its expiry, so that the holder's clock has passed it too. */
 export const AFTER_EXPIRY_MS = 500;
@@ -39,7 +42,12 @@ export interface LockRefusal {
  * retry in step; never later than just after the holder's lease expires (a dead holder's lock is then taken over),
  * and never past the deadline, where one last attempt is made.
  */
-export function nextLockAttempt(waitMs: number, refusal: LockRefusal, random = 0.5, polling: LockPolling = LOCK_POLLING): number | undefined {
+export function nextLockAttempt(
+  waitMs: number,
+  refusal: LockRefusal,
+  random = 0.5,
+  polling: LockPolling = LOCK_POLLING,
+): number | undefined {
   const left = waitMs - refusal.waitedMs;
   if (left <= 0) return undefined;
   const backoff = Math.min(polling.maxMs, polling.firstMs * 2 ** Math.max(0, refusal.attempt - 1));

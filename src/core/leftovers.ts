@@ -11,7 +11,10 @@ import { LABEL_PREFIX } from './plan.js';
 export const DEPLOY_LABEL = `${LABEL_PREFIX}deploy`;
 
 /** A service's container before a deploy switched it: brought back if the deploy does not get verified. */
-export interface PreviousContainer { id: string; running: boolean }
+export interface PreviousContainer {
+  id: string;
+  running: boolean;
+}
 
 /** The record a deploy keeps on each host from the start of its switch until the environment is verified. */
 export interface PendingDeploy {
@@ -29,7 +32,13 @@ export interface PendingDeploy {
 }
 
 /** A container of one of the project's services, as the engine lists it. */
-export interface ServiceContainer { id: string; service: string; name: string; running: boolean; deploy?: string }
+export interface ServiceContainer {
+  id: string;
+  service: string;
+  name: string;
+  running: boolean;
+  deploy?: string;
+}
 
 /** One service of a host as a deploy should see it, the record taken into account. */
 export interface RecognisedService {
@@ -48,13 +57,22 @@ export interface RecognisedService {
  * Recognises one service: `named` is the container holding its name (whoever made it), `containers` every container
  * of the project labelled with this service.
  */
-export function recogniseService(service: string, named: PreviousContainer | undefined, containers: readonly ServiceContainer[], pending: PendingDeploy | undefined): RecognisedService {
+export function recogniseService(
+  service: string,
+  named: PreviousContainer | undefined,
+  containers: readonly ServiceContainer[],
+  pending: PendingDeploy | undefined,
+): RecognisedService {
   const unverified = new Set(pending?.unverified ?? []);
   const leftovers = containers.filter((c) => c.service === service && c.deploy !== undefined && unverified.has(c.deploy));
   const isLeftover = (id: string) => leftovers.some((c) => c.id === id);
   const recorded = pending?.previous[service];
   if (named && !isLeftover(named.id)) {
-    return { current: { id: named.id, running: named.id === recorded?.id ? recorded.running : named.running }, renamedAside: false, leftovers };
+    return {
+      current: { id: named.id, running: named.id === recorded?.id ? recorded.running : named.running },
+      renamedAside: false,
+      leftovers,
+    };
   }
   if (recorded && containers.some((c) => c.id === recorded.id) && !isLeftover(recorded.id)) {
     return { current: { ...recorded }, renamedAside: true, leftovers };
@@ -72,7 +90,11 @@ export function allLeftovers(containers: readonly ServiceContainer[], pending: P
  * The record a deploy writes on a host as it starts switching: itself and the earlier unverified deploys (whose
  * leftovers it is about to remove), and for each service what it found running, recognised as above.
  */
-export function pendingRecord(deploy: Omit<PendingDeploy, 'unverified' | 'previous'>, before: PendingDeploy | undefined, current: ReadonlyMap<string, PreviousContainer>): PendingDeploy {
+export function pendingRecord(
+  deploy: Omit<PendingDeploy, 'unverified' | 'previous'>,
+  before: PendingDeploy | undefined,
+  current: ReadonlyMap<string, PreviousContainer>,
+): PendingDeploy {
   const unverified = [...new Set([...(before?.unverified ?? []), deploy.id])];
   return { ...deploy, unverified, previous: Object.fromEntries([...current].map(([service, container]) => [service, { ...container }])) };
 }
@@ -81,8 +103,14 @@ export function pendingRecord(deploy: Omit<PendingDeploy, 'unverified' | 'previo
 export function parsePending(text: string): PendingDeploy | undefined {
   try {
     const record = JSON.parse(text) as PendingDeploy | null;
-    const valid = typeof record === 'object' && record !== null && typeof record.id === 'string' && Array.isArray(record.unverified)
-      && record.unverified.every((id) => typeof id === 'string') && typeof record.previous === 'object' && record.previous !== null;
+    const valid =
+      typeof record === 'object' &&
+      record !== null &&
+      typeof record.id === 'string' &&
+      Array.isArray(record.unverified) &&
+      record.unverified.every((id) => typeof id === 'string') &&
+      typeof record.previous === 'object' &&
+      record.previous !== null;
     return valid ? record : undefined;
   } catch {
     return undefined;

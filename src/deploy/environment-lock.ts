@@ -1,10 +1,13 @@
 import type { HostExec } from '../adapters/ports.js';
 import { nextRenewal } from '../core/lease.js';
 import { HostError, StageError } from '../errors.js';
-import { acquireLock, describeLock, lockDir, newLock, removeLock, renewLock, type LockFields, type LockInfo } from './lock.js';
+import { acquireLock, describeLock, type LockFields, type LockInfo, lockDir, newLock, removeLock, renewLock } from './lock.js';
 
 /** A member's programs, for the lock scripts. */
-export interface LockMember { id: string; exec: HostExec }
+export interface LockMember {
+  id: string;
+  exec: HostExec;
+}
 
 /** Told how the lease fares while the deploy runs. */
 export interface LeaseWatch {
@@ -16,8 +19,14 @@ export interface LeaseWatch {
 
 /** The environment is locked by another deploy: who holds it, on which member (undefined: its record is unreadable). */
 export class LockHeldError extends StageError {
-  constructor(readonly environment: string, readonly member: string, readonly heldBy: LockInfo | undefined) {
-    super(`${environment} is locked by ${heldBy ? describeLock(heldBy) : 'another deploy'} (on ${member}); if that deploy is dead, run: pipeline lock release ${environment}`);
+  constructor(
+    readonly environment: string,
+    readonly member: string,
+    readonly heldBy: LockInfo | undefined,
+  ) {
+    super(
+      `${environment} is locked by ${heldBy ? describeLock(heldBy) : 'another deploy'} (on ${member}); if that deploy is dead, run: pipeline lock release ${environment}`,
+    );
   }
 }
 
@@ -32,25 +41,39 @@ export class EnvironmentLock {
   private keepers: LeaseKeeper[] = [];
   private readonly dir: string;
 
-  constructor(project: string, private readonly environment: string, private readonly ttlMs: number) {
+  constructor(
+    project: string,
+    private readonly environment: string,
+    private readonly ttlMs: number,
+  ) {
     this.dir = lockDir(project, environment);
   }
 
   /** Takes the lock on every member; a held lock fails naming its holder (LockHeldError), and what was taken is given back. */
   async lock(members: readonly LockMember[], fields: LockFields, watch: LeaseWatch = {}): Promise<{ tookOver: LockInfo[] }> {
     const lock = newLock({ ...fields, environment: this.environment }, new Date(), this.ttlMs);
-    const results = await Promise.allSettled(members.map(async (member) => ({ member, result: await acquireLock(member.exec, this.dir, lock, new Date()) })));
+    const results = await Promise.allSettled(
+      members.map(async (member) => ({ member, result: await acquireLock(member.exec, this.dir, lock, new Date()) })),
+    );
     this.held = lock;
     this.lockedOn = results.flatMap((r) => (r.status === 'fulfilled' && r.value.result.acquired ? [r.value.member] : []));
     const failure = results.find((r) => r.status === 'rejected' || !r.value.result.acquired);
     if (failure) {
       await this.unlock();
-      if (failure.status === 'rejected') throw new HostError(String((failure.reason as HostError).host ?? ''), `cannot take the deploy lock: ${(failure.reason as Error).message}`);
+      if (failure.status === 'rejected')
+        throw new HostError(
+          String((failure.reason as HostError).host ?? ''),
+          `cannot take the deploy lock: ${(failure.reason as Error).message}`,
+        );
       const held = failure.value.result as { heldBy?: LockInfo };
       throw new LockHeldError(this.environment, failure.value.member.id, held.heldBy);
     }
     this.keepers = this.lockedOn.map((member) => new LeaseKeeper(member, this.dir, lock, this.ttlMs, watch));
-    return { tookOver: results.flatMap((r) => (r.status === 'fulfilled' && r.value.result.acquired && r.value.result.tookOver ? [r.value.result.tookOver] : [])) };
+    return {
+      tookOver: results.flatMap((r) =>
+        r.status === 'fulfilled' && r.value.result.acquired && r.value.result.tookOver ? [r.value.result.tookOver] : [],
+      ),
+    };
   }
 
   /** Gives up this deploy's lock on every member that has it; safe to call more than once. */
@@ -76,7 +99,13 @@ class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  constructor(private readonly member: LockMember, private readonly dir: string, private readonly lock: LockInfo, private readonly ttlMs: number, private readonly watch: LeaseWatch) {
+  constructor(
+    private readonly member: LockMember,
+    private readonly dir: string,
+    private readonly lock: LockInfo,
+    private readonly ttlMs: number,
+    private readonly watch: LeaseWatch,
+  ) {
     this.expiresAt = Date.parse(lock.expiresAt);
     this.schedule();
   }

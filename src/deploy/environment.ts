@@ -5,7 +5,7 @@ import { HostError, StageError } from '../errors.js';
 import type { LeaseWatch } from './environment-lock.js';
 import type { LockFields } from './lock.js';
 import { takeLock } from './lock-wait.js';
-import { Phase, type MemberTask } from './phase.js';
+import { type MemberTask, Phase } from './phase.js';
 import type { DeployJob, DeployTarget, Log, MemberDeploy, ReleaseCommand, ServiceUrl, TargetMember } from './target.js';
 
 export interface EnvironmentDeployOptions {
@@ -52,8 +52,15 @@ export class EnvironmentDeploy {
     const lock: ListrTask = {
       title: 'lock',
       task: async (_ctx, task) => {
-        const say = (line: string) => { task.output = line; };
-        const { tookOver } = await takeLock(this.target, this.options.lock, { waitMs: this.options.lockWaitMs, signal: this.job.signal, say, watch: this.leaseWatch() });
+        const say = (line: string) => {
+          task.output = line;
+        };
+        const { tookOver } = await takeLock(this.target, this.options.lock, {
+          waitMs: this.options.lockWaitMs,
+          signal: this.job.signal,
+          say,
+          watch: this.leaseWatch(),
+        });
         task.title = `lock: ${this.target.environment} locked on ${this.target.members.length} host(s)`;
         if (tookOver.length > 0) task.output = `took over an expired lock of ${tookOver[0]!.holder.user} on ${tookOver[0]!.holder.machine}`;
       },
@@ -62,7 +69,10 @@ export class EnvironmentDeploy {
       title: 'unlock',
       task: async (_ctx, task) => {
         await Promise.allSettled([...this.members.values()].map((member) => member.finish()));
-        this.options.onDeployed(this.target.members.map((m) => ({ host: m.id, services: this.members.get(m.id)!.results })), this.target.urls());
+        this.options.onDeployed(
+          this.target.members.map((m) => ({ host: m.id, services: this.members.get(m.id)!.results })),
+          this.target.urls(),
+        );
         await this.target.close();
         task.title = `unlock: ${this.target.environment} released`;
       },
@@ -73,7 +83,11 @@ export class EnvironmentDeploy {
     }
     const pull = this.phase('pull', (member) => this.member(member).pull());
     const switchHosts = this.switching('switch', (member) => member.switch());
-    const verify = this.phase('verify', (member) => this.member(member).verify(), () => this.undoAll());
+    const verify = this.phase(
+      'verify',
+      (member) => this.member(member).verify(),
+      () => this.undoAll(),
+    );
     const release = this.options.releaseCommand ? [this.release(this.options.releaseCommand)] : [];
     return [preflight.task(), lock, pull.task(), ...release, switchHosts.task(), verify.task(), unlock];
   }
@@ -85,7 +99,11 @@ export class EnvironmentDeploy {
       renewFailed: (id, error) => this.logs.get(id)?.(`could not renew the deploy lock (${error.message}); trying again while it lasts`),
       lost: (id, reason) => {
         this.logs.get(id)?.(`the deploy lock is lost: ${reason}`);
-        this.lockLost.abort(new StageError(`the deploy lock of ${environment} was lost on ${id} (${reason}): stopped, so that two deploys never switch the same hosts`));
+        this.lockLost.abort(
+          new StageError(
+            `the deploy lock of ${environment} was lost on ${id} (${reason}): stopped, so that two deploys never switch the same hosts`,
+          ),
+        );
       },
     };
   }
@@ -94,17 +112,25 @@ export class EnvironmentDeploy {
   private release(command: ReleaseCommand): ListrTask {
     const { skipRelease } = this.options;
     const member = this.target.releaseMember?.(command.service);
-    const phase = this.phase('release', async (on, task) => {
-      const deploy = this.member(on);
-      if (!deploy.runRelease) throw new StageError(`${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
-      await deploy.runRelease(command);
-      task.title = `${on.id}: ${command.command.join(' ')} exited with code 0`;
-    }, async () => '; nothing was switched', () => (member ? [member] : []));
+    const phase = this.phase(
+      'release',
+      async (on, task) => {
+        const deploy = this.member(on);
+        if (!deploy.runRelease)
+          throw new StageError(`${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+        await deploy.runRelease(command);
+        task.title = `${on.id}: ${command.command.join(' ')} exited with code 0`;
+      },
+      async () => '; nothing was switched',
+      () => (member ? [member] : []),
+    );
     const task = phase.task();
     const missing = () => {
-      throw new StageError(this.target.releaseMember
-        ? `release: no host of ${this.target.environment} runs ${command.service}`
-        : `release: ${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+      throw new StageError(
+        this.target.releaseMember
+          ? `release: no host of ${this.target.environment} runs ${command.service}`
+          : `release: ${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`,
+      );
     };
     return { ...task, skip: () => skipRelease ?? false, task: member ? task.task : missing };
   }
@@ -144,18 +170,30 @@ export class EnvironmentDeploy {
 
   /** The switch (or, for a rollback, the switch back), each member's title saying what its services did. */
   private switching(title: string, act: (member: MemberDeploy) => Promise<void>): Phase {
-    return this.phase(title, async (member, task) => {
-      const deploy = this.member(member);
-      await act(deploy);
-      task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
-    }, () => this.undoAll());
+    return this.phase(
+      title,
+      async (member, task) => {
+        const deploy = this.member(member);
+        await act(deploy);
+        task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
+      },
+      () => this.undoAll(),
+    );
   }
 
   /** Puts every member that switched back on its release; the text ends the failure's message. */
   private async undoAll(): Promise<string> {
-    const outcomes = await Promise.all([...this.members.values()].map((member) => member.undo().then(() => undefined, (error: Error) =>
-      `${member.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`)));
+    const outcomes = await Promise.all(
+      [...this.members.values()].map((member) =>
+        member.undo().then(
+          () => undefined,
+          (error: Error) => `${member.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`,
+        ),
+      ),
+    );
     const failed = outcomes.filter(Boolean);
-    return failed.length === 0 ? '; every host is back on its previous release' : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${this.target.environment}`;
+    return failed.length === 0
+      ? '; every host is back on its previous release'
+      : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${this.target.environment}`;
   }
 }

@@ -1,6 +1,6 @@
 import { describeWait, nextLockAttempt } from '../core/lease.js';
 import { StageError } from '../errors.js';
-import { LockHeldError, type LeaseWatch } from './environment-lock.js';
+import { type LeaseWatch, LockHeldError } from './environment-lock.js';
 import { describeLock, type LockFields, type LockInfo } from './lock.js';
 import type { DeployTarget } from './target.js';
 
@@ -20,7 +20,11 @@ export interface LockWaitOptions {
  * Takes the environment's lock; while another deploy holds it, queues behind it for up to `waitMs`, trying again as
  * `nextLockAttempt` says (a holder whose lease expires meanwhile is taken over, as always), then proceeds.
  */
-export async function takeLock(target: Pick<DeployTarget, 'lock'>, fields: LockFields, options: LockWaitOptions): Promise<{ tookOver: LockInfo[] }> {
+export async function takeLock(
+  target: Pick<DeployTarget, 'lock'>,
+  fields: LockFields,
+  options: LockWaitOptions,
+): Promise<{ tookOver: LockInfo[] }> {
   const { waitMs, signal, say, sleep = abortableSleep, now = Date.now, random = Math.random } = options;
   let firstRefusal: number | undefined;
   let holder: string | undefined;
@@ -34,10 +38,17 @@ export async function takeLock(target: Pick<DeployTarget, 'lock'>, fields: LockF
       const at = now();
       firstRefusal ??= at;
       const expiresInMs = error.heldBy ? Date.parse(error.heldBy.expiresAt) - at : undefined;
-      const delay = nextLockAttempt(waitMs, { attempt, waitedMs: at - firstRefusal, ...(expiresInMs !== undefined && !Number.isNaN(expiresInMs) ? { expiresInMs } : {}) }, random());
+      const delay = nextLockAttempt(
+        waitMs,
+        { attempt, waitedMs: at - firstRefusal, ...(expiresInMs !== undefined && !Number.isNaN(expiresInMs) ? { expiresInMs } : {}) },
+        random(),
+      );
       if (delay === undefined) throw refusal(error, waitMs);
       const heldBy = error.heldBy?.id ?? 'unreadable';
-      if (heldBy !== holder) say(`waiting up to ${describeWait(waitMs)} for the lock: ${error.environment} is locked by ${error.heldBy ? describeLock(error.heldBy) : 'another deploy'} (on ${error.member})`);
+      if (heldBy !== holder)
+        say(
+          `waiting up to ${describeWait(waitMs)} for the lock: ${error.environment} is locked by ${error.heldBy ? describeLock(error.heldBy) : 'another deploy'} (on ${error.member})`,
+        );
       holder = heldBy;
       await sleep(delay, signal);
     }
@@ -48,7 +59,9 @@ export async function takeLock(target: Pick<DeployTarget, 'lock'>, fields: LockF
 function refusal(error: LockHeldError, waitMs: number): LockHeldError | StageError {
   if (waitMs === 0) return new StageError(`${error.message}; to queue behind it instead: --lock-wait 10m`);
   const holder = error.heldBy ? describeLock(error.heldBy) : 'another deploy';
-  return new StageError(`${error.environment} is still locked after waiting ${describeWait(waitMs)}, by ${holder} (on ${error.member}); if that deploy is dead, run: pipeline lock release ${error.environment}`);
+  return new StageError(
+    `${error.environment} is still locked after waiting ${describeWait(waitMs)}, by ${holder} (on ${error.member}); if that deploy is dead, run: pipeline lock release ${error.environment}`,
+  );
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,5 +1,5 @@
 import type { ExecResult, HostExec } from '../adapters/ports.js';
-import { parsePending, type PendingDeploy } from '../core/leftovers.js';
+import { type PendingDeploy, parsePending } from '../core/leftovers.js';
 
 /** Where a host keeps the pending record of an environment's deploy (see core/leftovers.ts), beside the locks. */
 export function pendingPath(project: string, environment: string): string {

@@ -5,17 +5,20 @@
  */
 import type { OutputStream, Terminal } from '../adapters/container-run.js';
 import type { ServiceChange, ServiceResult } from '../core/changes.js';
+import type { PendingDeploy } from '../core/leftovers.js';
 import type { LogLine } from '../core/logs.js';
 import type { ServicePlan } from '../core/plan.js';
 import type { Release } from '../core/release.js';
-import type { PendingDeploy } from '../core/leftovers.js';
 import type { LeaseWatch } from './environment-lock.js';
 import type { LockFields, LockInfo } from './lock.js';
 
 export type Log = (line: string) => void;
 
 /** A place the phases of a deploy run on: a host of a fleet, a swarm's manager. */
-export interface TargetMember { id: string; roles: string[] }
+export interface TargetMember {
+  id: string;
+  roles: string[];
+}
 
 /** What a deploy tells every member. */
 export interface DeployJob {
@@ -33,7 +36,11 @@ export interface DeployJob {
 }
 
 /** The config's `release`: a command run once per environment deploy, after every member pulled and before any switches. */
-export interface ReleaseCommand { service: string; command: string[]; timeoutMs: number }
+export interface ReleaseCommand {
+  service: string;
+  command: string[];
+  timeoutMs: number;
+}
 
 /** One member's part of a deploy, in the order the deploy runs it. */
 export interface MemberDeploy {
@@ -93,7 +100,11 @@ export interface ServiceStatus {
 }
 
 /** A published address of a deployed service, for people to open. */
-export interface ServiceUrl { host: string; service: string; url: string }
+export interface ServiceUrl {
+  host: string;
+  service: string;
+  url: string;
+}
 
 /** What `pipeline logs` reads of a service's container on a member. */
 export interface LogsRequest {

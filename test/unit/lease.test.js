@@ -1,10 +1,19 @@
 // The lock as a lease: when it is renewed, how a deploy waits for a held lock, and the lock's config and option.
 import test from 'ava';
+import { lockWaitArg } from '../../dist/cli/commands.js';
 import { validateConfig } from '../../dist/config/schema.js';
-import { AFTER_EXPIRY_MS, CI_LOCK_WAIT_MS, describeWait, lockWaitMs, nextLockAttempt, nextRenewal, parseLockWait, renewalOverdue } from '../../dist/core/lease.js';
+import {
+  AFTER_EXPIRY_MS,
+  CI_LOCK_WAIT_MS,
+  describeWait,
+  lockWaitMs,
+  nextLockAttempt,
+  nextRenewal,
+  parseLockWait,
+  renewalOverdue,
+} from '../../dist/core/lease.js';
 import { EnvironmentLock, LockHeldError } from '../../dist/deploy/environment-lock.js';
 import { takeLock } from '../../dist/deploy/lock-wait.js';
-import { lockWaitArg } from '../../dist/cli/commands.js';
 import { documentedConfig } from '../fixtures/configs.js';
 
 test('lockTtl is a lease of 45 s by default, and at least 10 s', (t) => {
@@ -15,7 +24,18 @@ test('lockTtl is a lease of 45 s by default, and at least 10 s', (t) => {
   t.regex(error.message, /lockTtl: must be at least 10s: the deploy renews it every third of it/);
 });
 
-for (const [text, expected] of [['0', 0], ['90s', 90_000], ['10m', 600_000], ['1.5m', 90_000], [' 2m ', 120_000], ['500ms', 500], ['ten', undefined], ['10', undefined], ['-1m', undefined], ['', undefined]]) {
+for (const [text, expected] of [
+  ['0', 0],
+  ['90s', 90_000],
+  ['10m', 600_000],
+  ['1.5m', 90_000],
+  [' 2m ', 120_000],
+  ['500ms', 500],
+  ['ten', undefined],
+  ['10', undefined],
+  ['-1m', undefined],
+  ['', undefined],
+]) {
   test(`parseLockWait(${JSON.stringify(text)}) is ${expected}`, (t) => {
     t.is(parseLockWait(text), expected);
   });
@@ -53,7 +73,13 @@ const attempts = [
   ['at most 10 s apart', 600_000, { attempt: 9, waitedMs: 60_000 }, 0.5, 10_000],
   ['spread by chance: early', 600_000, { attempt: 4, waitedMs: 7_000 }, 0, 6_000],
   ['spread by chance: late', 600_000, { attempt: 4, waitedMs: 7_000 }, 1, 10_000],
-  ['a lease expiring sooner: just after it expires', 600_000, { attempt: 9, waitedMs: 60_000, expiresInMs: 3_000 }, 0.5, 3_000 + AFTER_EXPIRY_MS],
+  [
+    'a lease expiring sooner: just after it expires',
+    600_000,
+    { attempt: 9, waitedMs: 60_000, expiresInMs: 3_000 },
+    0.5,
+    3_000 + AFTER_EXPIRY_MS,
+  ],
   ['a lease already expired (clocks apart): soon', 600_000, { attempt: 9, waitedMs: 60_000, expiresInMs: -2_000 }, 0.5, AFTER_EXPIRY_MS],
   ['a lease expiring later: the backoff', 600_000, { attempt: 1, waitedMs: 0, expiresInMs: 40_000 }, 0.5, 1_000],
   ['close to the deadline: one last try at it', 600_000, { attempt: 9, waitedMs: 596_000 }, 0.5, 4_000],
@@ -104,19 +130,31 @@ for (const [name, since, expected] of overdue) {
   });
 }
 
-test('renewalOverdue: a holder with a longer lease than this config\'s is not judged early', (t) => {
+test("renewalOverdue: a holder with a longer lease than this config's is not judged early", (t) => {
   const writtenAt = 1_000_000;
   t.false(renewalOverdue(writtenAt + 15 * 60_000, TTL, writtenAt + 60_000));
 });
 
-for (const [ms, text] of [[0, '0s'], [45_000, '45s'], [600_000, '10m'], [90_000, '1m30s'], [59_600, '1m']]) {
+for (const [ms, text] of [
+  [0, '0s'],
+  [45_000, '45s'],
+  [600_000, '10m'],
+  [90_000, '1m30s'],
+  [59_600, '1m'],
+]) {
   test(`describeWait(${ms}) is ${text}`, (t) => {
     t.is(describeWait(ms), text);
   });
 }
 
-const holder = (id, user, expiresInMs, now) => ({ id, environment: 'qa', holder: { user, machine: 'ci-7', ciUrl: `https://ci.example.com/${id}` }, tag: 'develop',
-  acquiredAt: new Date(now).toISOString(), expiresAt: new Date(now + expiresInMs).toISOString() });
+const holder = (id, user, expiresInMs, now) => ({
+  id,
+  environment: 'qa',
+  holder: { user, machine: 'ci-7', ciUrl: `https://ci.example.com/${id}` },
+  tag: 'develop',
+  acquiredAt: new Date(now).toISOString(),
+  expiresAt: new Date(now + expiresInMs).toISOString(),
+});
 
 /** A target whose lock is refused by each of `holders` in turn (undefined: taken), on a clock the waits advance. */
 function queue(...holders) {
@@ -135,7 +173,10 @@ function queue(...holders) {
     waitMs,
     signal: new AbortController().signal,
     say: (line) => lines.push(line),
-    sleep: async (ms) => { slept.push(ms); clock.now += ms; },
+    sleep: async (ms) => {
+      slept.push(ms);
+      clock.now += ms;
+    },
     now: () => clock.now,
     random: () => 0.5,
   });
@@ -150,15 +191,25 @@ test('takeLock queues behind a running deploy: one line naming it, one when it p
   t.is(target.attempts, 4);
   t.deepEqual(slept, [1_000, 2_000, 4_000]);
   t.is(lines.length, 2);
-  t.regex(lines[0], /^waiting up to 10m for the lock: qa is locked by alice on ci-7 \(https:\/\/ci\.example\.com\/a\) since .*, deploying develop, expires .* \(on deploy@web-1\)$/);
+  t.regex(
+    lines[0],
+    /^waiting up to 10m for the lock: qa is locked by alice on ci-7 \(https:\/\/ci\.example\.com\/a\) since .*, deploying develop, expires .* \(on deploy@web-1\)$/,
+  );
   t.is(lines[1], 'the lock is free after waiting 7s: proceeding');
 });
 
 test('takeLock names each new holder once: another deploy got the lock first', async (t) => {
-  const { target, options } = queue((now) => holder('a', 'alice', 40_000, now), (now) => holder('b', 'bob', 40_000, now), (now) => holder('b', 'bob', 40_000, now));
+  const { target, options } = queue(
+    (now) => holder('a', 'alice', 40_000, now),
+    (now) => holder('b', 'bob', 40_000, now),
+    (now) => holder('b', 'bob', 40_000, now),
+  );
   const lines = [];
   await takeLock(target, {}, options(600_000, lines));
-  t.deepEqual(lines.map((line) => line.match(/locked by (\w+)/)?.[1] ?? line.split(':')[0]), ['alice', 'bob', 'the lock is free after waiting 7s']);
+  t.deepEqual(
+    lines.map((line) => line.match(/locked by (\w+)/)?.[1] ?? line.split(':')[0]),
+    ['alice', 'bob', 'the lock is free after waiting 7s'],
+  );
 });
 
 test('takeLock without waiting fails at once, saying how to queue instead', async (t) => {
@@ -167,27 +218,45 @@ test('takeLock without waiting fails at once, saying how to queue instead', asyn
   const error = await t.throwsAsync(takeLock(target, {}, options(0, lines)));
   t.is(target.attempts, 1);
   t.deepEqual(lines, []);
-  t.regex(error.message, /^qa is locked by alice on ci-7 \(https:\/\/ci\.example\.com\/a\) .* \(on deploy@web-1\); if that deploy is dead, run: pipeline lock release qa; to queue behind it instead: --lock-wait 10m$/);
+  t.regex(
+    error.message,
+    /^qa is locked by alice on ci-7 \(https:\/\/ci\.example\.com\/a\) .* \(on deploy@web-1\); if that deploy is dead, run: pipeline lock release qa; to queue behind it instead: --lock-wait 10m$/,
+  );
 });
 
 test('takeLock gives up at the deadline, saying how long it waited', async (t) => {
   const { target, options } = queue(...Array.from({ length: 20 }, () => (now) => holder('a', 'alice', 600_000, now)));
   const error = await t.throwsAsync(takeLock(target, {}, options(30_000, [])));
-  t.regex(error.message, /^qa is still locked after waiting 30s, by alice on ci-7 .* \(on deploy@web-1\); if that deploy is dead, run: pipeline lock release qa$/);
+  t.regex(
+    error.message,
+    /^qa is still locked after waiting 30s, by alice on ci-7 .* \(on deploy@web-1\); if that deploy is dead, run: pipeline lock release qa$/,
+  );
   t.true(target.attempts > 2);
 });
 
 test('takeLock stops waiting on a signal', async (t) => {
   const controller = new AbortController();
-  const target = { lock: async () => { throw new LockHeldError('qa', 'h', undefined); } };
+  const target = {
+    lock: async () => {
+      throw new LockHeldError('qa', 'h', undefined);
+    },
+  };
   const waiting = takeLock(target, {}, { waitMs: 600_000, signal: controller.signal, say: () => controller.abort() });
   const error = await t.throwsAsync(waiting);
   t.is(error.message, 'stopped by a signal');
 });
 
 test('takeLock lets other failures through at once', async (t) => {
-  const target = { attempts: 0, lock: async () => { target.attempts += 1; throw new Error('connection lost'); } };
-  await t.throwsAsync(takeLock(target, {}, { waitMs: 600_000, signal: new AbortController().signal, say: () => {} }), { message: 'connection lost' });
+  const target = {
+    attempts: 0,
+    lock: async () => {
+      target.attempts += 1;
+      throw new Error('connection lost');
+    },
+  };
+  await t.throwsAsync(takeLock(target, {}, { waitMs: 600_000, signal: new AbortController().signal, say: () => {} }), {
+    message: 'connection lost',
+  });
   t.is(target.attempts, 1);
 });
 
@@ -219,24 +288,52 @@ test('the lease is renewed on each member; a renewal that fails is reported and 
   const events = [];
   const lock = new EnvironmentLock('shop', 'qa', 1_500);
   let lost;
-  const done = new Promise((resolve) => { lost = resolve; });
-  await lock.lock([member('h1', [{ code: 0 }, { throws: 'timed out after 20s running sh' }, { code: 3 }], events)], { holder: { user: 'me', machine: 'm' } }, {
-    renewFailed: (id, error) => events.push(`${id}: renewal failed: ${error.message}`),
-    lost: (id, reason) => { events.push(`${id}: lost: ${reason}`); lost(); },
+  const done = new Promise((resolve) => {
+    lost = resolve;
   });
+  await lock.lock(
+    [member('h1', [{ code: 0 }, { throws: 'timed out after 20s running sh' }, { code: 3 }], events)],
+    { holder: { user: 'me', machine: 'm' } },
+    {
+      renewFailed: (id, error) => events.push(`${id}: renewal failed: ${error.message}`),
+      lost: (id, reason) => {
+        events.push(`${id}: lost: ${reason}`);
+        lost();
+      },
+    },
+  );
   await keepingAlive(done);
   await lock.unlock();
-  t.deepEqual(events, ['h1: renew 0', 'h1: renew throws', 'h1: renewal failed: timed out after 20s running sh', 'h1: renew 3', 'h1: lost: another deploy has taken it over']);
+  t.deepEqual(events, [
+    'h1: renew 0',
+    'h1: renew throws',
+    'h1: renewal failed: timed out after 20s running sh',
+    'h1: renew 3',
+    'h1: lost: another deploy has taken it over',
+  ]);
 });
 
 test('a lease whose renewals keep failing is lost once it has expired', async (t) => {
   const events = [];
   const lock = new EnvironmentLock('shop', 'qa', 1_200);
   const done = new Promise((resolve) => {
-    void lock.lock([member('h1', Array.from({ length: 1_000 }, () => ({ throws: 'connection lost' })), events)], { holder: { user: 'me', machine: 'm' } }, {
-      renewFailed: () => {},
-      lost: (_id, reason) => { events.push(`lost: ${reason}`); resolve(); },
-    });
+    void lock.lock(
+      [
+        member(
+          'h1',
+          Array.from({ length: 1_000 }, () => ({ throws: 'connection lost' })),
+          events,
+        ),
+      ],
+      { holder: { user: 'me', machine: 'm' } },
+      {
+        renewFailed: () => {},
+        lost: (_id, reason) => {
+          events.push(`lost: ${reason}`);
+          resolve();
+        },
+      },
+    );
   });
   await keepingAlive(done);
   await lock.unlock();

@@ -1,14 +1,18 @@
 import type Docker from 'dockerode';
 import { findContainer } from '../../adapters/service.js';
 import type { ObservedContainer } from '../../core/changes.js';
-import { allLeftovers, DEPLOY_LABEL, recogniseService, type PendingDeploy, type ServiceContainer } from '../../core/leftovers.js';
-import { LABEL_PREFIX, type HostPlan } from '../../core/plan.js';
+import { allLeftovers, DEPLOY_LABEL, type PendingDeploy, recogniseService, type ServiceContainer } from '../../core/leftovers.js';
+import { type HostPlan, LABEL_PREFIX } from '../../core/plan.js';
 
 /**
  * A service's current container on a host, as inspected and as the change planner reads it. `renamedAside`: an
  * interrupted deploy renamed it out of the service's name (see core/leftovers.ts); it is put back before the switch.
  */
-export interface CurrentContainer { info: Docker.ContainerInspectInfo | Docker.ContainerInfo; observed: ObservedContainer; renamedAside?: boolean }
+export interface CurrentContainer {
+  info: Docker.ContainerInspectInfo | Docker.ContainerInfo;
+  observed: ObservedContainer;
+  renamedAside?: boolean;
+}
 
 /** A host as a deploy sees it: what runs per service, and what an interrupted deploy left there. */
 export interface HostView {
@@ -33,9 +37,13 @@ export async function observeHost(docker: Docker, host: HostPlan, project: strin
   const containers = labelled.flatMap((info): ServiceContainer[] => {
     const service = info.Labels[`${LABEL_PREFIX}service`];
     const deploy = info.Labels[DEPLOY_LABEL];
-    return service ? [{ id: info.Id, service, name: info.Names[0]?.slice(1) ?? '', running: info.State === 'running', ...(deploy ? { deploy } : {}) }] : [];
+    return service
+      ? [{ id: info.Id, service, name: info.Names[0]?.slice(1) ?? '', running: info.State === 'running', ...(deploy ? { deploy } : {}) }]
+      : [];
   });
-  const byName = new Map<string, Docker.ContainerInspectInfo | Docker.ContainerInfo>(named.flatMap(([service, info]) => (info ? [[service, info] as const] : [])));
+  const byName = new Map<string, Docker.ContainerInspectInfo | Docker.ContainerInfo>(
+    named.flatMap(([service, info]) => (info ? [[service, info] as const] : [])),
+  );
   for (const info of labelled) {
     const service = info.Labels[`${LABEL_PREFIX}service`];
     if (service && !planned.has(service) && info.Names.includes(`/${project}-${service}`)) byName.set(service, info);
@@ -46,7 +54,11 @@ export async function observeHost(docker: Docker, host: HostPlan, project: strin
     const recognised = recogniseService(service, info && { id: info.Id, running: isRunning(info) }, containers, pending);
     if (!recognised.current) continue;
     const seen = recognised.current.id === info?.Id ? info : await docker.getContainer(recognised.current.id).inspect();
-    current.set(service, { info: seen, observed: observed(recognised.current.running, seen), ...(recognised.renamedAside ? { renamedAside: true } : {}) });
+    current.set(service, {
+      info: seen,
+      observed: observed(recognised.current.running, seen),
+      ...(recognised.renamedAside ? { renamedAside: true } : {}),
+    });
   }
   return { current, leftovers: allLeftovers(containers, pending), ...(pending ? { pending } : {}) };
 }

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { HostExec } from '../../adapters/ports.js';
 import { stopContainer } from '../../adapters/service.js';
-import { pendingRecord, type PendingDeploy } from '../../core/leftovers.js';
+import { type PendingDeploy, pendingRecord } from '../../core/leftovers.js';
 import { clearPending, readPending, writePending } from '../pending.js';
 import type { Log } from '../target.js';
 import type { HostView } from './observe.js';
@@ -37,8 +37,13 @@ export class HostRecovery {
    * here left is cleaned up, so that the switch starts from the last verified release.
    */
   async start(deploy: Omit<PendingDeploy, 'unverified' | 'previous'>, view: HostView): Promise<void> {
-    const running = new Map([...view.current].map(([service, { info, observed }]) => [service, { id: info.Id, running: observed.running }]));
-    await this.deps.api(writePending(this.deps.exec, this.deps.path, pendingRecord(deploy, view.pending, running)), 'recording the deploy on the host');
+    const running = new Map(
+      [...view.current].map(([service, { info, observed }]) => [service, { id: info.Id, running: observed.running }]),
+    );
+    await this.deps.api(
+      writePending(this.deps.exec, this.deps.path, pendingRecord(deploy, view.pending, running)),
+      'recording the deploy on the host',
+    );
     this.written = true;
     await this.recover(view);
   }
@@ -49,11 +54,18 @@ export class HostRecovery {
    */
   async recover(view: HostView): Promise<void> {
     const { docker, api, log, project } = this.deps;
-    await Promise.all(view.leftovers.map(async (leftover) => {
-      const container = docker.getContainer(leftover.id);
-      await api(stopContainer(container, this.deps.graceMs(leftover.service)).then(() => container.remove({ force: true })).catch(unlessGone), `removing ${leftover.name}`);
-      log(`${leftover.service}: removed ${leftover.name}, left unverified by an interrupted deploy`);
-    }));
+    await Promise.all(
+      view.leftovers.map(async (leftover) => {
+        const container = docker.getContainer(leftover.id);
+        await api(
+          stopContainer(container, this.deps.graceMs(leftover.service))
+            .then(() => container.remove({ force: true }))
+            .catch(unlessGone),
+          `removing ${leftover.name}`,
+        );
+        log(`${leftover.service}: removed ${leftover.name}, left unverified by an interrupted deploy`);
+      }),
+    );
     view.leftovers = [];
     for (const [service, current] of view.current) {
       if (!current.renamedAside) continue;
