@@ -42,7 +42,17 @@ export default defineConfig({
       env: { APP_ENV: 'production' },
     },
     uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: ['uat-1'], worker: ['uat-1'] }, env: { APP_ENV: 'uat' } },
+    // A Docker Swarm instead of a fleet (docs/swarm.md): nodes labelled role=web / role=worker run the services.
+    cluster: {
+      on: { branches: ['release/*'] },
+      defaultTag: 'master',
+      swarm: { manager: 'deploy@swarm-manager-1:22', publish: 'ingress', pullWithoutAuth: false },
+      env: { APP_ENV: 'cluster' },
+    },
   },
+  // Once per environment deploy, after every host pulled the release and before any is switched, in a new container
+  // of the release as `service` runs (e.g. ['npm', 'run', 'migrate']); a failure switches nothing.
+  release: { command: ['node', '-e', "console.log('migrations: none to run')"], service: 'web', timeout: '10m' },
   services: {
     web: {
       roles: ['web'],
@@ -52,9 +62,21 @@ export default defineConfig({
       stopGracePeriod: '10s',
       // true: served by the host's proxy on 8080 and deployed with zero downtime; the container publishes nothing.
       proxy: false,
+      // Tasks in a swarm environment; a fleet runs one container per host.
+      replicas: 2,
+      // Container options, with Compose's names: `data` is the volume shopping-tool_data, kept across releases.
+      volumes: ['data:/app/data'],
+      labels: { team: 'shopping' },
+      extraHosts: [],
+      logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
+      // No default: memory: '512m', cpus: 1, user: 'node'.
     },
-    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
+    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s', replicas: 3 },
     // Started only when no logstash container is running; never redeployed.
-    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19', redeploy: false },
+    logstash: {
+      roles: ['web', 'worker'],
+      image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19',
+      redeploy: false,
+    },
   },
 });

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ -d node_modules ] || npm ci --no-audit --no-fund
-npm run build --silent
+# The dependencies when they are missing, then the build (a fresh clone has neither).
+bash scripts/setup.sh
 
 # On Debian as root the project's own script installs and starts an engine (the one the tests use).
 # Elsewhere the pipeline itself says, in one line, when no engine is reachable.

@@ -19,7 +19,16 @@ function percentile(values, p) {
 
 /** The switch phase of the deploy, from its --json host events: [started, ended] in ms since the epoch. */
 function switchWindow(output) {
-  const events = output.split('\n').filter((line) => line.startsWith('{')).map((line) => { try { return JSON.parse(line); } catch { return undefined; } })
+  const events = output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        return undefined;
+      }
+    })
     .filter((e) => e?.type === 'host' && e.phase === 'switch');
   const at = (status) => events.filter((e) => e.status === status).map((e) => Date.parse(e.time));
   return [Math.min(...at('started')), Math.max(...at('success'))];
@@ -51,7 +60,8 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
     if (built.code !== 0) throw new Error(`building ${tag} failed (exit ${built.code}):\n${built.output.slice(-3000)}`);
   }
   let turn = 0;
-  const deploy = (name, tag) => measure(['node', cli, 'deploy', 'one', '--docker-tag', tag, '--json', '--config', files[name]], { cwd: repo.work, env });
+  const deploy = (name, tag) =>
+    measure(['node', cli, 'deploy', 'one', '--docker-tag', tag, '--json', '--config', files[name]], { cwd: repo.work, env });
   log('proxy: warm-up deploys (the first proxied one starts the proxy; not measured)');
   for (const name of ['plain', 'proxied']) {
     const warm = await deploy(name, tags[0]);
@@ -73,13 +83,21 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
       const steady = latencies(requests.filter((r) => r.at < deployedAt));
       const during = latencies(requests.filter((r) => r.at >= from && r.at <= to));
       const record = {
-        variant: name, tag, ms: round(result.ms, 1), requests: requests.length, failed: failures(requests).length, latencies: { steady, during },
+        variant: name,
+        tag,
+        ms: round(result.ms, 1),
+        requests: requests.length,
+        failed: failures(requests).length,
+        latencies: { steady, during },
         p99Ms: { steady: round(percentile(steady, 99), 1), switch: round(percentile(during, 99), 1) },
-        switchMs: round(to - from, 0), requestsDuringSwitch: during.length,
+        switchMs: round(to - from, 0),
+        requestsDuringSwitch: during.length,
       };
       runs.push(record);
       samples[name].push(record.ms);
-      log(`proxy: ${name} ${round(result.ms / 1000, 2)} s, ${record.failed} of ${record.requests} requests failed, p99 ${record.p99Ms.steady} ms steady, ${record.p99Ms.switch} ms during the switch`);
+      log(
+        `proxy: ${name} ${round(result.ms / 1000, 2)} s, ${record.failed} of ${record.requests} requests failed, p99 ${record.p99Ms.steady} ms steady, ${record.p99Ms.switch} ms during the switch`,
+      );
     }
   }
   const medians = { plain: median(samples.plain), proxied: median(samples.proxied) };
@@ -88,8 +106,20 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
   const failed = Math.max(...proxied.map((r) => r.failed));
   // Pooled over the runs: one run's few seconds hold too few requests for a steady p99.
   const p99 = {
-    steady: round(percentile(proxied.flatMap((r) => r.latencies.steady), 99), 1),
-    switch: round(percentile(proxied.flatMap((r) => r.latencies.during), 99), 1),
+    steady: round(
+      percentile(
+        proxied.flatMap((r) => r.latencies.steady),
+        99,
+      ),
+      1,
+    ),
+    switch: round(
+      percentile(
+        proxied.flatMap((r) => r.latencies.during),
+        99,
+      ),
+      1,
+    ),
   };
   for (const r of runs) delete r.latencies;
   const latency = ratio(p99.switch, p99.steady);
@@ -104,9 +134,30 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
     p99Ms: p99,
     runs,
     rows: [
-      row('6 proxy', 'failed requests during a proxied deploy (most of any run)', failed, '0', failed === 0, `without the proxy: ${plain.map((r) => r.failed).join(', ')} of ~${Math.round(median(plain.map((r) => r.requests)))}`),
-      row('6 proxy', 'p99 latency during the switch / steady state', latency, '≤ 2×', latency <= 2, `${p99.switch} vs ${p99.steady} ms (all runs' requests), ${RATE} requests/s`),
-      row('6 proxy', 'proxied `pipeline deploy` / the same without the proxy', time, '≤ 1.2×', time <= 1.2, `${round(medians.proxied / 1000, 2)} s vs ${round(medians.plain / 1000, 2)} s`),
+      row(
+        '6 proxy',
+        'failed requests during a proxied deploy (most of any run)',
+        failed,
+        '0',
+        failed === 0,
+        `without the proxy: ${plain.map((r) => r.failed).join(', ')} of ~${Math.round(median(plain.map((r) => r.requests)))}`,
+      ),
+      row(
+        '6 proxy',
+        'p99 latency during the switch / steady state',
+        latency,
+        '≤ 2×',
+        latency <= 2,
+        `${p99.switch} vs ${p99.steady} ms (all runs' requests), ${RATE} requests/s`,
+      ),
+      row(
+        '6 proxy',
+        'proxied `pipeline deploy` / the same without the proxy',
+        time,
+        '≤ 1.2×',
+        time <= 1.2,
+        `${round(medians.proxied / 1000, 2)} s vs ${round(medians.plain / 1000, 2)} s`,
+      ),
     ],
   };
 }

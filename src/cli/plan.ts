@@ -1,18 +1,22 @@
 import { readCommit } from '../adapters/git.js';
-import { detectCi } from '../core/ci.js';
+import type { PipelineConfig } from '../config/schema.js';
 import { describeChange } from '../core/changes.js';
+import { detectCi } from '../core/ci.js';
 import type { DeployPlan } from '../core/plan.js';
 import { planDeploy, runsRelease, serviceImage } from '../core/plan.js';
 import { cutoverNote } from '../core/proxy.js';
-import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
 import type { Release } from '../core/release.js';
+import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
+import { planSwarm, type SwarmPlan } from '../core/swarm-spec.js';
 import type { MemberChanges } from '../deploy/target.js';
 import { describeRevision } from '../stages/checkout.js';
 import { resolveTargets } from '../stages/resolve.js';
 import { createDeps, load, type RevisionArgs } from './commands.js';
 import { memberHeading, onEveryMember } from './members.js';
 
-interface PlanArgs extends RevisionArgs { offline?: boolean }
+interface PlanArgs extends RevisionArgs {
+  offline?: boolean;
+}
 
 /**
  * `pipeline plan`: the commit, its branch tag, the environments it deploys to and, per host, what would
@@ -37,11 +41,18 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   for (const environment of environments) {
     const { release } = resolveTargets({ config, options: { ...options, env: environment }, ...revision, pushed: [], commit });
     lines.push(`deploy      ${release!.tag} → ${environment}`);
+    if (config.release) lines.push(releaseLine(config.release, planDeploy(config, environment)));
     if (args.offline) {
-      lines.push(...offlineLines(planDeploy(config, environment), release!));
+      lines.push(
+        ...(config.environments[environment]!.swarm
+          ? swarmOfflineLines(planSwarm(config, environment), release!)
+          : offlineLines(planDeploy(config, environment), release!)),
+      );
       continue;
     }
-    const outcomes = await onEveryMember(deps.targets.get(environment), (member) => deps.targets.get(environment).changes(member.id, release!));
+    const outcomes = await onEveryMember(deps.targets.get(environment), (member) =>
+      deps.targets.get(environment).changes(member.id, release!),
+    );
     for (const outcome of outcomes) {
       lines.push(memberHeading(outcome));
       if (outcome.ok) lines.push(...changeLines(outcome.value, release!).map((line) => `    ${line}`));
@@ -52,11 +63,28 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   return reachable ? 0 : 1;
 }
 
+/** Where and what the release command runs before the switch. */
+function releaseLine(command: NonNullable<PipelineConfig['release']>, plan: DeployPlan): string {
+  return `release     ${command.command.join(' ')} on ${plan.primary[command.service]}, as ${command.service}, before the switch`;
+}
+
 function offlineLines(plan: DeployPlan, release: Release): string[] {
   return plan.hosts.flatMap((host) => [
     `  ${host.address.id} [${host.roles.join(', ')}]`,
-    ...host.services.map((svc) => `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}${svc.redeploy ? '' : ' (started only when not running)'}`),
+    ...host.services.map(
+      (svc) => `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}${svc.redeploy ? '' : ' (started only when not running)'}`,
+    ),
   ]);
+}
+
+function swarmOfflineLines(plan: SwarmPlan, release: Release): string[] {
+  return [
+    `  ${plan.manager.id} [swarm manager]`,
+    ...plan.services.map(
+      (svc) =>
+        `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}: ${svc.redeploy ? `${svc.replicas} task(s)` : 'a task on every node'} of role ${svc.roles.join(' or ')}${svc.redeploy ? '' : ' (started only when not running)'}`,
+    ),
+  ];
 }
 
 /** A line per service: what the deploy would do to it (and how a replaced one is cut over); the host's proxy first. */

@@ -14,7 +14,12 @@ export const PROXY_VOLUME = 'pipeline-proxy-config';
 export const PROXY_ADMIN = 'localhost:2019';
 
 /** A host port served by the proxy to one project's service: `upstream` is where the proxy sends it (`host:port`). */
-export interface ProxyRoute { port: number; project: string; service: string; upstream: string }
+export interface ProxyRoute {
+  port: number;
+  project: string;
+  service: string;
+  upstream: string;
+}
 
 /** The routes of a proxied service on a host: each `HOST:CONTAINER` port goes to that port of `upstreamHost`. */
 export function serviceRoutes(project: string, svc: Pick<ServicePlan, 'service' | 'ports'>, upstreamHost: string): ProxyRoute[] {
@@ -44,15 +49,23 @@ export function caddyConfig(routes: readonly ProxyRoute[], drainMs: number, drai
     // A connection the upstream refuses is tried again for a moment instead of failing the request.
     load_balancing: { try_duration: '2s', try_interval: '100ms' },
   });
-  const servers = Object.fromEntries([...routes].sort((a, b) => a.port - b.port).map((route) => [serverName(route), {
-    listen: [`:${route.port}`],
-    automatic_https: { disable: true },
-    routes: [
-      { handle: [proxyTo(route.upstream)] },
-      ...draining.filter((old) => old.port === route.port && old.upstream !== route.upstream)
-        .map((old) => ({ match: [{ expression: 'false' }], handle: [proxyTo(old.upstream)] })),
-    ],
-  }]));
+  const servers = Object.fromEntries(
+    [...routes]
+      .sort((a, b) => a.port - b.port)
+      .map((route) => [
+        serverName(route),
+        {
+          listen: [`:${route.port}`],
+          automatic_https: { disable: true },
+          routes: [
+            { handle: [proxyTo(route.upstream)] },
+            ...draining
+              .filter((old) => old.port === route.port && old.upstream !== route.upstream)
+              .map((old) => ({ match: [{ expression: 'false' }], handle: [proxyTo(old.upstream)] })),
+          ],
+        },
+      ]),
+  );
   return { admin: { listen: PROXY_ADMIN }, apps: { http: { grace_period: `${drainMs}ms`, servers } } };
 }
 
@@ -61,7 +74,8 @@ export function routesOf(config: unknown): ProxyRoute[] {
   const servers = (config as { apps?: { http?: { servers?: Record<string, unknown> } } } | null)?.apps?.http?.servers ?? {};
   return Object.entries(servers).flatMap(([name, server]) => {
     const match = /^([^/]+)\/([^/]+)\/(\d+)$/.exec(name);
-    const dial = (server as { routes?: { handle?: { upstreams?: { dial?: string }[] }[] }[] }).routes?.[0]?.handle?.[0]?.upstreams?.[0]?.dial;
+    const dial = (server as { routes?: { handle?: { upstreams?: { dial?: string }[] }[] }[] }).routes?.[0]?.handle?.[0]?.upstreams?.[0]
+      ?.dial;
     return match && dial ? [{ project: match[1]!, service: match[2]!, port: Number(match[3]), upstream: dial }] : [];
   });
 }
@@ -70,7 +84,12 @@ export function routesOf(config: unknown): ProxyRoute[] {
  * The routes once a service's are replaced by `next` (none: the service is no longer served). A port already served
  * to another project or service is a conflict: the routes are left as they are and the conflicting route is returned.
  */
-export function withServiceRoutes(current: readonly ProxyRoute[], project: string, service: string, next: readonly ProxyRoute[]): { routes: ProxyRoute[]; conflict?: ProxyRoute } {
+export function withServiceRoutes(
+  current: readonly ProxyRoute[],
+  project: string,
+  service: string,
+  next: readonly ProxyRoute[],
+): { routes: ProxyRoute[]; conflict?: ProxyRoute } {
   const others = current.filter((route) => route.project !== project || route.service !== service);
   const conflict = others.find((route) => next.some((mine) => mine.port === route.port));
   if (conflict) return { routes: [...current], conflict };
@@ -95,10 +114,18 @@ export function startsFirst(svc: Pick<ServicePlan, 'proxy' | 'ports'>): boolean 
 export type ProxyAction = 'start' | 'replace' | 'listen' | 'leave';
 
 /** The proxy the host runs (its image and published ports), or none. */
-export interface ObservedProxy { image: string; running: boolean; ports: number[] }
+export interface ObservedProxy {
+  image: string;
+  running: boolean;
+  ports: number[];
+}
 
 /** The host's proxy once the services need `ports` served by `image`: started, replaced (a new image), restarted to listen on more ports, or left running. */
-export function planProxy(current: ObservedProxy | undefined, image: string, ports: readonly number[]): { action: ProxyAction; ports: number[] } {
+export function planProxy(
+  current: ObservedProxy | undefined,
+  image: string,
+  ports: readonly number[],
+): { action: ProxyAction; ports: number[] } {
   if (!current) return { action: 'start', ports: [...new Set(ports)].sort((a, b) => a - b) };
   const all = [...new Set([...current.ports, ...ports])].sort((a, b) => a - b);
   if (current.image !== image) return { action: 'replace', ports: all };
@@ -107,7 +134,10 @@ export function planProxy(current: ObservedProxy | undefined, image: string, por
 
 /** How a change to a service is cut over, for `pipeline plan`; undefined: the old container stops before the new one starts. */
 export function cutoverNote(svc: Pick<ServicePlan, 'proxy' | 'ports'>): string | undefined {
-  if (svc.proxy) return `start beside the old one, switch the proxy (${servicePorts(svc).map((port) => `:${port}`).join(', ')}) once healthy, drain, stop the old one`;
+  if (svc.proxy)
+    return `start beside the old one, switch the proxy (${servicePorts(svc)
+      .map((port) => `:${port}`)
+      .join(', ')}) once healthy, drain, stop the old one`;
   if (startsFirst(svc)) return 'start before the old one stops, stop it once healthy';
   return undefined;
 }

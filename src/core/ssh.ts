@@ -7,8 +7,13 @@ import type { HostKeyVerdict } from './known-hosts.js';
 
 /** ssh2's host key algorithms, in its own order of preference. */
 const HOST_KEY_ALGORITHMS = [
-  'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
-  'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa',
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
 ] as const;
 
 export type HostKeyAlgorithm = (typeof HOST_KEY_ALGORITHMS)[number];
@@ -26,14 +31,20 @@ export function hostKeyAlgorithms(types: string[]): HostKeyAlgorithm[] | undefin
   return [...HOST_KEY_ALGORITHMS.filter(isKnown), ...HOST_KEY_ALGORITHMS.filter((a) => !isKnown(a))];
 }
 
-/** Why a host key was refused, and for an unknown host how to add it. */
-export function describeHostKeyProblem(host: string, port: number, knownHosts: string, verdict: Exclude<HostKeyVerdict, 'match'>): string {
+/** Why a host key was refused, and for an unknown host how to add it (to the first of several known_hosts files). */
+export function describeHostKeyProblem(
+  host: string,
+  port: number,
+  knownHosts: string | readonly string[],
+  verdict: Exclude<HostKeyVerdict, 'match'>,
+): string {
+  const files = typeof knownHosts === 'string' ? [knownHosts] : knownHosts;
   if (verdict === 'unknown') {
     const scan = port === 22 ? `ssh-keyscan ${host}` : `ssh-keyscan -p ${port} ${host}`;
-    return `host key not in ${knownHosts}; after checking the host's key fingerprint, add it with: ${scan} >> ${knownHosts}`;
+    return `host key not in ${files.join(' or ')}; after checking the host's key fingerprint, add it with: ${scan} >> ${files[0]}`;
   }
   const what = verdict === 'revoked' ? 'is marked @revoked in' : 'does not match';
-  return `host key ${what} ${knownHosts} (possible man-in-the-middle attack); refusing to connect`;
+  return `host key ${what} ${files.join(', ')} (possible man-in-the-middle attack); refusing to connect`;
 }
 
 /** Why the private key in `file` cannot be used, from ssh2's parse error. */
@@ -51,10 +62,11 @@ export type ConnectError = Error & { level?: string; code?: unknown };
  * e.g. "key /home/me/.ssh/id_ed25519". No secrets: messages come from ssh2 and the OS.
  */
 export function describeConnectError(
-  target: { user: string; port: number },
+  target: { user: string; port: number; host?: string },
   timeoutMs: number,
   credential: string,
   error: ConnectError,
+  named?: HostNaming,
 ): string {
   if (error.level === 'client-authentication') return `authentication failed for user ${target.user} (${credential})`;
   if (error.level === 'client-timeout') return `timed out after ${inSeconds(timeoutMs)}s connecting on port ${target.port}`;
@@ -62,7 +74,7 @@ export function describeConnectError(
     case 'ECONNREFUSED':
       return `connection refused on port ${target.port}`;
     case 'ENOTFOUND':
-      return 'cannot resolve host name';
+      return named ? unresolvedName(target.host ?? named.name, named) : 'cannot resolve host name';
     case 'EAI_AGAIN':
       return 'cannot resolve host name (temporary DNS failure)';
     case 'EHOSTUNREACH':
@@ -73,6 +85,20 @@ export function describeConnectError(
     default:
       return `cannot connect on port ${target.port}: ${error.message}`;
   }
+}
+
+/** How the pipeline config named a host that was looked up in an SSH config file. */
+export interface HostNaming {
+  name: string;
+  sshConfig: string;
+  /** Whether a Host block of the file gave the name a HostName. */
+  gaveHostName: boolean;
+}
+
+/** A name neither the SSH config nor DNS knows, or a HostName DNS does not know. */
+function unresolvedName(host: string, named: HostNaming): string {
+  if (named.gaveHostName) return `cannot resolve host name ${host} (the HostName of ${named.name} in ${named.sshConfig})`;
+  return `cannot resolve host name ${named.name}: no Host in ${named.sshConfig} gives it a HostName, and DNS does not know it`;
 }
 
 /** A remote command's exit status; one killed by a signal reports 128 + signal number, as shells do. */

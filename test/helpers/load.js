@@ -12,20 +12,26 @@ export function requestLoop(url, { rate = 50, maxMs = 180_000, maxRequests = 20_
   const started = Date.now();
   let sent = 0;
   let stopped = false;
-  const one = () => new Promise((resolve) => {
-    const at = Date.now();
-    const t0 = process.hrtime.bigint();
-    const done = (outcome) => { results.push({ at, ms: Number(process.hrtime.bigint() - t0) / 1e6, ...outcome }); resolve(); };
-    const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => { body += chunk; });
-      res.on('end', () => done({ status: res.statusCode, body }));
-      res.on('error', (error) => done({ error: error.message }));
+  const one = () =>
+    new Promise((resolve) => {
+      const at = Date.now();
+      const t0 = process.hrtime.bigint();
+      const done = (outcome) => {
+        results.push({ at, ms: Number(process.hrtime.bigint() - t0) / 1e6, ...outcome });
+        resolve();
+      };
+      const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => done({ status: res.statusCode, body }));
+        res.on('error', (error) => done({ error: error.message }));
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('error', (error) => done({ error: error.message }));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on('error', (error) => done({ error: error.message }));
-  });
   const timer = setInterval(() => {
     if (stopped || sent >= maxRequests || Date.now() - started > maxMs) return;
     sent += 1;

@@ -1,7 +1,7 @@
 // Zero-downtime deploys: the host's proxy (Caddy) in front of a proxied web service, requests running throughout.
 import test from 'ava';
-import { commitOnBranch, loadWorld, makeRepo, pipeline, resetHosts, worldConfig, writeConfig } from '../helpers/world.js';
 import { failures, rateOf, requestLoop } from '../helpers/load.js';
+import { commitOnBranch, loadWorld, makeRepo, pipeline, resetHosts, worldConfig, writeConfig } from '../helpers/world.js';
 
 const PROJECT = 'proxytest';
 const OTHER = 'proxyother';
@@ -42,8 +42,12 @@ function proxyConfig(project = PROJECT, port = PORT) {
     },
     services: {
       web: {
-        roles: ['web'], command: ['node', 'server.js'], ports: [`${port}:8000`], proxy: true,
-        healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 8 }, stopGracePeriod: '5s',
+        roles: ['web'],
+        command: ['node', 'server.js'],
+        ports: [`${port}:8000`],
+        proxy: true,
+        healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 8 },
+        stopGracePeriod: '5s',
       },
       worker: { roles: ['worker'], command: ['node', 'worker.js'], stopGracePeriod: '5s' },
     },
@@ -54,17 +58,32 @@ function proxyConfig(project = PROJECT, port = PORT) {
 async function resetProxyHosts() {
   await resetHosts(world, PROJECT);
   await resetHosts(world, OTHER);
-  await Promise.all(world.engines.map(async (engine) => {
-    await engine.getContainer(PROXY).remove({ force: true }).catch(() => undefined);
-    await engine.getVolume('pipeline-proxy-config').remove().catch(() => undefined);
-    await engine.getNetwork('pipeline').remove().catch(() => undefined);
-  }));
+  await Promise.all(
+    world.engines.map(async (engine) => {
+      await engine
+        .getContainer(PROXY)
+        .remove({ force: true })
+        .catch(() => undefined);
+      await engine
+        .getVolume('pipeline-proxy-config')
+        .remove()
+        .catch(() => undefined);
+      await engine
+        .getNetwork('pipeline')
+        .remove()
+        .catch(() => undefined);
+    }),
+  );
 }
 
 const run = (args, file = config) => pipeline(['--config', file, ...args], { cwd: repo.work, env });
 const url = (host, port = PORT, path = '/health') => `http://${host}:${port}${path}`;
 const release = (result) => JSON.parse(result.body).release;
-const proxyId = (index) => world.engines[index].getContainer(PROXY).inspect().then((info) => info.Id);
+const proxyId = (index) =>
+  world.engines[index]
+    .getContainer(PROXY)
+    .inspect()
+    .then((info) => info.Id);
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `deploy` with request loops against `urls` from a second before it until a second after. */
@@ -74,7 +93,9 @@ async function underLoad(urls, deploy, rate = 50) {
   const result = await deploy();
   await pause(1000);
   const requests = await Promise.all(loops.map((loop) => loop.stop()));
-  requests.forEach((list, i) => { list.url = urls[i]; });
+  requests.forEach((list, i) => {
+    list.url = urls[i];
+  });
   return { result, requests };
 }
 
@@ -106,13 +127,19 @@ test.serial('a new release: no request fails, the new release is served after, b
   const proxyBefore = await proxyId(0);
   await commitOnBranch(repo, 'feature/v2', 'develop', { 'app.js': app('v2') });
   const h1 = world.hosts[0];
-  const { result, requests: [health, slow] } = await underLoad([url(h1), url(h1, PORT, '/slow')], () => run(['run', '--env', 'one']));
+  const {
+    result,
+    requests: [health, slow],
+  } = await underLoad([url(h1), url(h1, PORT, '/slow')], () => run(['run', '--env', 'one']));
   t.is(result.code, 0, result.output);
   assertNoFailure(t, [health, slow], result);
   t.true(rateOf(health) >= 30, `${rateOf(health).toFixed(1)} requests/s`);
   t.is(release(health[0]), 'v1');
   t.is(release(health.at(-1)), 'v2', 'the new release is served');
-  t.true(slow.some((r) => r.body === 'v1'), 'slow requests to the old release were in flight and finished');
+  t.true(
+    slow.some((r) => r.body === 'v1'),
+    'slow requests to the old release were in flight and finished',
+  );
   t.is(await proxyId(0), proxyBefore, 'the proxy container is the one the first deploy started');
   t.regex(result.output, /web: the proxy serves :8180 from [0-9a-f]{12}/);
   t.notRegex(result.output, /proxy: (starting|restarting|replacing)/);
@@ -123,15 +150,24 @@ test.serial('a release that never becomes healthy is never switched to: no reque
     'app.js': app('v3', false),
     'test/app.test.js': "import { test } from 'node:test';\ntest('nothing', () => {});\n",
   });
-  const { result, requests: [health] } = await underLoad([url(world.hosts[0])], () => run(['run', '--env', 'one']));
+  const {
+    result,
+    requests: [health],
+  } = await underLoad([url(world.hosts[0])], () => run(['run', '--env', 'one']));
   t.is(result.code, 1, result.output);
   t.regex(result.stderr, /web: not healthy after 8 check\(s\): GET \/health answered 503; every host is back on its previous release/);
   assertNoFailure(t, [health], result);
-  t.true(health.every((r) => release(r) === 'v2'), 'only the old release answered');
+  t.true(
+    health.every((r) => release(r) === 'v2'),
+    'only the old release answered',
+  );
 });
 
 test.serial('a rollback switches back through the proxy with no failed request', async (t) => {
-  const { result, requests: [health] } = await underLoad([url(world.hosts[0])], () => run(['rollback', 'one']));
+  const {
+    result,
+    requests: [health],
+  } = await underLoad([url(world.hosts[0])], () => run(['rollback', 'one']));
   t.is(result.code, 0, result.output);
   assertNoFailure(t, [health], result);
   t.is(release(health[0]), 'v2');
@@ -158,19 +194,33 @@ test.serial('a batched rollout (rollout.batch 2) switches two hosts, then the th
   const hosts = world.hosts.slice(2, 5);
   const first = await run(['deploy', 'fleet', '--docker-tag', 'develop']);
   t.is(first.code, 0, first.output);
-  const { result, requests } = await underLoad(hosts.map((host) => url(host)), () => run(['deploy', 'fleet', '--docker-tag', 'feature/v2', '--json']), 35);
+  const { result, requests } = await underLoad(
+    hosts.map((host) => url(host)),
+    () => run(['deploy', 'fleet', '--docker-tag', 'feature/v2', '--json']),
+    35,
+  );
   t.is(result.code, 0, result.output);
   assertNoFailure(t, requests, result);
   for (const list of requests) t.is(release(list.at(-1)), 'v2');
-  const events = result.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).filter((e) => e.type === 'host' && e.phase.startsWith('switch'));
+  const events = result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line))
+    .filter((e) => e.type === 'host' && e.phase.startsWith('switch'));
   const phaseOf = Object.fromEntries(events.filter((e) => e.status === 'success').map((e) => [e.host, e.phase]));
-  t.deepEqual(phaseOf, { [`deploy@${hosts[0]}`]: 'switch 1/2', [`deploy@${hosts[1]}`]: 'switch 1/2', [`deploy@${hosts[2]}`]: 'switch 2/2' });
+  t.deepEqual(phaseOf, {
+    [`deploy@${hosts[0]}`]: 'switch 1/2',
+    [`deploy@${hosts[1]}`]: 'switch 1/2',
+    [`deploy@${hosts[2]}`]: 'switch 2/2',
+  });
   const firstDone = Math.max(...events.filter((e) => e.phase === 'switch 1/2' && e.status === 'success').map((e) => Date.parse(e.time)));
-  const secondStarted = Math.min(...events.filter((e) => e.phase === 'switch 2/2' && e.status === 'started').map((e) => Date.parse(e.time)));
+  const secondStarted = Math.min(
+    ...events.filter((e) => e.phase === 'switch 2/2' && e.status === 'started').map((e) => Date.parse(e.time)),
+  );
   t.true(firstDone <= secondStarted, 'the second batch starts once the first is healthy');
 });
 
-test.serial('another project on the same host gets its own port; a deploy of one never drops the other\'s route', async (t) => {
+test.serial("another project on the same host gets its own port; a deploy of one never drops the other's route", async (t) => {
   const other = await writeConfig(repo, proxyConfig(OTHER, OTHER_PORT), 'other.json');
   const added = await run(['deploy', 'one', '--docker-tag', 'develop'], other);
   t.is(added.code, 0, added.output);
@@ -190,7 +240,10 @@ test.serial('status shows the proxy and the release it serves; plan shows the cu
   const plan = await run(['plan', '--env', 'one', '--docker-tag', 'develop']);
   t.is(plan.code, 0, plan.output);
   t.regex(plan.stdout, /\(proxy\) +pipeline-proxy \(.*caddy:2\) on :8180, :8181: left running/);
-  t.regex(plan.stdout, /web +replace featurev2 .*→ develop.*: start beside the old one, switch the proxy \(:8180\) once healthy, drain, stop the old one/);
+  t.regex(
+    plan.stdout,
+    /web +replace featurev2 .*→ develop.*: start beside the old one, switch the proxy \(:8180\) once healthy, drain, stop the old one/,
+  );
   t.regex(plan.stdout, /worker +replace featurev2 .*: start before the old one stops/);
 });
 
@@ -201,9 +254,17 @@ test.serial('a proxy that is not running is a preflight error naming the host; n
   try {
     const result = await run(['deploy', 'one', '--docker-tag', 'develop']);
     t.is(result.code, 1, result.output);
-    t.regex(result.stderr, new RegExp(`preflight failed on 1 host\\(s\\): deploy@${world.hosts[0].replaceAll('.', '\\.')}: the proxy pipeline-proxy is not running`));
+    t.regex(
+      result.stderr,
+      new RegExp(
+        `preflight failed on 1 host\\(s\\): deploy@${world.hosts[0].replaceAll('.', '\\.')}: the proxy pipeline-proxy is not running`,
+      ),
+    );
     t.is((await engine.getContainer(`${PROJECT}-web`).inspect()).Id, before);
   } finally {
-    await engine.getContainer(PROXY).start().catch(() => undefined);
+    await engine
+      .getContainer(PROXY)
+      .start()
+      .catch(() => undefined);
   }
 });

@@ -1,16 +1,27 @@
 import test from 'ava';
-import {
-  caddyConfig, cutoverNote, describeRoute, planProxy, routesOf, serviceRoutes, servicePorts, startsFirst, withServiceRoutes,
-} from '../../dist/core/proxy.js';
 import { validateConfig } from '../../dist/config/schema.js';
 import { planDeploy } from '../../dist/core/plan.js';
+import {
+  caddyConfig,
+  cutoverNote,
+  describeRoute,
+  planProxy,
+  routesOf,
+  servicePorts,
+  serviceRoutes,
+  startsFirst,
+  withServiceRoutes,
+} from '../../dist/core/proxy.js';
 import { documentedConfig } from '../fixtures/configs.js';
 
 const web = { service: 'web', ports: ['8080:8000', '8443:8001/tcp'], proxy: true };
 const route = (port, project, service, upstream) => ({ port, project, service, upstream });
 
 test('serviceRoutes: each HOST:CONTAINER port goes to that container port of the upstream', (t) => {
-  t.deepEqual(serviceRoutes('shop', web, 'abc123def456'), [route(8080, 'shop', 'web', 'abc123def456:8000'), route(8443, 'shop', 'web', 'abc123def456:8001')]);
+  t.deepEqual(serviceRoutes('shop', web, 'abc123def456'), [
+    route(8080, 'shop', 'web', 'abc123def456:8000'),
+    route(8443, 'shop', 'web', 'abc123def456:8001'),
+  ]);
   t.deepEqual(servicePorts(web), [8080, 8443]);
 });
 
@@ -27,7 +38,9 @@ test('caddyConfig: one server per host port, reverse-proxying to its upstream, d
 });
 
 test('caddyConfig keeps an upstream being drained behind a route that matches nothing, so Caddy counts its requests', (t) => {
-  const config = caddyConfig([route(8080, 'shop', 'web', 'new:8000'), route(9090, 'other', 'api', 'f00:3000')], 30_000, [route(8080, 'shop', 'web', 'old:8000')]);
+  const config = caddyConfig([route(8080, 'shop', 'web', 'new:8000'), route(9090, 'other', 'api', 'f00:3000')], 30_000, [
+    route(8080, 'shop', 'web', 'old:8000'),
+  ]);
   const [live, draining] = config.apps.http.servers['shop/web/8080'].routes;
   t.deepEqual(live.handle[0].upstreams, [{ dial: 'new:8000' }]);
   t.is(live.match, undefined);
@@ -41,18 +54,27 @@ test('routesOf reads back what caddyConfig made, and nothing else', (t) => {
   const routes = [route(8080, 'shop', 'web', 'abc:8000'), route(9090, 'other', 'api', 'f00:3000')];
   const config = caddyConfig(routes, 5_000);
   config.apps.http.servers.handmade = { listen: [':80'], routes: [] };
-  t.deepEqual(routesOf(config).sort((a, b) => a.port - b.port), routes);
+  t.deepEqual(
+    routesOf(config).sort((a, b) => a.port - b.port),
+    routes,
+  );
   t.deepEqual(routesOf(null), [], 'a proxy with no configuration yet');
   t.deepEqual(routesOf({ admin: {} }), []);
 });
 
 const current = [route(8080, 'shop', 'web', 'old:8000'), route(9090, 'other', 'api', 'f00:3000')];
 const switches = [
-  ['a new upstream replaces the service\'s own', [route(8080, 'shop', 'web', 'new:8000')],
-    { routes: [route(9090, 'other', 'api', 'f00:3000'), route(8080, 'shop', 'web', 'new:8000')] }],
+  [
+    "a new upstream replaces the service's own",
+    [route(8080, 'shop', 'web', 'new:8000')],
+    { routes: [route(9090, 'other', 'api', 'f00:3000'), route(8080, 'shop', 'web', 'new:8000')] },
+  ],
   ['no routes: the service is no longer served, others stay', [], { routes: [route(9090, 'other', 'api', 'f00:3000')] }],
-  ['another project\'s port is a conflict and changes nothing', [route(9090, 'shop', 'web', 'new:8000')],
-    { routes: current, conflict: route(9090, 'other', 'api', 'f00:3000') }],
+  [
+    "another project's port is a conflict and changes nothing",
+    [route(9090, 'shop', 'web', 'new:8000')],
+    { routes: current, conflict: route(9090, 'other', 'api', 'f00:3000') },
+  ],
 ];
 for (const [name, next, expected] of switches) {
   test(`withServiceRoutes: ${name}`, (t) => {
@@ -77,7 +99,7 @@ for (const [name, svc, expected] of firsts) {
   });
 }
 
-test('cutoverNote says how plan\'s replace is cut over', (t) => {
+test("cutoverNote says how plan's replace is cut over", (t) => {
   t.is(cutoverNote(web), 'start beside the old one, switch the proxy (:8080, :8443) once healthy, drain, stop the old one');
   t.is(cutoverNote({ proxy: false, ports: [] }), 'start before the old one stops, stop it once healthy');
   t.is(cutoverNote({ proxy: false, ports: ['8080:8000'] }), undefined);
@@ -85,9 +107,27 @@ test('cutoverNote says how plan\'s replace is cut over', (t) => {
 
 const proxies = [
   ['no proxy yet: started on the ports', undefined, 'caddy:2', [9090, 8080], { action: 'start', ports: [8080, 9090] }],
-  ['the same image and ports: left running', { image: 'caddy:2', running: true, ports: [8080, 9090] }, 'caddy:2', [8080], { action: 'leave', ports: [8080, 9090] }],
-  ['a new port: restarted to listen on it too', { image: 'caddy:2', running: true, ports: [9090] }, 'caddy:2', [8080], { action: 'listen', ports: [8080, 9090] }],
-  ['another image: replaced, keeping every port', { image: 'caddy:2.6', running: true, ports: [9090] }, 'caddy:2', [8080], { action: 'replace', ports: [8080, 9090] }],
+  [
+    'the same image and ports: left running',
+    { image: 'caddy:2', running: true, ports: [8080, 9090] },
+    'caddy:2',
+    [8080],
+    { action: 'leave', ports: [8080, 9090] },
+  ],
+  [
+    'a new port: restarted to listen on it too',
+    { image: 'caddy:2', running: true, ports: [9090] },
+    'caddy:2',
+    [8080],
+    { action: 'listen', ports: [8080, 9090] },
+  ],
+  [
+    'another image: replaced, keeping every port',
+    { image: 'caddy:2.6', running: true, ports: [9090] },
+    'caddy:2',
+    [8080],
+    { action: 'replace', ports: [8080, 9090] },
+  ],
 ];
 for (const [name, observed, image, ports, expected] of proxies) {
   test(`planProxy: ${name}`, (t) => {

@@ -3,12 +3,19 @@
  * is reported by name; the handshake then checks the host key and explains a failed attempt.
  */
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
+import type { ConnectConfig, Client as SshClient } from 'ssh2';
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ConnectConfig } from 'ssh2';
-import { checkHostKey, knownHostKeyTypes, parseKnownHosts, type HostKeyVerdict, type KnownHostEntry } from '../../core/known-hosts.js';
+import { checkHostKey, type HostKeyVerdict, type KnownHostEntry, knownHostKeyTypes, parseKnownHosts } from '../../core/known-hosts.js';
 import {
-  describeConnectError, describeHostKeyProblem, describeKeyProblem, hostKeyAlgorithms, type ConnectError,
+  type ConnectError,
+  describeConnectError,
+  describeHostKeyProblem,
+  describeKeyProblem,
+  type HostNaming,
+  hostKeyAlgorithms,
 } from '../../core/ssh.js';
+import type { IdentitySource } from '../../core/ssh-route.js';
 import { ConfigError, HostError } from '../../errors.js';
 import { SshConnection, type SshHostConnection, type SshTarget } from './connection.js';
 
@@ -17,16 +24,22 @@ const { Client, utils: sshUtils } = ssh2;
 export interface SshOptions {
   /** Path to a private key; '~' already expanded by the caller. */
   identityFile?: string;
+  /** Private keys tried in order (instead of identityFile); one the SSH config named may be missing. */
+  identityFiles?: IdentitySource[];
   /** For an encrypted key. */
   passphrase?: string;
   /** SSH agent socket; default process.env.SSH_AUTH_SOCK when no identityFile. */
   agent?: string;
-  /** Path to known_hosts; required. */
-  knownHosts: string;
+  /** Path(s) to known_hosts, read together; required. */
+  knownHosts: string | string[];
   /** Default 15000. */
   readyTimeoutMs?: number;
   /** Default 10000. */
   keepaliveIntervalMs?: number;
+  /** A stream to the host's sshd already open (a channel of a jump host's connection), instead of TCP. */
+  sock?: Duplex;
+  /** How the config named the host, when an SSH config file was read: for a name that resolves nowhere. */
+  named?: HostNaming;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 15_000;
@@ -36,8 +49,8 @@ const KEEPALIVE_COUNT_MAX = 3;
 
 /** Open one SSH connection to `target`, checking its host key against `options.knownHosts`. */
 export async function connectHost(target: SshTarget, options: SshOptions): Promise<SshHostConnection> {
-  const knownHosts = await readKnownHosts(options.knownHosts);
-  const auth = await resolveAuth(options);
+  const knownHosts = await readKnownHosts(knownHostsFiles(options));
+  const auth = await resolveAuth(options, target.user);
   const client = new Client();
   // Made first, so that it hears every event of the client from the start.
   const connection = new SshConnection(target, client);
@@ -48,7 +61,15 @@ export async function connectHost(target: SshTarget, options: SshOptions): Promi
 // ---------------------------------------------------------------------------------------------
 // Preparing to connect: known_hosts and credentials
 
-async function readKnownHosts(path: string): Promise<KnownHostEntry[]> {
+function knownHostsFiles(options: SshOptions): string[] {
+  return typeof options.knownHosts === 'string' ? [options.knownHosts] : options.knownHosts;
+}
+
+async function readKnownHosts(paths: readonly string[]): Promise<KnownHostEntry[]> {
+  return (await Promise.all(paths.map(readKnownHostsFile))).flat();
+}
+
+async function readKnownHostsFile(path: string): Promise<KnownHostEntry[]> {
   try {
     return parseKnownHosts(await readFile(path, 'utf8'));
   } catch (error) {
@@ -59,22 +80,47 @@ async function readKnownHosts(path: string): Promise<KnownHostEntry[]> {
 }
 
 interface Auth {
-  config: Pick<ConnectConfig, 'privateKey' | 'passphrase' | 'agent'>;
+  config: Pick<ConnectConfig, 'authHandler'>;
   /** Names the credential in error messages, e.g. "key /home/me/.ssh/id_ed25519". */
   description: string;
 }
 
-async function resolveAuth(options: SshOptions): Promise<Auth> {
-  if (options.identityFile !== undefined) {
-    const privateKey = await loadPrivateKey(options.identityFile, options.passphrase);
-    const config: Auth['config'] = { privateKey };
-    if (options.passphrase !== undefined) config.passphrase = options.passphrase;
-    if (options.agent !== undefined) config.agent = options.agent;
-    return { config, description: `key ${options.identityFile}` };
+/**
+ * The keys to offer, in order. Keys the settings name come first, then the agent only when one was given (as before
+ * SSH config files); with keys only the SSH config names, the agent (SSH_AUTH_SOCK) comes first, as ssh offers it.
+ */
+async function resolveAuth(options: SshOptions, user: string): Promise<Auth> {
+  const sources = options.identityFiles ?? (options.identityFile === undefined ? [] : [{ path: options.identityFile, required: true }]);
+  const explicit = sources.some((source) => source.required);
+  const agent = options.agent ?? (explicit ? undefined : process.env.SSH_AUTH_SOCK || undefined);
+  const keys: Array<{ path: string; key: Buffer }> = [];
+  for (const source of sources) {
+    const key = await loadIdentity(source, options.passphrase, agent !== undefined);
+    if (key) keys.push({ path: source.path, key });
   }
-  const agent = options.agent ?? process.env.SSH_AUTH_SOCK;
-  if (!agent) throw new ConfigError('no SSH identity file given and no SSH agent running (SSH_AUTH_SOCK is not set)');
-  return { config: { agent }, description: `ssh agent ${agent}` };
+  if (keys.length === 0 && agent === undefined) {
+    const skipped = sources.length > 0 ? ` (none of ${sources.map((source) => source.path).join(', ')} exists)` : '';
+    throw new ConfigError(`no SSH identity file given${skipped} and no SSH agent running (SSH_AUTH_SOCK is not set)`);
+  }
+  const passphrase = options.passphrase === undefined ? {} : { passphrase: options.passphrase };
+  const byKey = keys.map(({ key }) => ({ type: 'publickey' as const, username: user, key, ...passphrase }));
+  const byAgent = agent === undefined ? [] : [{ type: 'agent' as const, username: user, agent }];
+  const keyNames = keys.length === 0 ? [] : [`${keys.length > 1 ? 'keys' : 'key'} ${keys.map((key) => key.path).join(', ')}`];
+  const agentNames = agent === undefined ? [] : [`ssh agent ${agent}`];
+  const description = (explicit ? [...keyNames, ...agentNames] : [...agentNames, ...keyNames]).join(' and ');
+  return { config: { authHandler: explicit ? [...byKey, ...byAgent] : [...byAgent, ...byKey] }, description };
+}
+
+/** A key the SSH config names that does not exist is skipped, and so is an encrypted one without passphrase when an agent may hold it. */
+async function loadIdentity(source: IdentitySource, passphrase: string | undefined, agent: boolean): Promise<Buffer | undefined> {
+  try {
+    return await loadPrivateKey(source.path, passphrase);
+  } catch (error) {
+    if (source.required) throw error;
+    if (errorCode((error as Error).cause) === 'ENOENT') return undefined;
+    if (agent && passphrase === undefined && /is encrypted/.test((error as Error).message)) return undefined;
+    throw error;
+  }
 }
 
 /** Read and decode the key now, so a bad key is reported by file name instead of as an auth failure. */
@@ -111,8 +157,12 @@ function handshake(client: SshClient, target: SshTarget, options: SshOptions, kn
     const fail = (): void => {
       cleanup();
       client.destroy();
-      if (verdict !== undefined && verdict !== 'match') reject(new HostError(host, describeHostKeyProblem(host, port, options.knownHosts, verdict)));
-      else if (lastError) reject(new HostError(host, describeConnectError(target, timeoutMs, auth.description, lastError), { cause: lastError }));
+      if (verdict !== undefined && verdict !== 'match')
+        reject(new HostError(host, describeHostKeyProblem(host, port, knownHostsFiles(options), verdict)));
+      else if (lastError)
+        reject(
+          new HostError(host, describeConnectError(target, timeoutMs, auth.description, lastError, options.named), { cause: lastError }),
+        );
       else reject(new HostError(host, `connection closed before the SSH session was ready (port ${port})`));
     };
     const failWith = (error: Error): void => {
@@ -162,6 +212,7 @@ function connectConfig(
     keepaliveInterval: options.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
     keepaliveCountMax: KEEPALIVE_COUNT_MAX,
     hostVerifier,
+    ...(options.sock ? { sock: options.sock as ConnectConfig['sock'] } : {}),
   };
   const algorithms = hostKeyAlgorithms(knownHostKeyTypes(knownHosts, host, port));
   if (algorithms) config.algorithms = { serverHostKey: algorithms };

@@ -1,5 +1,5 @@
 import type { ServicePlan } from '../../core/plan.js';
-import { planProxy, PROXY_CONTAINER, servicePorts } from '../../core/proxy.js';
+import { PROXY_CONTAINER, planProxy, servicePorts } from '../../core/proxy.js';
 import type { ServiceStatus } from '../target.js';
 import type { HostProxy } from './proxy.js';
 

@@ -3,12 +3,18 @@ import { adminRequest, ensureProxyNetwork, proxySpec, publishedPorts } from '../
 import { findContainer, stopContainer } from '../../adapters/service.js';
 import type { ProxyPlan } from '../../core/plan.js';
 import {
-  caddyConfig, planProxy, PROXY_CONTAINER, routesOf, withServiceRoutes, type ObservedProxy, type ProxyRoute,
+  caddyConfig,
+  type ObservedProxy,
+  PROXY_CONTAINER,
+  type ProxyRoute,
+  planProxy,
+  routesOf,
+  withServiceRoutes,
 } from '../../core/proxy.js';
 import { delay } from '../../core/time.js';
 import { HostError } from '../../errors.js';
+import { engineCall } from '../engine-call.js';
 import type { Log } from '../target.js';
-import { engineCall } from './engine-call.js';
 
 const ADMIN_TIMEOUT_MS = 10_000;
 const ANSWER_WITHIN_MS = 15_000;
@@ -23,7 +29,12 @@ const POLL_MS = 100;
 export class HostProxy {
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly docker: Docker, private readonly host: string, private readonly plan: ProxyPlan, private readonly log: Log) {}
+  constructor(
+    private readonly docker: Docker,
+    private readonly host: string,
+    private readonly plan: ProxyPlan,
+    private readonly log: Log,
+  ) {}
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
@@ -45,9 +56,16 @@ export class HostProxy {
   async check(): Promise<void> {
     const current = await this.observe();
     if (!current) return;
-    if (!current.running) throw new HostError(this.host, `the proxy ${PROXY_CONTAINER} is not running: start it (docker start ${PROXY_CONTAINER}) or remove it, and the deploy starts a new one`);
+    if (!current.running)
+      throw new HostError(
+        this.host,
+        `the proxy ${PROXY_CONTAINER} is not running: start it (docker start ${PROXY_CONTAINER}) or remove it, and the deploy starts a new one`,
+      );
     await this.routes().catch((error: Error) => {
-      throw new HostError(this.host, `the proxy ${PROXY_CONTAINER} is not answering: ${error instanceof HostError ? error.reason : error.message}`);
+      throw new HostError(
+        this.host,
+        `the proxy ${PROXY_CONTAINER} is not answering: ${error instanceof HostError ? error.reason : error.message}`,
+      );
     });
   }
 
@@ -70,9 +88,18 @@ export class HostProxy {
       if (current) {
         // Caddy stops gracefully on SIGTERM; its configuration stays in its volume for the new container.
         const old = this.docker.getContainer(PROXY_CONTAINER);
-        await engineCall(this.host, stopContainer(old, this.plan.drainTimeoutMs).then(() => old.remove({ force: true })), `removing ${PROXY_CONTAINER}`, this.plan.drainTimeoutMs + 60_000);
+        await engineCall(
+          this.host,
+          stopContainer(old, this.plan.drainTimeoutMs).then(() => old.remove({ force: true })),
+          `removing ${PROXY_CONTAINER}`,
+          this.plan.drainTimeoutMs + 60_000,
+        );
       }
-      const created = await engineCall(this.host, this.docker.createContainer(proxySpec(this.plan.image, all)), `creating ${PROXY_CONTAINER}`);
+      const created = await engineCall(
+        this.host,
+        this.docker.createContainer(proxySpec(this.plan.image, all)),
+        `creating ${PROXY_CONTAINER}`,
+      );
       await engineCall(this.host, created.start(), `starting ${PROXY_CONTAINER}`);
       await this.answering();
     });
@@ -81,9 +108,16 @@ export class HostProxy {
   private async answering(): Promise<void> {
     const until = Date.now() + ANSWER_WITHIN_MS;
     for (;;) {
-      const error = await this.routes().then(() => undefined, (e: Error) => e);
+      const error = await this.routes().then(
+        () => undefined,
+        (e: Error) => e,
+      );
       if (!error) return;
-      if (Date.now() > until) throw new HostError(this.host, `the proxy ${PROXY_CONTAINER} did not answer within ${ANSWER_WITHIN_MS / 1000}s: ${error instanceof HostError ? error.reason : error.message}`);
+      if (Date.now() > until)
+        throw new HostError(
+          this.host,
+          `the proxy ${PROXY_CONTAINER} did not answer within ${ANSWER_WITHIN_MS / 1000}s: ${error instanceof HostError ? error.reason : error.message}`,
+        );
       await delay(POLL_MS);
     }
   }
@@ -99,7 +133,11 @@ export class HostProxy {
     return this.serial(async () => {
       const current = await this.routes();
       const { routes: next, conflict } = withServiceRoutes(current, project, service, routes);
-      if (conflict) throw new HostError(this.host, `${service}: port ${conflict.port} is already served by the proxy to ${conflict.project} ${conflict.service}`);
+      if (conflict)
+        throw new HostError(
+          this.host,
+          `${service}: port ${conflict.port} is already served by the proxy to ${conflict.project} ${conflict.service}`,
+        );
       const before = current.filter((route) => route.project === project && route.service === service);
       const draining = before.filter((old) => routes.some((route) => route.port === old.port && route.upstream !== old.upstream));
       await this.admin('/load', caddyConfig(next, this.plan.drainTimeoutMs, draining));
@@ -112,7 +150,10 @@ export class HostProxy {
   private async drain(upstreams: readonly string[]): Promise<void> {
     const until = Date.now() + this.plan.drainTimeoutMs;
     for (;;) {
-      const stats = JSON.parse((await this.admin('/reverse_proxy/upstreams')).trim() || '[]') as { address: string; num_requests: number }[];
+      const stats = JSON.parse((await this.admin('/reverse_proxy/upstreams')).trim() || '[]') as {
+        address: string;
+        num_requests: number;
+      }[];
       const inFlight = stats.filter((s) => upstreams.includes(s.address)).reduce((sum, s) => sum + s.num_requests, 0);
       if (inFlight === 0) return;
       if (Date.now() > until) {
