@@ -25,18 +25,35 @@ export async function loadWorld() {
   };
 }
 
+/** The runner's environment as a laptop's: no CI service's variables, so the branch comes from git. */
+export const NO_CI = { CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '' };
+
+/** What a command prints in a running container, and its exit code, through the engine straight (for assertions only). */
+export async function execOutput(engine, container, command) {
+  const exec = await engine.getContainer(container).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  let output = '';
+  const sink = {
+    write: (chunk) => {
+      output += chunk;
+      return true;
+    },
+    end() {},
+    on() {},
+    once() {},
+    emit() {},
+  };
+  engine.modem.demuxStream(stream, sink, sink);
+  await new Promise((resolve) => stream.on('end', resolve));
+  return { output, code: (await exec.inspect()).ExitCode };
+}
+
 /** Environment for the example's pipeline.config.ts: qa = h1 (web) + h2 (worker), production = h3 + h4, uat = h5 (both roles). */
 export function exampleEnv(world, extra = {}) {
   const [h1, h2, h3, h4, h5] = world.hosts;
   return {
     ...process.env,
-    CI: '',
-    CIRCLECI: '',
-    CIRCLE_BRANCH: '',
-    CIRCLE_TAG: '',
-    CIRCLE_SHA1: '',
-    GITHUB_ACTIONS: '',
-    GITHUB_REF_NAME: '',
+    ...NO_CI,
     REGISTRY: world.registry,
     REGISTRY_USER: world.username,
     REGISTRY_PASSWORD: world.password,

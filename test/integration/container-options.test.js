@@ -3,7 +3,7 @@
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import test from 'ava';
-import { pipeline, projectContainers, setUpExample, worldConfig, writeConfig } from '../helpers/world.js';
+import { execOutput, pipeline, projectContainers, setUpExample, worldConfig, writeConfig } from '../helpers/world.js';
 
 let world;
 let repo;
@@ -57,25 +57,6 @@ test.after.always(async () => {
 
 const runIn = (args) => pipeline(['--config', config, ...args], { cwd: repo.work, env });
 const h1 = () => world.engines[0];
-
-async function execOutput(engine, container, command) {
-  const exec = await engine.getContainer(container).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let output = '';
-  const sink = {
-    write: (chunk) => {
-      output += chunk;
-      return true;
-    },
-    end() {},
-    on() {},
-    once() {},
-    emit() {},
-  };
-  engine.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on('end', resolve));
-  return { output, code: (await exec.inspect()).ExitCode };
-}
 
 /** What `docker inspect` says of each option on web's container. */
 function options(info) {

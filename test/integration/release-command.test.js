@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import {
+  execOutput,
   hostHome,
   keptContainers,
   pipeline,
@@ -73,29 +74,9 @@ const runIn = async (args, file = config) => {
 };
 const h1 = () => world.engines[0];
 
-/** What a container prints for a command, through the engine straight (for assertions only). */
-async function execOutput(engine, container, command) {
-  const exec = await engine.getContainer(container).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let output = '';
-  const sink = {
-    write: (chunk) => {
-      output += chunk;
-      return true;
-    },
-    end() {},
-    on() {},
-    once() {},
-    emit() {},
-  };
-  engine.modem.demuxStream(stream, sink, sink);
-  await new Promise((resolve) => stream.on('end', resolve));
-  return output;
-}
-
 /** The runs the release command recorded in web's volume on h1, read by web itself. */
 async function runsOnH1() {
-  const text = await execOutput(h1(), 'shopping-tool-web', ['sh', '-c', 'cat /data/runs 2>/dev/null || true']);
+  const { output: text } = await execOutput(h1(), 'shopping-tool-web', ['sh', '-c', 'cat /data/runs 2>/dev/null || true']);
   return text
     .trim()
     .split('\n')
@@ -134,7 +115,11 @@ test.serial(
     t.like(run, { environment: 'qa', note: 'from web', secret: true });
     const web = await h1().getContainer('shopping-tool-web').inspect();
     t.true(run.at < time(web.State.StartedAt), 'it ran before web started');
-    const onH2 = await execOutput(world.engines[1], 'shopping-tool-web', ['sh', '-c', 'cat /data/runs 2>/dev/null || echo none']);
+    const { output: onH2 } = await execOutput(world.engines[1], 'shopping-tool-web', [
+      'sh',
+      '-c',
+      'cat /data/runs 2>/dev/null || echo none',
+    ]);
     t.is(onH2.trim(), 'none', 'it ran on the first host of web only');
     t.deepEqual(await oneOffs(), [], 'its container is removed');
     const volume = await h1().getVolume('shopping-tool_data').inspect();
