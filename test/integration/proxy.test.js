@@ -1,7 +1,7 @@
 // Zero-downtime deploys: the host's proxy (Caddy) in front of a proxied web service, requests running throughout.
 import test from 'ava';
 import { failures, rateOf, requestLoop } from '../helpers/load.js';
-import { commitOnBranch, loadWorld, makeRepo, pipeline, resetHosts, worldConfig, writeConfig } from '../helpers/world.js';
+import { commitOnBranch, loadWorld, makeRepo, NO_CI, pipeline, resetHosts, worldConfig, writeConfig } from '../helpers/world.js';
 
 const PROJECT = 'proxytest';
 const OTHER = 'proxyother';
@@ -111,7 +111,7 @@ test.before(async () => {
   world = await loadWorld();
   await resetProxyHosts();
   repo = await makeRepo();
-  env = { ...process.env, CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', GITHUB_ACTIONS: '' };
+  env = { ...process.env, ...NO_CI };
   config = await writeConfig(repo, proxyConfig());
   await commitOnBranch(repo, 'develop', 'develop', { 'app.js': app('v1') });
   const first = await run(['run', '--env', 'one']);
