@@ -1,5 +1,5 @@
 import type { PipelineConfig } from '../config/schema.js';
-import { parseHost, type HostDefaults } from '../core/hosts.js';
+import { environmentSsh, parseHost, type HostDefaults } from '../core/hosts.js';
 import type { DeployTarget, TargetMember } from '../deploy/target.js';
 import { ConfigError } from '../errors.js';
 
@@ -35,7 +35,7 @@ export interface ServiceOnMember { member: TargetMember; service: string }
  * An unknown service, or a host that does not run it, is a usage error.
  */
 export function serviceMembers(
-  config: Pick<PipelineConfig, 'services' | 'ssh'>, environment: string, members: readonly TargetMember[], service: string | undefined, host?: string,
+  config: Pick<PipelineConfig, 'services' | 'ssh' | 'environments'>, environment: string, members: readonly TargetMember[], service: string | undefined, host?: string,
 ): ServiceOnMember[] {
   const names = Object.keys(config.services);
   if (service !== undefined && !config.services[service]) throw new ConfigError(`unknown service "${service}"; services: ${names.join(', ')}`);
@@ -44,7 +44,7 @@ export function serviceMembers(
   const all = members.flatMap((member) => wanted.filter((name) => runs(member, name)).map((name) => ({ member, service: name })));
   if (all.length === 0) throw new ConfigError(service ? `${service} does not run in ${environment}: no host has its roles` : `no service runs in ${environment}`);
   if (host === undefined) return all;
-  const id = hostId(host, config.ssh);
+  const id = hostId(host, environmentSsh(config.ssh, config.environments[environment]?.ssh));
   const chosen = all.filter(({ member }) => member.id === host || member.id === id || hostName(member.id) === host);
   if (chosen.length === 0) {
     const hosts = [...new Set(all.map(({ member }) => member.id))];
