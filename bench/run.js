@@ -12,8 +12,19 @@ import { promisify } from 'node:util';
 import { engineWorkAlone } from './lib/floor.js';
 import { measure, median, ratio, rotations, round, TIME } from './lib/measure.js';
 import {
-  BENCH, benchConfig, benchImage, DOCKER, hostsUp, loadWorld, makeRepo, PROJECT, removeBenchContainers, removeBenchImages,
-  ROOT, sshLoginCounts, writeConfig,
+  BENCH,
+  benchConfig,
+  benchImage,
+  DOCKER,
+  hostsUp,
+  loadWorld,
+  makeRepo,
+  PROJECT,
+  ROOT,
+  removeBenchContainers,
+  removeBenchImages,
+  sshLoginCounts,
+  writeConfig,
 } from './lib/world.js';
 
 const run = promisify(execFile);
@@ -39,7 +50,18 @@ const secs = (ms) => `${round(ms / 1000, 2)} s`;
  * to the CLI, which would hide the CLI's own start-up cost in the ratio).
  */
 function childEnv(extra = {}) {
-  const env = { ...process.env, CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '', GITHUB_HEAD_REF: '', ...extra };
+  const env = {
+    ...process.env,
+    CI: '',
+    CIRCLECI: '',
+    CIRCLE_BRANCH: '',
+    CIRCLE_TAG: '',
+    CIRCLE_SHA1: '',
+    GITHUB_ACTIONS: '',
+    GITHUB_REF_NAME: '',
+    GITHUB_HEAD_REF: '',
+    ...extra,
+  };
   for (const name of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS']) delete env[name];
   return env;
 }
@@ -50,17 +72,28 @@ async function preflight(world) {
   const problems = [];
   for (const [file, fix] of [
     [TIME, 'apt-get install -y time'],
-    [DOCKER, 'apt-get install -y docker.io (Debian\'s client, as scripts/world.sh installs it)'],
+    [DOCKER, "apt-get install -y docker.io (Debian's client, as scripts/world.sh installs it)"],
     ['/usr/bin/ssh', 'apt-get install -y openssh-client'],
     ['/usr/bin/curl', 'apt-get install -y curl (used on the hosts by the hand-written baseline)'],
     [join(ROOT, 'dist/cli/index.js'), 'npm run build'],
   ]) {
-    if (!await access(file).then(() => true, () => false)) problems.push(`${file} is missing: ${fix}`);
+    if (
+      !(await access(file).then(
+        () => true,
+        () => false,
+      ))
+    )
+      problems.push(`${file} is missing: ${fix}`);
   }
   const up = await hostsUp(world);
-  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n])])].sort((a, b) => a - b);
+  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n])])].sort(
+    (a, b) => a - b,
+  );
   const missing = needed.filter((n) => !up.includes(n));
-  if (missing.length > 0) problems.push(`the test world lacks host(s) ${missing.map((n) => `h${n}`).join(', ')}: run \`WORLD_HOSTS=8 bash scripts/world.sh up\` (it adds hosts and leaves h1..h5 alone)`);
+  if (missing.length > 0)
+    problems.push(
+      `the test world lacks host(s) ${missing.map((n) => `h${n}`).join(', ')}: run \`WORLD_HOSTS=8 bash scripts/world.sh up\` (it adds hosts and leaves h1..h5 alone)`,
+    );
   if (problems.length > 0) throw new Error(`cannot run the benchmark:\n  ${problems.join('\n  ')}`);
 }
 
@@ -82,6 +115,7 @@ async function snapshotCli(dir) {
 /** Top-level stage durations as the simple renderer prints them ("✔ [12:00:00] build: ... [4s]"). */
 function stageDurations(output) {
   const stages = {};
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes start with ESC.
   for (const line of output.replace(/\x1b\[[0-9;]*m/g, '').split('\n')) {
     const match = /^✔ \[[\d:]+\] (checkout|build|test|push|resolve|deploy)\b.*\[([\d.]+m?s(?: [\d.]+s)?)\]\s*$/.exec(line);
     if (match) stages[match[1]] = match[2];
@@ -96,14 +130,23 @@ function baselinePhases(output) {
 
 /** Runner-engine events of the bench's images and containers between two instants (seconds since the epoch). */
 async function engineWork(since, until, image) {
-  const { stdout } = await run(DOCKER, ['events', '--since', String(since), '--until', String(until), '--format', '{{json .}}'], { maxBuffer: 1 << 26 });
-  const events = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const { stdout } = await run(DOCKER, ['events', '--since', String(since), '--until', String(until), '--format', '{{json .}}'], {
+    maxBuffer: 1 << 26,
+  });
+  const events = stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
   const ours = (name = '') => name.startsWith(`${image}:`) || name.startsWith(`${image}@`) || name === image;
   return {
     builds: events.filter((e) => e.Type === 'image' && e.Action === 'tag' && ours(e.Actor?.Attributes?.name)).length,
     pushes: events.filter((e) => e.Type === 'image' && e.Action === 'push' && ours(e.Actor?.Attributes?.name)).length,
-    containers: events.filter((e) => e.Type === 'container' && e.Action === 'create'
-      && (e.Actor?.Attributes?.['pipeline.project'] === PROJECT || ours(e.Actor?.Attributes?.image))).length,
+    containers: events.filter(
+      (e) =>
+        e.Type === 'container' &&
+        e.Action === 'create' &&
+        (e.Actor?.Attributes?.['pipeline.project'] === PROJECT || ours(e.Actor?.Attributes?.image)),
+    ).length,
   };
 }
 
@@ -159,8 +202,22 @@ async function benchStartup(cli) {
     mediansMs: medians,
     ratios: { 'pipeline --version / node -e 0': versionRatio, 'pipeline --help / node -e 0': helpRatio },
     rows: [
-      row('1 start-up', '`pipeline --version` / `node -e 0`', versionRatio, '≤ 1.5×', versionRatio <= 1.5, `${Math.round(medians['pipeline --version'])} vs ${Math.round(medians['node -e 0'])} ms`),
-      row('1 start-up', '`pipeline --help` / `node -e 0`', helpRatio, '≤ 1.5×', helpRatio <= 1.5, `${Math.round(medians['pipeline --help'])} vs ${Math.round(medians['node -e 0'])} ms`),
+      row(
+        '1 start-up',
+        '`pipeline --version` / `node -e 0`',
+        versionRatio,
+        '≤ 1.5×',
+        versionRatio <= 1.5,
+        `${Math.round(medians['pipeline --version'])} vs ${Math.round(medians['node -e 0'])} ms`,
+      ),
+      row(
+        '1 start-up',
+        '`pipeline --help` / `node -e 0`',
+        helpRatio,
+        '≤ 1.5×',
+        helpRatio <= 1.5,
+        `${Math.round(medians['pipeline --help'])} vs ${Math.round(medians['node -e 0'])} ms`,
+      ),
     ],
   };
 }
@@ -169,11 +226,23 @@ async function benchStartup(cli) {
 
 function baselineEnv(world, { repo, sha, tag = 'master', image = benchImage(world), web, worker }) {
   return childEnv({
-    IMAGE: image, TAG: tag, SHA: sha ?? '', CONTEXT: repo?.work ?? '',
-    REGISTRY: world.registry, REGISTRY_USER: world.username, REGISTRY_PASSWORD: world.password,
-    SSH_USER: world.sshUser, SSH_KEY: world.sshKey, KNOWN_HOSTS: world.knownHosts,
-    WEB_HOSTS: web.map(world.host).join(' '), WORKER_HOSTS: worker.map(world.host).join(' '),
-    PROJECT, WEB_PORT: '9080', APP_ENV: 'bench', LOGSTASH_IMAGE: world.logstashImage, BASE_IMAGE: world.nodeImage,
+    IMAGE: image,
+    TAG: tag,
+    SHA: sha ?? '',
+    CONTEXT: repo?.work ?? '',
+    REGISTRY: world.registry,
+    REGISTRY_USER: world.username,
+    REGISTRY_PASSWORD: world.password,
+    SSH_USER: world.sshUser,
+    SSH_KEY: world.sshKey,
+    KNOWN_HOSTS: world.knownHosts,
+    WEB_HOSTS: web.map(world.host).join(' '),
+    WORKER_HOSTS: worker.map(world.host).join(' '),
+    PROJECT,
+    WEB_PORT: '9080',
+    APP_ENV: 'bench',
+    LOGSTASH_IMAGE: world.logstashImage,
+    BASE_IMAGE: world.nodeImage,
   });
 }
 
@@ -189,7 +258,10 @@ async function benchPipeline(world, cli, repo, configFile) {
     /** The same by hand: docker CLI, then host after host over OpenSSH. */
     baseline: async () => {
       const sha = await repo.newRevision();
-      return measure(['bash', join(BENCH, 'baseline.sh'), 'all'], { cwd: repo.work, env: baselineEnv(world, { repo, sha, ...PIPELINE_HOSTS }) });
+      return measure(['bash', join(BENCH, 'baseline.sh'), 'all'], {
+        cwd: repo.work,
+        env: baselineEnv(world, { repo, sha, ...PIPELINE_HOSTS }),
+      });
     },
     /** The retry of the deploy of the commit last pushed: no build, test or push. */
     retry: async () => measure(['node', cli, 'run', '--only', 'deploy', '--config', configFile], { cwd: repo.work, env: childEnv() }),
@@ -213,7 +285,10 @@ async function benchPipeline(world, cli, repo, configFile) {
       if (name === 'baseline') record.phasesMs = baselinePhases(result.output);
       else record.stages = stageDurations(result.output);
       if (name === 'retry') {
-        record.work = { ...await engineWork(since, until, image), registryUploads: await registryUploads(registryFrom, `${PROJECT}/shopping-tool`) };
+        record.work = {
+          ...(await engineWork(since, until, image)),
+          registryUploads: await registryUploads(registryFrom, `${PROJECT}/shopping-tool`),
+        };
         record.work.stagesRun = Object.keys(record.stages).filter((stage) => ['build', 'test', 'push'].includes(stage));
       }
       samples[name].push(record.ms);
@@ -232,7 +307,8 @@ async function benchPipeline(world, cli, repo, configFile) {
     registryUploads: Math.max(...retries.map((r) => r.work.registryUploads ?? 0)),
     stagesRun: [...new Set(retries.flatMap((r) => r.work.stagesRun))],
   };
-  const noWork = work.builds === 0 && work.pushes === 0 && work.testContainers === 0 && work.registryUploads === 0 && work.stagesRun.length === 0;
+  const noWork =
+    work.builds === 0 && work.pushes === 0 && work.testContainers === 0 && work.registryUploads === 0 && work.stagesRun.length === 0;
   const connections = runs.filter((r) => r.variant !== 'baseline').flatMap((r) => Object.values(r.sshConnections));
   return {
     pipeline: {
@@ -243,7 +319,16 @@ async function benchPipeline(world, cli, repo, configFile) {
       ratios: { 'pipeline run / baseline.sh all': overhead },
       sshConnectionsPerHostPerRun: { pipeline: Math.max(...connections) },
       runs: runs.filter((r) => r.variant !== 'retry'),
-      rows: [row('2 whole pipeline', '`pipeline run` (2 hosts) / hand-written bash', overhead, '≤ 0.8×', overhead <= 0.8, `${secs(medians.pipeline)} vs ${secs(medians.baseline)}`)],
+      rows: [
+        row(
+          '2 whole pipeline',
+          '`pipeline run` (2 hosts) / hand-written bash',
+          overhead,
+          '≤ 0.8×',
+          overhead <= 0.8,
+          `${secs(medians.pipeline)} vs ${secs(medians.baseline)}`,
+        ),
+      ],
     },
     retry: {
       repetitions: REPS.pipeline,
@@ -253,8 +338,22 @@ async function benchPipeline(world, cli, repo, configFile) {
       workDuringRetry: work,
       runs: retries,
       rows: [
-        row('5 retry', 'work done by `run --only deploy` (builds, test containers, pushes, registry uploads)', `${work.builds}, ${work.testContainers}, ${work.pushes}, ${work.registryUploads}`, 'none', noWork, ''),
-        row('5 retry', '`run --only deploy` / `run`', retryRatio, '(no target)', undefined, `${secs(medians.retry)} vs ${secs(medians.pipeline)}`),
+        row(
+          '5 retry',
+          'work done by `run --only deploy` (builds, test containers, pushes, registry uploads)',
+          `${work.builds}, ${work.testContainers}, ${work.pushes}, ${work.registryUploads}`,
+          'none',
+          noWork,
+          '',
+        ),
+        row(
+          '5 retry',
+          '`run --only deploy` / `run`',
+          retryRatio,
+          '(no target)',
+          undefined,
+          `${secs(medians.retry)} vs ${secs(medians.pipeline)}`,
+        ),
       ],
     },
   };
@@ -267,7 +366,10 @@ async function benchScaling(world, cli, repo, configFile) {
   const tags = ['scale-a', 'scale-b'];
   for (const tag of tags) {
     await repo.newRevision();
-    const result = await measure(['node', cli, 'run', '--skip', 'test', '--branch', tag, '--config', configFile], { cwd: repo.work, env: childEnv() });
+    const result = await measure(['node', cli, 'run', '--skip', 'test', '--branch', tag, '--config', configFile], {
+      cwd: repo.work,
+      env: childEnv(),
+    });
     if (result.code !== 0) throw new Error(`building ${tag} failed (exit ${result.code}):\n${result.output.slice(-3000)}`);
   }
   const largest = SCALE_SIZES.at(-1);
@@ -275,12 +377,27 @@ async function benchScaling(world, cli, repo, configFile) {
   const nextTag = () => tags[turn++ % 2];
   const image = benchImage(world);
   const variants = Object.fromEntries([
-    ...SCALE_SIZES.map((n) => [`pipeline ${n}`, (tag) => measure(['node', cli, 'deploy', `scale${n}`, '--docker-tag', tag, '--config', configFile], { cwd: repo.work, env: childEnv() })]),
-    [`baseline ${largest}`, (tag) => measure(['bash', join(BENCH, 'baseline.sh'), 'deploy'], {
-      cwd: repo.work, env: baselineEnv(world, { tag, web: SCALE_HOSTS[largest], worker: SCALE_HOSTS[largest] }),
-    })],
-    ...SCALE_SIZES.map((n) => [`engine ${n}`, (tag) => engineWorkAlone(world, SCALE_HOSTS[n], image, tag)
-      .then((ms) => ({ ms, code: 0, output: '' }), (error) => ({ ms: 0, code: 1, output: error.message }))]),
+    ...SCALE_SIZES.map((n) => [
+      `pipeline ${n}`,
+      (tag) =>
+        measure(['node', cli, 'deploy', `scale${n}`, '--docker-tag', tag, '--config', configFile], { cwd: repo.work, env: childEnv() }),
+    ]),
+    [
+      `baseline ${largest}`,
+      (tag) =>
+        measure(['bash', join(BENCH, 'baseline.sh'), 'deploy'], {
+          cwd: repo.work,
+          env: baselineEnv(world, { tag, web: SCALE_HOSTS[largest], worker: SCALE_HOSTS[largest] }),
+        }),
+    ],
+    ...SCALE_SIZES.map((n) => [
+      `engine ${n}`,
+      (tag) =>
+        engineWorkAlone(world, SCALE_HOSTS[n], image, tag).then(
+          (ms) => ({ ms, code: 0, output: '' }),
+          (error) => ({ ms: 0, code: 1, output: error.message }),
+        ),
+    ]),
   ]);
   log(`scaling: warm-up deploys to ${largest} hosts (not measured)`);
   for (const tag of QUICK ? tags.slice(0, 1) : tags) {
@@ -322,10 +439,30 @@ async function benchScaling(world, cli, repo, configFile) {
   const sizes = (prefix) => SCALE_SIZES.map((n) => `${n}: ${secs(medians[`${prefix} ${n}`])}`).join(', ');
   const rows = [
     row('3 scaling', `time(${largest} hosts) / time(1 host)`, scale, '≤ 1.5', scale <= 1.5, sizes('pipeline')),
-    row('3 scaling', '  the same, engine work alone (the floor)', floorScale, '(reference)', undefined,
-      `${sizes('engine')}; the runner adds ${SCALE_SIZES.map((n) => `${n}: +${secs(medians[`pipeline ${n}`] - medians[`engine ${n}`])}`).join(', ')}`),
-    row('3 scaling', `\`pipeline deploy\` / serial hand-written, ${largest} hosts`, vsBaseline, '≤ 0.4×', vsBaseline <= 0.4, `${secs(big)} vs ${secs(medians[`baseline ${largest}`])}`),
-    row('3 scaling', 'SSH connections per host per deploy', pipelineConnections, '1', pipelineConnections === 1, `hand-written: ${baselineConnections}`),
+    row(
+      '3 scaling',
+      '  the same, engine work alone (the floor)',
+      floorScale,
+      '(reference)',
+      undefined,
+      `${sizes('engine')}; the runner adds ${SCALE_SIZES.map((n) => `${n}: +${secs(medians[`pipeline ${n}`] - medians[`engine ${n}`])}`).join(', ')}`,
+    ),
+    row(
+      '3 scaling',
+      `\`pipeline deploy\` / serial hand-written, ${largest} hosts`,
+      vsBaseline,
+      '≤ 0.4×',
+      vsBaseline <= 0.4,
+      `${secs(big)} vs ${secs(medians[`baseline ${largest}`])}`,
+    ),
+    row(
+      '3 scaling',
+      'SSH connections per host per deploy',
+      pipelineConnections,
+      '1',
+      pipelineConnections === 1,
+      `hand-written: ${baselineConnections}`,
+    ),
   ];
   return {
     repetitions: REPS.scaling,
@@ -340,7 +477,11 @@ async function benchScaling(world, cli, repo, configFile) {
       [`pipeline ${largest} / baseline ${largest}`]: vsBaseline,
     },
     runnerAboveEngineWorkMs: Object.fromEntries(SCALE_SIZES.map((n) => [n, round(medians[`pipeline ${n}`] - medians[`engine ${n}`], 0)])),
-    sshConnectionsPerHostPerDeploy: { pipeline: pipelineConnections, baseline: baselineConnections, countedOn: countedHosts.map((n) => `h${n}`) },
+    sshConnectionsPerHostPerDeploy: {
+      pipeline: pipelineConnections,
+      baseline: baselineConnections,
+      countedOn: countedHosts.map((n) => `h${n}`),
+    },
     runs,
     rows,
   };
@@ -366,8 +507,14 @@ async function benchStreaming(world, cli, work) {
     if (built.code !== 0) throw new Error(`building the loud app failed:\n${built.output.slice(-3000)}`);
     const sha = await repo.sha();
     const variants = {
-      pipeline: () => measure(['node', cli, 'run', '--only', 'test', '--config', config], { cwd: repo.work, env: childEnv(), rss: true, sink: 'null' }),
-      'docker run': () => measure([DOCKER, 'run', '--rm', '-e', 'CI=true', `${image}:${sha}`, 'node', 'print.js', String(OUTPUT_MB)], { env: childEnv(), rss: true, sink: 'null' }),
+      pipeline: () =>
+        measure(['node', cli, 'run', '--only', 'test', '--config', config], { cwd: repo.work, env: childEnv(), rss: true, sink: 'null' }),
+      'docker run': () =>
+        measure([DOCKER, 'run', '--rm', '-e', 'CI=true', `${image}:${sha}`, 'node', 'print.js', String(OUTPUT_MB)], {
+          env: childEnv(),
+          rss: true,
+          sink: 'null',
+        }),
     };
     result.output = await compareStreaming('output', variants);
     result.output.megabytes = OUTPUT_MB;
@@ -381,8 +528,9 @@ async function benchStreaming(world, cli, work) {
     for (const [folder, mb] of Object.entries(CONTEXT_MB)) {
       await mkdir(join(repo.work, folder), { recursive: true });
       for (let i = 0; i < mb / 10; i += 1) {
-        await run('head', ['-c', '10M', '/dev/urandom'], { encoding: 'buffer', maxBuffer: 11 << 20 })
-          .then(({ stdout }) => writeFile(join(repo.work, folder, `part-${i}.bin`), stdout));
+        await run('head', ['-c', '10M', '/dev/urandom'], { encoding: 'buffer', maxBuffer: 11 << 20 }).then(({ stdout }) =>
+          writeFile(join(repo.work, folder, `part-${i}.bin`), stdout),
+        );
       }
     }
     await repo.git('add', '-A');
@@ -390,10 +538,22 @@ async function benchStreaming(world, cli, work) {
     const sha = await repo.sha();
     const image = benchImage(world, 'bigctx');
     const config = await writeConfig(repo.dir, smallConfig(repo, image, ['true']));
-    const labels = ['--label', `org.opencontainers.image.revision=${sha}`, '--label', `pipeline.commit=${sha}`, '--label', 'pipeline.branch=master'];
+    const labels = [
+      '--label',
+      `org.opencontainers.image.revision=${sha}`,
+      '--label',
+      `pipeline.commit=${sha}`,
+      '--label',
+      'pipeline.branch=master',
+    ];
     const variants = {
       pipeline: () => measure(['node', cli, 'run', '--only', 'build', '--config', config], { cwd: repo.work, env: childEnv(), rss: true }),
-      'docker build': () => measure([DOCKER, 'build', '-t', `${image}:master`, '-t', `${image}:${sha}`, ...labels, '.'], { cwd: repo.work, env: childEnv(), rss: true }),
+      'docker build': () =>
+        measure([DOCKER, 'build', '-t', `${image}:master`, '-t', `${image}:${sha}`, ...labels, '.'], {
+          cwd: repo.work,
+          env: childEnv(),
+          rss: true,
+        }),
     };
     // The first build of each makes the 50 MB layer; the measured ones send the whole context and hit the cache, as a rebuild of an unchanged tree does.
     for (const variant of Object.values(variants)) {
@@ -406,11 +566,32 @@ async function benchStreaming(world, cli, work) {
 
   const { output, context } = result;
   const baselineName = (r) => Object.keys(r.mediansMs).find((name) => name !== 'pipeline');
-  for (const [r, label] of [[output, `test printing ${OUTPUT_MB} MB`], [context, `${CONTEXT_MB.kept + CONTEXT_MB.ignored} MB context, ${CONTEXT_MB.ignored} MB ignored`]]) {
+  for (const [r, label] of [
+    [output, `test printing ${OUTPUT_MB} MB`],
+    [context, `${CONTEXT_MB.kept + CONTEXT_MB.ignored} MB context, ${CONTEXT_MB.ignored} MB ignored`],
+  ]) {
     const other = baselineName(r);
     const wall = r.ratios[`pipeline / ${other}`];
-    result.rows.push(row('4 streaming', `${label}: runner peak RSS`, `${Math.round(r.peakRssKb.pipeline / 1024)} MB`, '≤ 150 MB', r.peakRssKb.pipeline <= RSS_TARGET_KB, `${other}: ${Math.round(r.peakRssKb[other] / 1024)} MB`));
-    result.rows.push(row('4 streaming', `${label}: wall time / \`${other}\``, wall, '≤ 1.2×', wall <= 1.2, `${secs(r.mediansMs.pipeline)} vs ${secs(r.mediansMs[other])}`));
+    result.rows.push(
+      row(
+        '4 streaming',
+        `${label}: runner peak RSS`,
+        `${Math.round(r.peakRssKb.pipeline / 1024)} MB`,
+        '≤ 150 MB',
+        r.peakRssKb.pipeline <= RSS_TARGET_KB,
+        `${other}: ${Math.round(r.peakRssKb[other] / 1024)} MB`,
+      ),
+    );
+    result.rows.push(
+      row(
+        '4 streaming',
+        `${label}: wall time / \`${other}\``,
+        wall,
+        '≤ 1.2×',
+        wall <= 1.2,
+        `${secs(r.mediansMs.pipeline)} vs ${secs(r.mediansMs[other])}`,
+      ),
+    );
   }
   return result;
 }
@@ -446,10 +627,21 @@ function row(benchmark, measure_, value, target, met, detail) {
 }
 
 function formatTable(rows) {
-  const cells = rows.map((r) => [r.benchmark, r.measure, typeof r.value === 'number' ? String(r.value) : r.value, r.target, r.met === undefined ? '' : r.met ? 'yes' : 'NO', r.detail]);
+  const cells = rows.map((r) => [
+    r.benchmark,
+    r.measure,
+    typeof r.value === 'number' ? String(r.value) : r.value,
+    r.target,
+    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    r.detail,
+  ]);
   const header = ['benchmark', 'measure', 'value', 'target', 'met', 'medians / detail'];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c) => c.map((text, i) => text.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (c) =>
+    c
+      .map((text, i) => text.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
@@ -481,7 +673,13 @@ async function main() {
   const results = {
     generatedAt: new Date().toISOString(),
     quick: QUICK,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, docker: (await run(DOCKER, ['version', '--format', '{{.Server.Version}}'])).stdout.trim() },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      docker: (await run(DOCKER, ['version', '--format', '{{.Server.Version}}'])).stdout.trim(),
+    },
     commit: (await run('git', ['rev-parse', 'HEAD'], { cwd: ROOT }).catch(() => ({ stdout: '' }))).stdout.trim(),
     srcChanged: (await run('git', ['status', '--porcelain', 'src'], { cwd: ROOT }).catch(() => ({ stdout: '' }))).stdout.trim() !== '',
     benchmarks: {},
@@ -498,8 +696,10 @@ async function main() {
       // `npm test` (its pretest runs world.sh up with 5 hosts) removes h6..h8: say so rather than leave a puzzle.
       const up = await hostsUp(world);
       const gone = allHosts.filter((n) => !up.includes(n));
-      const message = gone.length === 0 ? error.message
-        : `host(s) ${gone.map((n) => `h${n}`).join(', ')} went away during the run (did \`npm test\` run \`world.sh up\` with 5 hosts? run \`WORLD_HOSTS=8 bash scripts/world.sh up\`): ${error.message}`;
+      const message =
+        gone.length === 0
+          ? error.message
+          : `host(s) ${gone.map((n) => `h${n}`).join(', ')} went away during the run (did \`npm test\` run \`world.sh up\` with 5 hosts? run \`WORLD_HOSTS=8 bash scripts/world.sh up\`): ${error.message}`;
       log(`${name}: FAILED: ${message}`);
       results.errors[name] = message;
     }
@@ -534,11 +734,18 @@ async function main() {
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`\n${formatTable(rows)}\n\n`);
-  log(`${results.allTargetsMet ? 'every target met' : 'some targets not met (see bench/README.md for what bounds them)'}; ${QUICK ? 'quick run; ' : ''}results in ${relative(ROOT, RESULTS)} (${results.durationSeconds} s)`);
+  log(
+    `${results.allTargetsMet ? 'every target met' : 'some targets not met (see bench/README.md for what bounds them)'}; ${QUICK ? 'quick run; ' : ''}results in ${relative(ROOT, RESULTS)} (${results.durationSeconds} s)`,
+  );
   return Object.keys(results.errors).length > 0 ? 1 : 0;
 }
 
-main().then((code) => { process.exitCode = code; }, (error) => {
-  log(error.message);
-  process.exitCode = 1;
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    log(error.message);
+    process.exitCode = 1;
+  },
+);

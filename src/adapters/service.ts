@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { ContainerOptions } from '../core/container-options.js';
-import type { ServicePlan } from '../core/plan.js';
 import { LABEL_PREFIX } from '../core/labels.js';
+import type { ServicePlan } from '../core/plan.js';
 
 /** Inspect a container by name; undefined when there is none. */
 export async function findContainer(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
@@ -14,7 +14,12 @@ export async function findContainer(docker: Docker, name: string): Promise<Docke
 }
 
 /** The Engine API body for a service's container of an image; the pipeline's labels are set over the user's. */
-export function containerSpec(plan: ServicePlan, image: string, secretEnv: Record<string, string>, labels: Record<string, string>): Docker.ContainerCreateOptions {
+export function containerSpec(
+  plan: ServicePlan,
+  image: string,
+  secretEnv: Record<string, string>,
+  labels: Record<string, string>,
+): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostPort: string }[]> = {};
   for (const entry of plan.ports) {
@@ -22,7 +27,7 @@ export function containerSpec(plan: ServicePlan, image: string, secretEnv: Recor
     const [host, container] = mapping!.includes(':') ? mapping!.split(':') : ['', mapping];
     const key = `${container}/${protocol}`;
     exposed[key] = {};
-    (bindings[key] ??= []).push({ HostPort: host! });
+    bindings[key] = [...(bindings[key] ?? []), { HostPort: host! }];
   }
   const { options } = plan;
   return {
@@ -54,17 +59,34 @@ export function hostConfig(options: ContainerOptions): Docker.HostConfig {
  * A one-off container of a service (a release command, `pipeline exec --new`): as the service runs — its env, secrets,
  * volumes and other options — but with the given command, no name, no published ports and no restart.
  */
-export function oneOffSpec(plan: ServicePlan, image: string, secretEnv: Record<string, string>, labels: Record<string, string>, command: string[]): Docker.ContainerCreateOptions {
-  const { name: _name, ExposedPorts: _exposed, StopTimeout: _stop, HostConfig: host, ...spec } = containerSpec(plan, image, secretEnv, labels);
+export function oneOffSpec(
+  plan: ServicePlan,
+  image: string,
+  secretEnv: Record<string, string>,
+  labels: Record<string, string>,
+  command: string[],
+): Docker.ContainerCreateOptions {
+  const {
+    name: _name,
+    ExposedPorts: _exposed,
+    StopTimeout: _stop,
+    HostConfig: host,
+    ...spec
+  } = containerSpec(plan, image, secretEnv, labels);
   return { ...spec, Cmd: command, HostConfig: { ...host, PortBindings: {} } };
 }
 
 /** Creates the service's named volumes that do not exist yet, labelled with the project; existing ones (and their data) are kept as they are. */
 export async function ensureVolumes(docker: Docker, plan: ServicePlan): Promise<void> {
   const project = plan.labels[`${LABEL_PREFIX}project`]!;
-  await Promise.all(plan.options.volumes.filter((m) => m.type === 'volume').map((m) =>
-    // The Engine answers a create of an existing volume with that volume, unchanged.
-    docker.createVolume({ Name: m.source, Labels: { [`${LABEL_PREFIX}project`]: project } })));
+  await Promise.all(
+    plan.options.volumes
+      .filter((m) => m.type === 'volume')
+      .map((m) =>
+        // The Engine answers a create of an existing volume with that volume, unchanged.
+        docker.createVolume({ Name: m.source, Labels: { [`${LABEL_PREFIX}project`]: project } }),
+      ),
+  );
 }
 
 /** Once healthy, a service's container comes back after a crash or a reboot of the host. */
@@ -91,6 +113,9 @@ export function keptName(container: string, id: string): string {
 
 /** Kept (previous) containers of a service on a host, newest first. */
 export async function keptContainers(docker: Docker, project: string, service: string, current: string): Promise<Docker.ContainerInfo[]> {
-  const all = await docker.listContainers({ all: true, filters: { label: [`${LABEL_PREFIX}project=${project}`, `${LABEL_PREFIX}service=${service}`] } });
+  const all = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABEL_PREFIX}project=${project}`, `${LABEL_PREFIX}service=${service}`] },
+  });
   return all.filter((info) => !info.Names.includes(`/${current}`)).sort((a, b) => b.Created - a.Created);
 }

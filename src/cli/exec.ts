@@ -1,11 +1,17 @@
 import type { Terminal } from '../adapters/container-run.js';
 import { findEnvironment } from '../core/resolve.js';
 import { ConfigError, HostError, StageError } from '../errors.js';
-import { createDeps, load, type CommonArgs } from './commands.js';
+import { type CommonArgs, createDeps, load } from './commands.js';
 import { serviceMembers } from './members.js';
 import { untilSignal } from './signals.js';
 
-interface ExecArgs extends CommonArgs { environment: string; service: string; host?: string; new?: boolean; command?: string[] }
+interface ExecArgs extends CommonArgs {
+  environment: string;
+  service: string;
+  host?: string;
+  new?: boolean;
+  command?: string[];
+}
 
 /**
  * `pipeline exec ENV SERVICE [--host H] [--new] -- COMMAND...`: the command in the service's running container on each
@@ -30,22 +36,36 @@ export async function execCommand(args: ExecArgs): Promise<number> {
       const members = serviceMembers(config, environment, target.members, args.service, args.host).map(({ member }) => member);
       const terminal = members.length === 1 ? processTerminal() : undefined;
       const width = Math.max(...members.map((member) => member.id.length));
-      const outcomes = await Promise.allSettled(members.map((member) => withTerminal(terminal, (attached) => exec(member.id, {
-        service: args.service,
-        command,
-        oneOff: Boolean(args.new),
-        secretEnv: (names) => Object.fromEntries(Object.entries(names).map(([name, variable]) => [name, process.env[variable] ?? ''])),
-        ...(attached ? { terminal: attached } : {}),
-        onLines: (lines, stream) => (stream === 'stderr' ? process.stderr : process.stdout)
-          .write(`${lines.split('\n').map((line) => `${member.id.padEnd(width)} | ${line}`).join('\n')}\n`),
-        signal,
-      }))));
+      const outcomes = await Promise.allSettled(
+        members.map((member) =>
+          withTerminal(terminal, (attached) =>
+            exec(member.id, {
+              service: args.service,
+              command,
+              oneOff: Boolean(args.new),
+              secretEnv: (names) =>
+                Object.fromEntries(Object.entries(names).map(([name, variable]) => [name, process.env[variable] ?? ''])),
+              ...(attached ? { terminal: attached } : {}),
+              onLines: (lines, stream) =>
+                (stream === 'stderr' ? process.stderr : process.stdout).write(
+                  `${lines
+                    .split('\n')
+                    .map((line) => `${member.id.padEnd(width)} | ${line}`)
+                    .join('\n')}\n`,
+                ),
+              signal,
+            }),
+          ),
+        ),
+      );
       const failures = outcomes.flatMap((outcome, i) => {
         const id = members[i]!.id;
-        if (outcome.status === 'rejected') return [`${id}: ${outcome.reason instanceof HostError ? outcome.reason.reason : (outcome.reason as Error).message}`];
+        if (outcome.status === 'rejected')
+          return [`${id}: ${outcome.reason instanceof HostError ? outcome.reason.reason : (outcome.reason as Error).message}`];
         return outcome.value === 0 ? [] : [`${id}: exited with code ${outcome.value}`];
       });
-      if (failures.length > 0) throw new StageError(`${command.join(' ')} failed on ${failures.length} of ${members.length} host(s): ${failures.join('; ')}`);
+      if (failures.length > 0)
+        throw new StageError(`${command.join(' ')} failed on ${failures.length} of ${members.length} host(s): ${failures.join('; ')}`);
       return 0;
     } finally {
       await target.close();
@@ -63,7 +83,9 @@ function processTerminal(): Terminal | undefined {
     size: () => ({ rows: stdout.rows, columns: stdout.columns }),
     onResize: (listener) => {
       stdout.on('resize', listener);
-      return () => { stdout.off('resize', listener); };
+      return () => {
+        stdout.off('resize', listener);
+      };
     },
   };
 }

@@ -1,5 +1,5 @@
 import type { PipelineConfig } from '../config/schema.js';
-import { environmentSsh, parseHost, type HostDefaults } from '../core/hosts.js';
+import { environmentSsh, type HostDefaults, parseHost } from '../core/hosts.js';
 import type { DeployTarget, TargetMember } from '../deploy/target.js';
 import { ConfigError } from '../errors.js';
 
@@ -8,13 +8,15 @@ export type MemberOutcome<T> = { member: TargetMember; ok: true; value: T } | { 
 /** A read-only look at every member of a target at once; an unreachable member is an outcome, not a throw. The target is closed after. */
 export async function onEveryMember<T>(target: DeployTarget, look: (member: TargetMember) => Promise<T>): Promise<MemberOutcome<T>[]> {
   try {
-    return await Promise.all(target.members.map(async (member): Promise<MemberOutcome<T>> => {
-      try {
-        return { member, ok: true, value: await look(member) };
-      } catch (error) {
-        return { member, ok: false, error: (error as Error).message };
-      }
-    }));
+    return await Promise.all(
+      target.members.map(async (member): Promise<MemberOutcome<T>> => {
+        try {
+          return { member, ok: true, value: await look(member) };
+        } catch (error) {
+          return { member, ok: false, error: (error as Error).message };
+        }
+      }),
+    );
   } finally {
     await target.close();
   }
@@ -27,7 +29,10 @@ export function memberHeading(outcome: MemberOutcome<unknown>, note = ''): strin
 }
 
 /** Where `pipeline logs` and `pipeline exec` work: the members that run each service asked for, or the one `--host` names. */
-export interface ServiceOnMember { member: TargetMember; service: string }
+export interface ServiceOnMember {
+  member: TargetMember;
+  service: string;
+}
 
 /**
  * The members of an environment that run the services (every service when none is named), each with the services it
@@ -35,20 +40,30 @@ export interface ServiceOnMember { member: TargetMember; service: string }
  * An unknown service, or a host that does not run it, is a usage error.
  */
 export function serviceMembers(
-  config: Pick<PipelineConfig, 'services' | 'ssh' | 'environments'>, environment: string, members: readonly TargetMember[], service: string | undefined, host?: string,
+  config: Pick<PipelineConfig, 'services' | 'ssh' | 'environments'>,
+  environment: string,
+  members: readonly TargetMember[],
+  service: string | undefined,
+  host?: string,
 ): ServiceOnMember[] {
   const names = Object.keys(config.services);
-  if (service !== undefined && !config.services[service]) throw new ConfigError(`unknown service "${service}"; services: ${names.join(', ')}`);
+  if (service !== undefined && !config.services[service])
+    throw new ConfigError(`unknown service "${service}"; services: ${names.join(', ')}`);
   const runs = (member: TargetMember, name: string) => config.services[name]!.roles.some((role) => member.roles.includes(role));
   const wanted = service === undefined ? names : [service];
   const all = members.flatMap((member) => wanted.filter((name) => runs(member, name)).map((name) => ({ member, service: name })));
-  if (all.length === 0) throw new ConfigError(service ? `${service} does not run in ${environment}: no host has its roles` : `no service runs in ${environment}`);
+  if (all.length === 0)
+    throw new ConfigError(
+      service ? `${service} does not run in ${environment}: no host has its roles` : `no service runs in ${environment}`,
+    );
   if (host === undefined) return all;
   const id = hostId(host, environmentSsh(config.ssh, config.environments[environment]?.ssh));
   const chosen = all.filter(({ member }) => member.id === host || member.id === id || hostName(member.id) === host);
   if (chosen.length === 0) {
     const hosts = [...new Set(all.map(({ member }) => member.id))];
-    throw new ConfigError(`host ${host} is not a host of ${service ?? 'any service'} in ${environment}; ${hosts.length > 1 ? 'its hosts are' : 'its host is'} ${hosts.join(', ')}`);
+    throw new ConfigError(
+      `host ${host} is not a host of ${service ?? 'any service'} in ${environment}; ${hosts.length > 1 ? 'its hosts are' : 'its host is'} ${hosts.join(', ')}`,
+    );
   }
   return chosen;
 }
@@ -63,5 +78,8 @@ function hostId(spec: string, defaults: HostDefaults): string | undefined {
 
 /** `web-1` of `deploy@web-1:2222`. */
 function hostName(id: string): string {
-  return id.replace(/^[^@]*@/, '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+  return id
+    .replace(/^[^@]*@/, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[(.*)\]$/, '$1');
 }

@@ -15,21 +15,37 @@ const volume = z.string().transform((text, ctx) => {
 });
 
 const memoryMessage = 'must be a size such as "512m" or "1g" (or a number of bytes)';
-const memory = z.union([z.string(), z.number()], { error: memoryMessage })
+const memory = z
+  .union([z.string(), z.number()], { error: memoryMessage })
   .refine((value) => parseMemory(value) !== undefined, memoryMessage)
   .transform((value) => parseMemory(value)!)
   .refine((bytes) => bytes >= MIN_MEMORY_BYTES, 'must be at least 6m (the smallest limit Docker allows)');
 
-const cpus = z.union([z.number(), z.string().regex(/^\d+(?:\.\d+)?$/).transform(Number)], { error: 'must be a number of CPUs, e.g. 0.5' })
+const cpus = z
+  .union(
+    [
+      z.number(),
+      z
+        .string()
+        .regex(/^\d+(?:\.\d+)?$/)
+        .transform(Number),
+    ],
+    { error: 'must be a number of CPUs, e.g. 0.5' },
+  )
   .refine((value) => value >= 0.01, 'must be at least 0.01');
 
 /** `{ NAME: value }`, or Compose's list form `['NAME=value']`; the pipeline's own `pipeline.*` labels are not the user's to set. */
-const labels = z.union([stringMap, z.array(z.string().regex(/^[^=]+=/, 'must be "NAME=value"'))], { error: 'must be { NAME: value } or ["NAME=value"]' })
-  .transform((value): Record<string, string> => (Array.isArray(value)
-    ? Object.fromEntries(value.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]))
-    : value))
+const labels = z
+  .union([stringMap, z.array(z.string().regex(/^[^=]+=/, 'must be "NAME=value"'))], { error: 'must be { NAME: value } or ["NAME=value"]' })
+  .transform(
+    (value): Record<string, string> =>
+      Array.isArray(value)
+        ? Object.fromEntries(value.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]))
+        : value,
+  )
   .superRefine((value, ctx) => {
-    for (const label of Object.keys(value).filter(isPipelineLabel)) ctx.addIssue({ code: 'custom', path: [label], message: 'the pipeline.* labels are the pipeline\'s own' });
+    for (const label of Object.keys(value).filter(isPipelineLabel))
+      ctx.addIssue({ code: 'custom', path: [label], message: "the pipeline.* labels are the pipeline's own" });
   })
   .default({});
 
@@ -44,7 +60,10 @@ export const containerOptionFields = {
   volumes: z.array(volume).default([]),
   memory: memory.optional(),
   cpus: cpus.optional(),
-  user: z.string().regex(/^[^\s:]+(?::[^\s:]+)?$/, 'must be "user", "uid", "user:group" or "uid:gid"').optional(),
+  user: z
+    .string()
+    .regex(/^[^\s:]+(?::[^\s:]+)?$/, 'must be "user", "uid", "user:group" or "uid:gid"')
+    .optional(),
   labels,
   logging: z.strictObject({ driver: z.string().min(1), options: stringMap.default({}) }).optional(),
   extraHosts: z.array(extraHost).default([]),

@@ -24,7 +24,12 @@ export interface ContainerOptions {
  * A named volume (`data:/var/lib/data`) or a host path (`/etc/app:/etc/app:ro`) mounted in the container. The source of
  * a named volume is its name as written; on a host it is the Docker volume `<project>_<name>`, as Compose names it.
  */
-export interface VolumeMount { type: 'volume' | 'bind'; source: string; target: string; readOnly: boolean }
+export interface VolumeMount {
+  type: 'volume' | 'bind';
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
 
 const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -62,7 +67,7 @@ export function parseMemory(value: string | number): number | undefined {
 /** `host:ip` (or Compose's `host=ip`) as the Engine wants it, `host:ip`; a string saying what is wrong otherwise. */
 export function parseExtraHost(text: string): string | { problem: string } {
   const match = /^([^:=\s]+)[:=](.+)$/.exec(text);
-  const address = match?.[2]!.replace(/^\[(.*)\]$/, '$1');
+  const address = match?.[2]?.replace(/^\[(.*)\]$/, '$1');
   if (!match || !address) return { problem: 'must be "host:ip", e.g. "db.internal:10.0.0.5"' };
   if (address !== 'host-gateway' && isIP(address) === 0) return { problem: `"${address}" is not an IP address (or host-gateway)` };
   return `${match[1]}:${address}`;

@@ -1,10 +1,17 @@
 import { parseDuration } from './duration.js';
 
 /** One line of a container's log: the Engine's timestamp (RFC 3339 in UTC, up to nanoseconds), its stream, its text. */
-export interface LogLine { time: string; stream: 'stdout' | 'stderr'; text: string }
+export interface LogLine {
+  time: string;
+  stream: 'stdout' | 'stderr';
+  text: string;
+}
 
 /** A frame of the Engine's multiplexed stream (logs and attach of a container without a TTY). */
-export interface StreamFrame { stream: 'stdout' | 'stderr'; text: string }
+export interface StreamFrame {
+  stream: 'stdout' | 'stderr';
+  text: string;
+}
 
 /**
  * The frames of a whole multiplexed buffer: each starts with 8 bytes, the stream (1 stdout, 2 stderr) and the size.
@@ -12,10 +19,13 @@ export interface StreamFrame { stream: 'stdout' | 'stderr'; text: string }
  */
 export function demuxFrames(buffer: Buffer): StreamFrame[] {
   const frames: StreamFrame[] = [];
-  for (let offset = 0; offset + 8 <= buffer.length;) {
+  for (let offset = 0; offset + 8 <= buffer.length; ) {
     const size = buffer.readUInt32BE(offset + 4);
     if (offset + 8 + size > buffer.length) break;
-    frames.push({ stream: buffer[offset] === 2 ? 'stderr' : 'stdout', text: buffer.subarray(offset + 8, offset + 8 + size).toString('utf8') });
+    frames.push({
+      stream: buffer[offset] === 2 ? 'stderr' : 'stdout',
+      text: buffer.subarray(offset + 8, offset + 8 + size).toString('utf8'),
+    });
     offset += 8 + size;
   }
   return frames;
@@ -23,10 +33,15 @@ export function demuxFrames(buffer: Buffer): StreamFrame[] {
 
 /** Splits the text of a log read with `timestamps` into lines, each with the timestamp the Engine put in front of it. */
 export function timestampedLines(text: string, stream: LogLine['stream']): LogLine[] {
-  return text.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1).map((line) => {
-    const space = line.indexOf(' ');
-    return space > 0 && /^\d{4}-\d\d-\d\dT/.test(line) ? { time: line.slice(0, space), stream, text: line.slice(space + 1).replace(/\r$/, '') } : { time: '', stream, text: line };
-  });
+  return text
+    .split('\n')
+    .filter((line, i, all) => line !== '' || i < all.length - 1)
+    .map((line) => {
+      const space = line.indexOf(' ');
+      return space > 0 && /^\d{4}-\d\d-\d\dT/.test(line)
+        ? { time: line.slice(0, space), stream, text: line.slice(space + 1).replace(/\r$/, '') }
+        : { time: '', stream, text: line };
+    });
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
-import { volumeName, type ContainerOptions } from './container-options.js';
-import { environmentSsh, parseHost, type HostAddress } from './hosts.js';
+import { type ContainerOptions, volumeName } from './container-options.js';
+import { environmentSsh, type HostAddress, parseHost } from './hosts.js';
 import { tagOf } from './image-ref.js';
 import { LABEL_PREFIX } from './labels.js';
-import { releaseRef, type Release } from './release.js';
+import { type Release, releaseRef } from './release.js';
 
 export { LABEL_PREFIX };
 
@@ -29,13 +29,21 @@ export interface ServicePlan {
   options: ContainerOptions;
 }
 
-export interface HostPlan { address: HostAddress; roles: string[]; services: ServicePlan[] }
+export interface HostPlan {
+  address: HostAddress;
+  roles: string[];
+  services: ServicePlan[];
+}
 
 /**
  * Which service runs where in an environment: hosts in config order, each service once per host; `primary` names,
  * per service, the first host of its first role that has hosts here (where a release command runs).
  */
-export interface DeployPlan { environment: string; hosts: HostPlan[]; primary: Record<string, string> }
+export interface DeployPlan {
+  environment: string;
+  hosts: HostPlan[];
+  primary: Record<string, string>;
+}
 
 export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
   const env = config.environments[environment]!;
@@ -127,13 +135,16 @@ function prefixed(labels: Record<string, string>): Record<string, string> {
 
 /** The runner variables a deploy to these environments reads secrets from: theirs, and their services'. */
 export function secretVariables(config: PipelineConfig, environments: readonly string[]): string[] {
-  const variables = environments.flatMap((environment) => environmentServices(config, environment).flatMap((svc) => Object.values(svc.secrets)));
+  const variables = environments.flatMap((environment) =>
+    environmentServices(config, environment).flatMap((svc) => Object.values(svc.secrets)),
+  );
   return [...new Set(variables)];
 }
 
 /** The services an environment runs: those of its hosts' roles, or every service on a swarm. */
 function environmentServices(config: PipelineConfig, environment: string): ServicePlan[] {
-  if (config.environments[environment]!.swarm) return Object.keys(config.services).map((service) => servicePlan(config, environment, service, service));
+  if (config.environments[environment]!.swarm)
+    return Object.keys(config.services).map((service) => servicePlan(config, environment, service, service));
   return planDeploy(config, environment).hosts.flatMap((host) => host.services);
 }
 

@@ -2,14 +2,18 @@ import type { ListrTask } from 'listr2';
 import type { ServiceResult } from '../core/changes.js';
 import type { Masker } from '../core/mask.js';
 import { HostError, StageError } from '../errors.js';
+import type { LeaseWatch } from './environment-lock.js';
 import type { LockFields } from './lock.js';
-import { Phase, type MemberTask } from './phase.js';
+import { takeLock } from './lock-wait.js';
+import { type MemberTask, Phase } from './phase.js';
 import type { DeployJob, DeployTarget, Log, MemberDeploy, ReleaseCommand, ServiceUrl, TargetMember } from './target.js';
 
 export interface EnvironmentDeployOptions {
   target: DeployTarget;
   job: DeployJob;
   lock: LockFields;
+  /** How long to queue behind a deploy that holds the lock (`--lock-wait`); 0: fail at once. */
+  lockWaitMs: number;
   /** Whether the release's digest is still to be resolved from the members (this run did not push it). */
   resolveDigest: boolean;
   /** The config's release command, run between pull and switch; `skipRelease` says why it is not (`--skip-release`). */
@@ -31,8 +35,13 @@ export interface EnvironmentDeployOptions {
 export class EnvironmentDeploy {
   private readonly members = new Map<string, MemberDeploy>();
   private readonly logs = new Map<string, Log>();
+  /** Aborted when the lease is lost: the deploy stops, as on a signal, and says why. */
+  private readonly lockLost = new AbortController();
+  private readonly job: DeployJob;
 
-  constructor(private readonly options: EnvironmentDeployOptions) {}
+  constructor(private readonly options: EnvironmentDeployOptions) {
+    this.job = { ...options.job, signal: AbortSignal.any([options.job.signal, this.lockLost.signal]) };
+  }
 
   private get target(): DeployTarget {
     return this.options.target;
@@ -43,7 +52,15 @@ export class EnvironmentDeploy {
     const lock: ListrTask = {
       title: 'lock',
       task: async (_ctx, task) => {
-        const { tookOver } = await this.target.lock(this.options.lock);
+        const say = (line: string) => {
+          task.output = line;
+        };
+        const { tookOver } = await takeLock(this.target, this.options.lock, {
+          waitMs: this.options.lockWaitMs,
+          signal: this.job.signal,
+          say,
+          watch: this.leaseWatch(),
+        });
         task.title = `lock: ${this.target.environment} locked on ${this.target.members.length} host(s)`;
         if (tookOver.length > 0) task.output = `took over an expired lock of ${tookOver[0]!.holder.user} on ${tookOver[0]!.holder.machine}`;
       },
@@ -52,37 +69,68 @@ export class EnvironmentDeploy {
       title: 'unlock',
       task: async (_ctx, task) => {
         await Promise.allSettled([...this.members.values()].map((member) => member.finish()));
-        this.options.onDeployed(this.target.members.map((m) => ({ host: m.id, services: this.members.get(m.id)!.results })), this.target.urls());
+        this.options.onDeployed(
+          this.target.members.map((m) => ({ host: m.id, services: this.members.get(m.id)!.results })),
+          this.target.urls(),
+        );
         await this.target.close();
         task.title = `unlock: ${this.target.environment} released`;
       },
     };
-    if (!this.options.job.release) {
+    if (!this.job.release) {
       const switchBack = this.switching('rollback', (member) => member.switchBack());
       return [preflight.task(), lock, switchBack.task(), unlock];
     }
     const pull = this.phase('pull', (member) => this.member(member).pull());
     const switchHosts = this.switching('switch', (member) => member.switch());
-    const verify = this.phase('verify', (member) => this.member(member).verify(), () => this.undoAll());
+    const verify = this.phase(
+      'verify',
+      (member) => this.member(member).verify(),
+      () => this.undoAll(),
+    );
     const release = this.options.releaseCommand ? [this.release(this.options.releaseCommand)] : [];
     return [preflight.task(), lock, pull.task(), ...release, switchHosts.task(), verify.task(), unlock];
+  }
+
+  /** While the deploy runs: a renewal that failed is said on the member; a lease lost stops the deploy. */
+  private leaseWatch(): LeaseWatch {
+    const { environment } = this.target;
+    return {
+      renewFailed: (id, error) => this.logs.get(id)?.(`could not renew the deploy lock (${error.message}); trying again while it lasts`),
+      lost: (id, reason) => {
+        this.logs.get(id)?.(`the deploy lock is lost: ${reason}`);
+        this.lockLost.abort(
+          new StageError(
+            `the deploy lock of ${environment} was lost on ${id} (${reason}): stopped, so that two deploys never switch the same hosts`,
+          ),
+        );
+      },
+    };
   }
 
   /** The release command, once, on the member the target names for its service: a failure fails the deploy before anything switched. */
   private release(command: ReleaseCommand): ListrTask {
     const { skipRelease } = this.options;
     const member = this.target.releaseMember?.(command.service);
-    const phase = this.phase('release', async (on, task) => {
-      const deploy = this.member(on);
-      if (!deploy.runRelease) throw new StageError(`${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
-      await deploy.runRelease(command);
-      task.title = `${on.id}: ${command.command.join(' ')} exited with code 0`;
-    }, async () => '; nothing was switched', () => (member ? [member] : []));
+    const phase = this.phase(
+      'release',
+      async (on, task) => {
+        const deploy = this.member(on);
+        if (!deploy.runRelease)
+          throw new StageError(`${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+        await deploy.runRelease(command);
+        task.title = `${on.id}: ${command.command.join(' ')} exited with code 0`;
+      },
+      async () => '; nothing was switched',
+      () => (member ? [member] : []),
+    );
     const task = phase.task();
     const missing = () => {
-      throw new StageError(this.target.releaseMember
-        ? `release: no host of ${this.target.environment} runs ${command.service}`
-        : `release: ${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`);
+      throw new StageError(
+        this.target.releaseMember
+          ? `release: no host of ${this.target.environment} runs ${command.service}`
+          : `release: ${this.target.environment} cannot run a release command yet (--skip-release deploys without it)`,
+      );
     };
     return { ...task, skip: () => skipRelease ?? false, task: member ? task.task : missing };
   }
@@ -94,10 +142,10 @@ export class EnvironmentDeploy {
     afterFailure?: () => Promise<string>,
     members: () => readonly TargetMember[] = () => this.target.members,
   ): Phase {
-    const { concurrency, job, mask, onFailure } = this.options;
+    const { concurrency, mask, onFailure } = this.options;
     return new Phase(title, members, work, {
       concurrency,
-      signal: job.signal,
+      signal: this.job.signal,
       mask,
       onFailure,
       attachLog: (id, log) => this.logs.set(id, log),
@@ -111,7 +159,8 @@ export class EnvironmentDeploy {
 
   /** Opens the member's part of the deploy; the digest is pinned once: from the push just done, else as the first member resolves it. */
   private async preflight(member: TargetMember, task: MemberTask): Promise<void> {
-    const { job, resolveDigest } = this.options;
+    const { resolveDigest } = this.options;
+    const { job } = this;
     const deploy = await this.target.open(member.id, job, (line) => this.logs.get(member.id)?.(line));
     this.members.set(member.id, deploy);
     const digest = await deploy.preflight(resolveDigest);
@@ -121,18 +170,30 @@ export class EnvironmentDeploy {
 
   /** The switch (or, for a rollback, the switch back), each member's title saying what its services did. */
   private switching(title: string, act: (member: MemberDeploy) => Promise<void>): Phase {
-    return this.phase(title, async (member, task) => {
-      const deploy = this.member(member);
-      await act(deploy);
-      task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
-    }, () => this.undoAll());
+    return this.phase(
+      title,
+      async (member, task) => {
+        const deploy = this.member(member);
+        await act(deploy);
+        task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
+      },
+      () => this.undoAll(),
+    );
   }
 
   /** Puts every member that switched back on its release; the text ends the failure's message. */
   private async undoAll(): Promise<string> {
-    const outcomes = await Promise.all([...this.members.values()].map((member) => member.undo().then(() => undefined, (error: Error) =>
-      `${member.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`)));
+    const outcomes = await Promise.all(
+      [...this.members.values()].map((member) =>
+        member.undo().then(
+          () => undefined,
+          (error: Error) => `${member.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`,
+        ),
+      ),
+    );
     const failed = outcomes.filter(Boolean);
-    return failed.length === 0 ? '; every host is back on its previous release' : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${this.target.environment}`;
+    return failed.length === 0
+      ? '; every host is back on its previous release'
+      : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${this.target.environment}`;
   }
 }

@@ -5,18 +5,25 @@
  */
 import type { OutputStream, Terminal } from '../adapters/container-run.js';
 import type { ServiceChange, ServiceResult } from '../core/changes.js';
+import type { PendingDeploy } from '../core/leftovers.js';
 import type { LogLine } from '../core/logs.js';
 import type { ServicePlan } from '../core/plan.js';
 import type { Release } from '../core/release.js';
+import type { LeaseWatch } from './environment-lock.js';
 import type { LockFields, LockInfo } from './lock.js';
 
 export type Log = (line: string) => void;
 
 /** A place the phases of a deploy run on: a host of a fleet, a swarm's manager. */
-export interface TargetMember { id: string; roles: string[] }
+export interface TargetMember {
+  id: string;
+  roles: string[];
+}
 
 /** What a deploy tells every member. */
 export interface DeployJob {
+  /** This deploy's id, on the containers it creates and in its pending record (see core/leftovers.ts). */
+  id: string;
   /** The release to deploy; undefined for a rollback, which brings back kept releases. */
   release?: Release;
   /** `pipeline rollback --to TAG`. */
@@ -29,7 +36,11 @@ export interface DeployJob {
 }
 
 /** The config's `release`: a command run once per environment deploy, after every member pulled and before any switches. */
-export interface ReleaseCommand { service: string; command: string[]; timeoutMs: number }
+export interface ReleaseCommand {
+  service: string;
+  command: string[];
+  timeoutMs: number;
+}
 
 /** One member's part of a deploy, in the order the deploy runs it. */
 export interface MemberDeploy {
@@ -79,13 +90,21 @@ export interface ServiceStatus {
   deployedBy?: string;
   /** Previous releases kept for rollback. */
   kept?: number;
+  /** The container was started by a deploy that died before it was verified. */
+  unverified?: boolean;
+  /** Containers left by such deploys (the next deploy removes them). */
+  leftovers?: number;
   /** A swarm service's tasks: how many run of how many it should have, and the nodes they run on. */
   replicas?: { running: number; desired: number };
   nodes?: string[];
 }
 
 /** A published address of a deployed service, for people to open. */
-export interface ServiceUrl { host: string; service: string; url: string }
+export interface ServiceUrl {
+  host: string;
+  service: string;
+  url: string;
+}
 
 /** What `pipeline logs` reads of a service's container on a member. */
 export interface LogsRequest {
@@ -120,13 +139,18 @@ export interface DeployTarget {
   prepare(): void;
   /** A member's part of a deploy, once its connection is open and its engine answers. */
   open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy>;
-  /** Takes the environment's lock on every member, or none: a held lock fails naming its holder. */
-  lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }>;
+  /**
+   * Takes the environment's lock on every member, or none: a held lock fails naming its holder (LockHeldError). The
+   * lock is a lease, renewed until `unlock`; `watch` hears of renewals that fail and of a lease lost.
+   */
+  lock(fields: LockFields, watch?: LeaseWatch): Promise<{ tookOver: LockInfo[] }>;
   unlock(): Promise<void>;
   /** Read-only looks at one member, for plan, status and lock. */
   changes(id: string, release: Release): Promise<MemberChanges>;
   status(id: string): Promise<ServiceStatus[]>;
   readLock(id: string): Promise<LockInfo | undefined>;
+  /** The record of a deploy that started switching the member and is not verified: running now, or died. */
+  pending?(id: string): Promise<PendingDeploy | undefined>;
   /** Frees the lock on a member whoever holds it (`pipeline lock release`). */
   breakLock(id: string): Promise<void>;
   urls(): ServiceUrl[];

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
+import type { Commit } from '../adapters/git.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
-import type { Commit } from '../adapters/git.js';
 import type { ServiceResult } from '../core/changes.js';
 import type { CiInfo } from '../core/ci.js';
 import type { Masker } from '../core/mask.js';
@@ -23,6 +23,8 @@ export interface RunOptions {
   ref?: string;
   env?: string;
   dockerTag?: string;
+  /** `--lock-wait`: how long to queue behind a deploy that holds the lock (ms); undefined: 10 minutes in CI, else 0. */
+  lockWait?: number;
   /** `--skip-release`: the deploy does not run the config's release command. */
   skipRelease?: boolean;
   /** `pipeline rollback`: the deploy stage restores kept releases instead of deploying a tag. */
@@ -30,9 +32,19 @@ export interface RunOptions {
 }
 
 /** How a stage ended, for summaries and reports. */
-export interface StageResult { stage: StageName; status: 'success' | 'failure' | 'skipped'; startedAt: string; durationMs: number; message?: string }
+export interface StageResult {
+  stage: StageName;
+  status: 'success' | 'failure' | 'skipped';
+  startedAt: string;
+  durationMs: number;
+  message?: string;
+}
 
-export interface HostDeployment { environment: string; host: string; services: ServiceResult[] }
+export interface HostDeployment {
+  environment: string;
+  host: string;
+  services: ServiceResult[];
+}
 
 /** What the stages hand to each other. */
 export interface RunContext {
@@ -65,7 +77,18 @@ export interface RunContext {
 }
 
 export function createRunContext(loaded: LoadedConfig, options: RunOptions, ci: CiInfo): RunContext {
-  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [], stages: [] };
+  return {
+    config: loaded.config,
+    configDir: loaded.dir,
+    options,
+    ci,
+    tags: [],
+    pushed: [],
+    environments: [],
+    deployments: [],
+    urls: [],
+    stages: [],
+  };
 }
 
 /** Whether a stage runs under --only/--skip. */
@@ -78,7 +101,8 @@ export function stageEnabled(options: Pick<RunOptions, 'only' | 'skip'>, stage: 
 /** Rejects --skip of the stages every other stage depends on. */
 export function checkStageSelection(options: Pick<RunOptions, 'only' | 'skip'>): void {
   const bad = options.skip.filter((stage) => ALWAYS_RUN.includes(stage));
-  if (bad.length > 0) throw new ConfigError(`--skip ${bad[0]}: ${bad[0]} only reads and decides, and the other stages need it; it cannot be skipped`);
+  if (bad.length > 0)
+    throw new ConfigError(`--skip ${bad[0]}: ${bad[0]} only reads and decides, and the other stages need it; it cannot be skipped`);
 }
 
 /**

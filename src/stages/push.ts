@@ -1,7 +1,7 @@
 import type { ListrTask } from 'listr2';
 import { checkLocalEngine, pushImage } from '../adapters/docker.js';
 import { StageError } from '../errors.js';
-import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
+import { type Deps, type RunContext, stageEnabled } from '../runner/context.js';
 
 /** Pushes `<image>:<branch tag>` and the immutable `<image>:<commit sha>`. */
 export function pushStage(deps: Deps): ListrTask<RunContext> {
@@ -16,7 +16,9 @@ export function pushStage(deps: Deps): ListrTask<RunContext> {
       const docker = await deps.docker();
       await checkLocalEngine(docker);
       for (const tag of [ctx.branchTag!, commit!.sha]) {
-        const digest = await pushImage(docker, config.image, tag, auth, (line) => { task.output = deps.mask(`${tag}: ${line}`); });
+        const digest = await pushImage(docker, config.image, tag, auth, (line) => {
+          task.output = deps.mask(`${tag}: ${line}`);
+        });
         ctx.pushed.push({ tag, digest });
       }
       task.title = `push: ${config.image}:${ctx.branchTag} (${ctx.pushed[0]?.digest ?? 'digest unknown'})`;

@@ -1,8 +1,8 @@
-import type { ListrTask } from 'listr2';
 import type Docker from 'dockerode';
+import type { ListrTask } from 'listr2';
 import { checkLocalEngine, readContainerFile, runToCompletion } from '../adapters/docker.js';
 import { StageError } from '../errors.js';
-import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
+import { type Deps, type RunContext, stageEnabled } from '../runner/context.js';
 
 /** Runs the test command in a container of the image just built; the container is always removed. */
 export function testStage(deps: Deps): ListrTask<RunContext> {
@@ -16,14 +16,23 @@ export function testStage(deps: Deps): ListrTask<RunContext> {
       await checkLocalEngine(docker);
       const image = `${config.image}:${commit!.sha}`;
       task.title = `test: ${config.test!.command.join(' ')}`;
-      const code = await runToCompletion(docker, {
-        image,
-        command: config.test!.command,
-        env: config.test!.env,
-        labels: { 'pipeline.project': config.project, 'pipeline.stage': 'test' },
-        signal: deps.signal,
-        afterExit: (container) => copyTestResults(ctx, container, (line) => { task.output = line; }),
-      }, (lines) => { task.output = deps.show(lines); });
+      const code = await runToCompletion(
+        docker,
+        {
+          image,
+          command: config.test!.command,
+          env: config.test!.env,
+          labels: { 'pipeline.project': config.project, 'pipeline.stage': 'test' },
+          signal: deps.signal,
+          afterExit: (container) =>
+            copyTestResults(ctx, container, (line) => {
+              task.output = line;
+            }),
+        },
+        (lines) => {
+          task.output = deps.show(lines);
+        },
+      );
       if (code !== 0) throw new StageError(`tests failed: ${config.test!.command.join(' ')} exited with code ${code}`);
     },
   };

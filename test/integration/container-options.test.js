@@ -1,7 +1,8 @@
 // Container options with Compose's names (volumes, memory, cpus, user, labels, logging, extraHosts) reach the containers
 // a deploy creates, its release command's container, and the containers a rollback brings back.
-import test from 'ava';
+
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import test from 'ava';
 import { pipeline, projectContainers, setUpExample, worldConfig, writeConfig } from '../helpers/world.js';
 
 let world;
@@ -16,7 +17,14 @@ test.before(async () => {
   // The hosts of the test world share the runner's filesystem: a host path here is one on every host.
   await mkdir(HOST_DIR, { recursive: true });
   await writeFile(`${HOST_DIR}/shopping.conf`, 'currency=EUR\n');
-  await Promise.all(world.engines.map((engine) => engine.getVolume('shopping-tool_cache').remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    world.engines.map((engine) =>
+      engine
+        .getVolume('shopping-tool_cache')
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
   const cfg = worldConfig(world);
   Object.assign(cfg.services.web, {
     volumes: ['cache:/home/node', `${HOST_DIR}:/etc/shopping:ro`],
@@ -30,7 +38,14 @@ test.before(async () => {
   cfg.services.worker.labels = ['team=shopping'];
   // The release container runs as web does: it records what it is given in web's named volume (node's home, which
   // the new volume copies from the image, owner included).
-  cfg.release = { service: 'web', command: ['sh', '-c', 'id -un > /home/node/release; grep db.internal /etc/hosts >> /home/node/release; cat /etc/shopping/shopping.conf >> /home/node/release'] };
+  cfg.release = {
+    service: 'web',
+    command: [
+      'sh',
+      '-c',
+      'id -un > /home/node/release; grep db.internal /etc/hosts >> /home/node/release; cat /etc/shopping/shopping.conf >> /home/node/release',
+    ],
+  };
   config = await writeConfig(repo, cfg, 'options.json');
   sha = (await repo.git('rev-parse', 'HEAD')).stdout.trim();
 });
@@ -47,7 +62,16 @@ async function execOutput(engine, container, command) {
   const exec = await engine.getContainer(container).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   let output = '';
-  const sink = { write: (chunk) => { output += chunk; return true; }, end() {}, on() {}, once() {}, emit() {} };
+  const sink = {
+    write: (chunk) => {
+      output += chunk;
+      return true;
+    },
+    end() {},
+    on() {},
+    once() {},
+    emit() {},
+  };
   engine.modem.demuxStream(stream, sink, sink);
   await new Promise((resolve) => stream.on('end', resolve));
   return { output, code: (await exec.inspect()).ExitCode };
@@ -86,7 +110,11 @@ test.serial('every container option reaches the container, as docker inspect sho
   t.is(result.code, 0, result.output);
   const web = await h1().getContainer('shopping-tool-web').inspect();
   t.deepEqual(options(web), EXPECTED);
-  t.is((await world.engines[1].getContainer('shopping-tool-worker').inspect()).Config.Labels.team, 'shopping', 'labels in Compose\'s list form');
+  t.is(
+    (await world.engines[1].getContainer('shopping-tool-worker').inspect()).Config.Labels.team,
+    'shopping',
+    "labels in Compose's list form",
+  );
 
   t.is((await execOutput(h1(), 'shopping-tool-web', ['id', '-un'])).output.trim(), 'node');
   t.regex((await execOutput(h1(), 'shopping-tool-web', ['cat', '/etc/hosts'])).output, /10\.213\.0\.99\s+db\.internal/);
@@ -96,7 +124,7 @@ test.serial('every container option reaches the container, as docker inspect sho
   t.is(volume.Labels['pipeline.project'], 'shopping-tool');
 });
 
-test.serial('the release command\'s container runs with the service\'s options', async (t) => {
+test.serial("the release command's container runs with the service's options", async (t) => {
   const { output } = await execOutput(h1(), 'shopping-tool-web', ['cat', '/home/node/release']);
   t.is(output, 'node\n10.213.0.99\tdb.internal\ncurrency=EUR\n');
 });
@@ -114,12 +142,24 @@ test.serial('a rollback brings back a container that has them all', async (t) =>
 
 test.serial('an invalid option stops the run before anything starts, naming every field', async (t) => {
   const bad = worldConfig(world);
-  Object.assign(bad.services.web, { volumes: ['./relative:/data'], memory: 'lots', cpus: 0, labels: { 'pipeline.tag': 'x' }, extraHosts: ['db.internal'] });
+  Object.assign(bad.services.web, {
+    volumes: ['./relative:/data'],
+    memory: 'lots',
+    cpus: 0,
+    labels: { 'pipeline.tag': 'x' },
+    extraHosts: ['db.internal'],
+  });
   const result = await pipeline(['--config', await writeConfig(repo, bad, 'bad.json'), 'run'], { cwd: repo.work, env });
   t.is(result.code, 2);
   const message = result.stderr.trim();
   t.false(message.includes('\n'), 'one line');
-  for (const field of ['services.web.volumes[0]', 'services.web.memory', 'services.web.cpus', 'services.web.labels["pipeline.tag"]', 'services.web.extraHosts[0]']) {
+  for (const field of [
+    'services.web.volumes[0]',
+    'services.web.memory',
+    'services.web.cpus',
+    'services.web.labels["pipeline.tag"]',
+    'services.web.extraHosts[0]',
+  ]) {
     t.true(message.includes(`${field}: `), `${field} in: ${message}`);
   }
 });

@@ -1,6 +1,7 @@
 // After a deploy: `pipeline logs` and `pipeline exec` across the hosts of a service, as a team uses them instead of SSH.
-import test from 'ava';
+
 import { spawn } from 'node:child_process';
+import test from 'ava';
 import { CLI, pipeline, pipelineWatching, setUpExample, worldConfig, writeConfig } from '../helpers/world.js';
 
 let world;
@@ -47,11 +48,23 @@ test.serial('logs of a service: every host, each line prefixed by it, in timesta
   t.is(result.code, 0, result.output);
   t.false(result.output.includes(TOKEN), 'the secret is masked');
   for (const host of [h1, h2]) {
-    t.regex(result.stderr, new RegExp(`^${id(host).replaceAll('.', '\\.')} +worker \\| \\S+Z worker up on .* with token \\*\\*\\*$`, 'm'), 'stderr lines stay on stderr');
-    t.regex(result.stdout, new RegExp(`^${id(host).replaceAll('.', '\\.')} +worker \\| \\S+Z worker: consuming queue default \\(qa\\)$`, 'm'));
+    t.regex(
+      result.stderr,
+      new RegExp(`^${id(host).replaceAll('.', '\\.')} +worker \\| \\S+Z worker up on .* with token \\*\\*\\*$`, 'm'),
+      'stderr lines stay on stderr',
+    );
+    t.regex(
+      result.stdout,
+      new RegExp(`^${id(host).replaceAll('.', '\\.')} +worker \\| \\S+Z worker: consuming queue default \\(qa\\)$`, 'm'),
+    );
   }
-  const times = lines(result.stdout).map((line) => line.split(' | ')[1].split(' ')[0].replace(/(\.\d+)?Z$/, (f) => `${(f.slice(0, -1) || '.').padEnd(10, '0')}Z`));
-  t.deepEqual(times, [...times].sort(), 'merged by the Engine\'s timestamps');
+  const times = lines(result.stdout).map((line) =>
+    line
+      .split(' | ')[1]
+      .split(' ')[0]
+      .replace(/(\.\d+)?Z$/, (f) => `${(f.slice(0, -1) || '.').padEnd(10, '0')}Z`),
+  );
+  t.deepEqual(times, [...times].sort(), "merged by the Engine's timestamps");
 
   const tail = await runIn(['logs', 'qa', 'worker', '--tail', '1']);
   t.is(tail.code, 0, tail.output);
@@ -73,11 +86,15 @@ test.serial('logs of every service of an environment', async (t) => {
 
 test.serial('logs --follow prints lines as they come, from every host, until Ctrl-C', async (t) => {
   const seen = new Set();
-  const result = await pipelineWatching(['--config', config, 'logs', 'qa', 'worker', '--follow', '--tail', '0'], { cwd: repo.work, env }, (line, child) => {
-    // The worker says its queue is empty every 5 s: a line from each host, then stop.
-    for (const host of [h1, h2]) if (line.startsWith(id(host)) && line.includes('is empty')) seen.add(host);
-    if (seen.size === 2) child.kill('SIGINT');
-  });
+  const result = await pipelineWatching(
+    ['--config', config, 'logs', 'qa', 'worker', '--follow', '--tail', '0'],
+    { cwd: repo.work, env },
+    (line, child) => {
+      // The worker says its queue is empty every 5 s: a line from each host, then stop.
+      for (const host of [h1, h2]) if (line.startsWith(id(host)) && line.includes('is empty')) seen.add(host);
+      if (seen.size === 2) child.kill('SIGINT');
+    },
+  );
   t.is(seen.size, 2, result.output);
   t.is(result.code, 130);
 });
@@ -91,32 +108,62 @@ test.serial('exec runs in the running container on every host, output prefixed b
   t.deepEqual(lines(one.stdout), [`${id(h2)} | only here`]);
 });
 
-test.serial('exec fails when any host\'s command fails, naming the host and its exit code', async (t) => {
+test.serial("exec fails when any host's command fails, naming the host and its exit code", async (t) => {
   await execIn(world.engines[1], 'shopping-tool-worker', ['touch', '/tmp/broken']);
-  const result = await runIn(['exec', 'qa', 'worker', '--', 'sh', '-c', 'if [ -e /tmp/broken ]; then echo "cannot reach the queue" >&2; exit 3; fi; echo fine']);
+  const result = await runIn([
+    'exec',
+    'qa',
+    'worker',
+    '--',
+    'sh',
+    '-c',
+    'if [ -e /tmp/broken ]; then echo "cannot reach the queue" >&2; exit 3; fi; echo fine',
+  ]);
   t.is(result.code, 1, result.output);
   t.regex(result.stdout, new RegExp(`^${id(h1).replaceAll('.', '\\.')} \\| fine$`, 'm'));
   t.regex(result.stderr, new RegExp(`^${id(h2).replaceAll('.', '\\.')} \\| cannot reach the queue$`, 'm'));
-  t.regex(result.stderr, new RegExp(`^pipeline: sh -c .* failed on 1 of 2 host\\(s\\): ${id(h2).replaceAll('.', '\\.')}: exited with code 3$`, 'm'));
+  t.regex(
+    result.stderr,
+    new RegExp(`^pipeline: sh -c .* failed on 1 of 2 host\\(s\\): ${id(h2).replaceAll('.', '\\.')}: exited with code 3$`, 'm'),
+  );
 });
 
-test.serial('exec --new runs in a one-off container of the current release, with the service\'s env and secrets, removed after', async (t) => {
-  const running = (await world.engines[0].getContainer('shopping-tool-worker').inspect()).Config.Hostname;
-  const result = await runIn(['exec', 'qa', 'worker', '--host', h1, '--new', '--', 'sh', '-c', 'echo "$QUEUE $APP_ENV $API_TOKEN $(hostname)"']);
-  t.is(result.code, 0, result.output);
-  const [line] = lines(result.stdout);
-  t.regex(line, new RegExp(`^${id(h1).replaceAll('.', '\\.')} \\| default qa \\*\\*\\* \\w+$`));
-  t.not(line.split(' ').at(-1), running, 'not the running container');
-  const left = await world.engines[0].listContainers({ all: true, filters: { label: ['pipeline.one-off'] } });
-  t.deepEqual(left, []);
-  const missing = await pipeline(['--config', config, 'exec', 'qa', 'worker', '--new', '--', 'true'], { cwd: repo.work, env: { ...env, QA_API_TOKEN: '' } });
-  t.is(missing.code, 2);
-  t.is(missing.stderr.trim(), 'pipeline: secret not set in the environment: QA_API_TOKEN');
-});
+test.serial(
+  "exec --new runs in a one-off container of the current release, with the service's env and secrets, removed after",
+  async (t) => {
+    const running = (await world.engines[0].getContainer('shopping-tool-worker').inspect()).Config.Hostname;
+    const result = await runIn([
+      'exec',
+      'qa',
+      'worker',
+      '--host',
+      h1,
+      '--new',
+      '--',
+      'sh',
+      '-c',
+      'echo "$QUEUE $APP_ENV $API_TOKEN $(hostname)"',
+    ]);
+    t.is(result.code, 0, result.output);
+    const [line] = lines(result.stdout);
+    t.regex(line, new RegExp(`^${id(h1).replaceAll('.', '\\.')} \\| default qa \\*\\*\\* \\w+$`));
+    t.not(line.split(' ').at(-1), running, 'not the running container');
+    const left = await world.engines[0].listContainers({ all: true, filters: { label: ['pipeline.one-off'] } });
+    t.deepEqual(left, []);
+    const missing = await pipeline(['--config', config, 'exec', 'qa', 'worker', '--new', '--', 'true'], {
+      cwd: repo.work,
+      env: { ...env, QA_API_TOKEN: '' },
+    });
+    t.is(missing.code, 2);
+    t.is(missing.stderr.trim(), 'pipeline: secret not set in the environment: QA_API_TOKEN');
+  },
+);
 
 test.serial('exec on a terminal with one host is interactive', async (t) => {
   // `script` gives the CLI a terminal, as a person at a keyboard has.
-  const command = [process.execPath, CLI, '--config', config, 'exec', 'qa', 'worker', '--host', h1, '--', 'sh'].map((arg) => `'${arg}'`).join(' ');
+  const command = [process.execPath, CLI, '--config', config, 'exec', 'qa', 'worker', '--host', h1, '--', 'sh']
+    .map((arg) => `'${arg}'`)
+    .join(' ');
   const result = await new Promise((resolve) => {
     const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: repo.work, env });
     let stdout = '';
@@ -124,7 +171,10 @@ test.serial('exec on a terminal with one host is interactive', async (t) => {
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
       // Typed before the command is attached, then once it has answered.
-      if (!exited && /inside 42/.test(stdout)) { exited = true; child.stdin.write('exit 7\n'); }
+      if (!exited && /inside 42/.test(stdout)) {
+        exited = true;
+        child.stdin.write('exit 7\n');
+      }
     });
     child.on('close', (code) => resolve({ code, stdout }));
     child.stdin.write('echo "inside $((40 + 2))"\n');
@@ -148,10 +198,19 @@ test.serial('unknown services and hosts are usage errors; a service not running 
   const stopped = await runIn(['exec', 'qa', 'worker', '--', 'echo', 'hello']);
   t.is(stopped.code, 1);
   t.regex(stopped.stdout, new RegExp(`^${id(h1).replaceAll('.', '\\.')} \\| hello$`, 'm'));
-  t.regex(stopped.stderr, new RegExp(`^pipeline: echo hello failed on 1 of 2 host\\(s\\): ${id(h2).replaceAll('.', '\\.')}: worker is not running here \\(exited\\)$`, 'm'));
+  t.regex(
+    stopped.stderr,
+    new RegExp(
+      `^pipeline: echo hello failed on 1 of 2 host\\(s\\): ${id(h2).replaceAll('.', '\\.')}: worker is not running here \\(exited\\)$`,
+      'm',
+    ),
+  );
   await world.engines[1].getContainer('shopping-tool-worker').remove({ force: true });
   const gone = await runIn(['logs', 'qa', 'worker']);
   t.is(gone.code, 1);
-  t.regex(gone.stdout, /worker: consuming queue default/, 'the other host\'s lines still come');
-  t.regex(gone.stderr, new RegExp(`^pipeline: no logs from 1 of 2 container\\(s\\): ${id(h2).replaceAll('.', '\\.')}: worker is not deployed here$`, 'm'));
+  t.regex(gone.stdout, /worker: consuming queue default/, "the other host's lines still come");
+  t.regex(
+    gone.stderr,
+    new RegExp(`^pipeline: no logs from 1 of 2 container\\(s\\): ${id(h2).replaceAll('.', '\\.')}: worker is not deployed here$`, 'm'),
+  );
 });

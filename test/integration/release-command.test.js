@@ -1,11 +1,19 @@
 // The release command (config `release`): once per environment deploy, after the pull and before the switch, in a
 // one-off container of the new release as its service runs (env, secrets, named volumes); a failure switches nothing.
-import test from 'ava';
+
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import test from 'ava';
 import {
-  hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, setUpExample, worldConfig, writeConfig,
+  hostHome,
+  keptContainers,
+  pipeline,
+  pipelineWatching,
+  projectContainers,
+  setUpExample,
+  worldConfig,
+  writeConfig,
 } from '../helpers/world.js';
 
 let world;
@@ -40,7 +48,14 @@ test.before(async () => {
   ({ world, repo, env } = await setUpExample());
   env = { ...env, QA_DB_PASSWORD: SECRET };
   config = await writeConfig(repo, releaseConfig({ command: ['node', '-e', RECORD_RUN], service: 'web', timeout: '1m' }), 'release.json');
-  await Promise.all(world.engines.map((engine) => engine.getVolume('shopping-tool_data').remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    world.engines.map((engine) =>
+      engine
+        .getVolume('shopping-tool_data')
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
   sha = (await repo.git('rev-parse', 'HEAD')).stdout.trim();
 });
 
@@ -50,6 +65,7 @@ test.after.always(async () => {
   await repo?.cleanup();
 });
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes start with ESC.
 const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
 const runIn = async (args, file = config) => {
   const result = await pipeline(['--config', file, ...args], { cwd: repo.work, env });
@@ -62,7 +78,16 @@ async function execOutput(engine, container, command) {
   const exec = await engine.getContainer(container).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   let output = '';
-  const sink = { write: (chunk) => { output += chunk; return true; }, end() {}, on() {}, once() {}, emit() {} };
+  const sink = {
+    write: (chunk) => {
+      output += chunk;
+      return true;
+    },
+    end() {},
+    on() {},
+    once() {},
+    emit() {},
+  };
   engine.modem.demuxStream(stream, sink, sink);
   await new Promise((resolve) => stream.on('end', resolve));
   return output;
@@ -71,47 +96,71 @@ async function execOutput(engine, container, command) {
 /** The runs the release command recorded in web's volume on h1, read by web itself. */
 async function runsOnH1() {
   const text = await execOutput(h1(), 'shopping-tool-web', ['sh', '-c', 'cat /data/runs 2>/dev/null || true']);
-  return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
-const oneOffs = async () => (await Promise.all(world.engines.slice(0, 2).map((engine) => engine.listContainers({ all: true, filters: { label: ['pipeline.one-off'] } })))).flat();
-const running = async () => Promise.all([0, 1].map(async (index) => Object.fromEntries(Object.entries(await projectContainers(world.engines[index]))
-  .map(([service, c]) => [service, `${c.Id.slice(0, 12)} ${c.State}`]))));
+const oneOffs = async () =>
+  (
+    await Promise.all(
+      world.engines.slice(0, 2).map((engine) => engine.listContainers({ all: true, filters: { label: ['pipeline.one-off'] } })),
+    )
+  ).flat();
+const running = async () =>
+  Promise.all(
+    [0, 1].map(async (index) =>
+      Object.fromEntries(
+        Object.entries(await projectContainers(world.engines[index])).map(([service, c]) => [service, `${c.Id.slice(0, 12)} ${c.State}`]),
+      ),
+    ),
+  );
 const time = (text) => Date.parse(text);
 
-test.serial('the release command runs once per deploy, on the first web host, with web\'s env, secrets and volume, before the switch', async (t) => {
-  const plan = await runIn(['plan', '--offline']);
-  t.regex(plan.stdout, /^release +node -e .* on deploy@10\.213\.0\.11, as web, before the switch$/m, 'plan says where it will run');
-  const first = await runIn(['run']);
-  t.is(first.code, 0, first.output);
-  t.regex(first.output, /release: 1 host\(s\) ok|deploy@10\.213\.0\.11: node -e .* exited with code 0/);
-  t.regex(first.output, /migrated: run 1/, 'its output streams into the task list');
-  t.false(first.output.includes(SECRET), 'secrets never reach the output');
+test.serial(
+  "the release command runs once per deploy, on the first web host, with web's env, secrets and volume, before the switch",
+  async (t) => {
+    const plan = await runIn(['plan', '--offline']);
+    t.regex(plan.stdout, /^release +node -e .* on deploy@10\.213\.0\.11, as web, before the switch$/m, 'plan says where it will run');
+    const first = await runIn(['run']);
+    t.is(first.code, 0, first.output);
+    t.regex(first.output, /release: 1 host\(s\) ok|deploy@10\.213\.0\.11: node -e .* exited with code 0/);
+    t.regex(first.output, /migrated: run 1/, 'its output streams into the task list');
+    t.false(first.output.includes(SECRET), 'secrets never reach the output');
 
-  const [run] = await runsOnH1();
-  t.like(run, { environment: 'qa', note: 'from web', secret: true });
-  const web = await h1().getContainer('shopping-tool-web').inspect();
-  t.true(run.at < time(web.State.StartedAt), 'it ran before web started');
-  const onH2 = await execOutput(world.engines[1], 'shopping-tool-web', ['sh', '-c', 'cat /data/runs 2>/dev/null || echo none']);
-  t.is(onH2.trim(), 'none', 'it ran on the first host of web only');
-  t.deepEqual(await oneOffs(), [], 'its container is removed');
-  const volume = await h1().getVolume('shopping-tool_data').inspect();
-  t.is(volume.Labels['pipeline.project'], 'shopping-tool', 'the named volume is labelled with the project');
+    const [run] = await runsOnH1();
+    t.like(run, { environment: 'qa', note: 'from web', secret: true });
+    const web = await h1().getContainer('shopping-tool-web').inspect();
+    t.true(run.at < time(web.State.StartedAt), 'it ran before web started');
+    const onH2 = await execOutput(world.engines[1], 'shopping-tool-web', ['sh', '-c', 'cat /data/runs 2>/dev/null || echo none']);
+    t.is(onH2.trim(), 'none', 'it ran on the first host of web only');
+    t.deepEqual(await oneOffs(), [], 'its container is removed');
+    const volume = await h1().getVolume('shopping-tool_data').inspect();
+    t.is(volume.Labels['pipeline.project'], 'shopping-tool', 'the named volume is labelled with the project');
 
-  // A redeploy: it runs again, while the old web still runs, and again before the new one starts.
-  const second = await runIn(['deploy', 'qa', '--docker-tag', sha, '--json']);
-  t.is(second.code, 0, second.output);
-  const events = second.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
-  t.true(events.some((e) => e.type === 'host' && e.phase === 'release' && e.host === `deploy@${world.hosts[0]}` && e.status === 'success'), 'the JSON stream reports the release phase');
-  const runs = await runsOnH1();
-  t.is(runs.length, 2, 'once per deploy');
-  const [kept] = await keptContainers(h1(), 'web');
-  const keptInfo = await h1().getContainer(kept.Id).inspect();
-  const fresh = await h1().getContainer('shopping-tool-web').inspect();
-  t.true(runs[1].at < time(keptInfo.State.FinishedAt), 'the old web was still running when it ran');
-  t.true(runs[1].at < time(fresh.State.StartedAt), 'the new web started after it');
-  t.deepEqual(await oneOffs(), []);
-});
+    // A redeploy: it runs again, while the old web still runs, and again before the new one starts.
+    const second = await runIn(['deploy', 'qa', '--docker-tag', sha, '--json']);
+    t.is(second.code, 0, second.output);
+    const events = second.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
+    t.true(
+      events.some((e) => e.type === 'host' && e.phase === 'release' && e.host === `deploy@${world.hosts[0]}` && e.status === 'success'),
+      'the JSON stream reports the release phase',
+    );
+    const runs = await runsOnH1();
+    t.is(runs.length, 2, 'once per deploy');
+    const [kept] = await keptContainers(h1(), 'web');
+    const keptInfo = await h1().getContainer(kept.Id).inspect();
+    const fresh = await h1().getContainer('shopping-tool-web').inspect();
+    t.true(runs[1].at < time(keptInfo.State.FinishedAt), 'the old web was still running when it ran');
+    t.true(runs[1].at < time(fresh.State.StartedAt), 'the new web started after it');
+    t.deepEqual(await oneOffs(), []);
+  },
+);
 
 test.serial('a named volume survives a redeploy with its data', async (t) => {
   const before = await h1().getVolume('shopping-tool_data').inspect();
@@ -121,7 +170,7 @@ test.serial('a named volume survives a redeploy with its data', async (t) => {
   const result = await runIn(['deploy', 'qa', '--docker-tag', 'develop', '--skip-release']);
   t.is(result.code, 0, result.output);
   t.not((await projectContainers(h1())).web.Id, webBefore, 'web was replaced');
-  t.deepEqual(await runsOnH1(), runs, 'the new container reads what the old one\'s volume held');
+  t.deepEqual(await runsOnH1(), runs, "the new container reads what the old one's volume held");
   t.is((await h1().getVolume('shopping-tool_data').inspect()).CreatedAt, before.CreatedAt, 'the same volume');
 });
 
@@ -143,12 +192,19 @@ test.serial('--skip-release says so in the task list; run --only deploy runs it;
 });
 
 test.serial('a failing release command fails the deploy with its last lines, and nothing is switched', async (t) => {
-  const failing = await writeConfig(repo, releaseConfig({ command: ['sh', '-c', 'echo migrating 41; echo "migration 42 failed: column exists" >&2; exit 3'], service: 'web' }), 'failing.json');
+  const failing = await writeConfig(
+    repo,
+    releaseConfig({ command: ['sh', '-c', 'echo migrating 41; echo "migration 42 failed: column exists" >&2; exit 3'], service: 'web' }),
+    'failing.json',
+  );
   const before = await running();
   const result = await runIn(['deploy', 'qa', '--docker-tag', sha], failing);
   t.is(result.code, 1, result.output);
   const message = result.stderr.split('\n').find((line) => line.startsWith('pipeline: '));
-  t.regex(message, /^pipeline: release failed on 1 host\(s\): deploy@10\.213\.0\.11: release command sh -c .* exited with code 3: .*; nothing was switched$/);
+  t.regex(
+    message,
+    /^pipeline: release failed on 1 host\(s\): deploy@10\.213\.0\.11: release command sh -c .* exited with code 3: .*; nothing was switched$/,
+  );
   // The engine copies stdout and stderr apart: the two lines may come in either order.
   const lastLines = message.slice(message.indexOf('exited with code 3: '));
   t.true(lastLines.includes('migrating 41') && lastLines.includes('migration 42 failed: column exists'), message);
@@ -158,7 +214,11 @@ test.serial('a failing release command fails the deploy with its last lines, and
 });
 
 test.serial('a release command past its timeout is stopped and removed, and nothing is switched', async (t) => {
-  const slow = await writeConfig(repo, releaseConfig({ command: ['sh', '-c', 'echo waiting for the database; sleep 300'], service: 'web', timeout: '2s' }), 'slow.json');
+  const slow = await writeConfig(
+    repo,
+    releaseConfig({ command: ['sh', '-c', 'echo waiting for the database; sleep 300'], service: 'web', timeout: '2s' }),
+    'slow.json',
+  );
   const before = await running();
   const result = await runIn(['deploy', 'qa', '--docker-tag', sha], slow);
   t.is(result.code, 1, result.output);
@@ -168,11 +228,18 @@ test.serial('a release command past its timeout is stopped and removed, and noth
 });
 
 test.serial('SIGTERM while the release command runs: its container is removed, nothing switched, exit 143', async (t) => {
-  const slow = await writeConfig(repo, releaseConfig({ command: ['sh', '-c', 'echo release-$((1 + 1))-started; sleep 300'], service: 'web' }), 'signal.json');
+  const slow = await writeConfig(
+    repo,
+    releaseConfig({ command: ['sh', '-c', 'echo release-$((1 + 1))-started; sleep 300'], service: 'web' }),
+    'signal.json',
+  );
   const before = await running();
   let sent = false;
   const result = await pipelineWatching(['--config', slow, 'deploy', 'qa', '--docker-tag', sha], { cwd: repo.work, env }, (line, child) => {
-    if (!sent && line.includes('release-2-started')) { sent = true; child.kill('SIGTERM'); }
+    if (!sent && line.includes('release-2-started')) {
+      sent = true;
+      child.kill('SIGTERM');
+    }
   });
   t.true(sent, 'the release command was reached');
   t.is(result.code, 143, result.output);
@@ -181,10 +248,17 @@ test.serial('SIGTERM while the release command runs: its container is removed, n
 });
 
 test.serial('a release container left running by a killed deploy is removed by the next deploy', async (t) => {
-  const slow = await writeConfig(repo, releaseConfig({ command: ['sh', '-c', 'echo release-$((1 + 1))-started; sleep 300'], service: 'web' }), 'killed.json');
+  const slow = await writeConfig(
+    repo,
+    releaseConfig({ command: ['sh', '-c', 'echo release-$((1 + 1))-started; sleep 300'], service: 'web' }),
+    'killed.json',
+  );
   let sent = false;
   await pipelineWatching(['--config', slow, 'deploy', 'qa', '--docker-tag', sha], { cwd: repo.work, env }, (line, child) => {
-    if (!sent && line.includes('release-2-started')) { sent = true; child.kill('SIGKILL'); }
+    if (!sent && line.includes('release-2-started')) {
+      sent = true;
+      child.kill('SIGKILL');
+    }
   });
   t.true(sent, 'the release command was reached');
   t.is((await oneOffs()).length, 1, 'the killed deploy could not remove it');

@@ -20,12 +20,33 @@ test('release: { command, service, timeout } as documented; the timeout in milli
 
 for (const [what, release, change, message] of [
   ['an empty command', { command: [], service: 'web' }, undefined, /release\.command: must name a program/],
-  ['a timeout that is no duration', { command: ['x'], service: 'web', timeout: 'ten minutes' }, undefined, /release\.timeout: must be a duration/],
+  [
+    'a timeout that is no duration',
+    { command: ['x'], service: 'web', timeout: 'ten minutes' },
+    undefined,
+    /release\.timeout: must be a duration/,
+  ],
   ['an unknown field', { command: ['x'], service: 'web', retries: 2 }, undefined, /release\.retries: unknown field/],
-  ['a service that does not exist', { command: ['x'], service: 'api' }, undefined, /release\.service: no service is called "api"; services: web, worker, logstash/],
-  ['a service of a third-party image', { command: ['x'], service: 'logstash' }, undefined, /release\.service: logstash runs its own image \(docker\.elastic\.co\/logstash\/logstash:7\.17\.0\), not the release/],
-  ['an environment without a host for the service', { command: ['x'], service: 'worker' }, (raw) => { raw.environments.edge = { hosts: { web: ['edge-1'] } }; },
-    /environments\.edge\.hosts: no host has a role of worker \(worker\), where the release command runs/],
+  [
+    'a service that does not exist',
+    { command: ['x'], service: 'api' },
+    undefined,
+    /release\.service: no service is called "api"; services: web, worker, logstash/,
+  ],
+  [
+    'a service of a third-party image',
+    { command: ['x'], service: 'logstash' },
+    undefined,
+    /release\.service: logstash runs its own image \(docker\.elastic\.co\/logstash\/logstash:7\.17\.0\), not the release/,
+  ],
+  [
+    'an environment without a host for the service',
+    { command: ['x'], service: 'worker' },
+    (raw) => {
+      raw.environments.edge = { hosts: { web: ['edge-1'] } };
+    },
+    /environments\.edge\.hosts: no host has a role of worker \(worker\), where the release command runs/,
+  ],
 ]) {
   test(`rejects ${what}`, (t) => {
     const error = t.throws(() => validateConfig(withRelease(release, change), 'pipeline.config.ts'));
@@ -34,7 +55,7 @@ for (const [what, release, change, message] of [
   });
 }
 
-test('the release command runs on the primary host: the first host of the service\'s first role with hosts', (t) => {
+test("the release command runs on the primary host: the first host of the service's first role with hosts", (t) => {
   const raw = withRelease({ command: ['x'], service: 'web' }, (c) => {
     c.services.web.roles = ['api', 'web'];
     c.environments.qa.hosts = { worker: ['w-1', 'web-2'], web: ['web-2', 'web-1'] };

@@ -9,21 +9,33 @@ const COMMAND = { service: 'web', command: ['npm', 'run', 'migrate'], timeoutMs:
 
 /** A target of three members whose parts only record what the deploy asks of them. */
 function recordingTarget(calls, { releaseFails = false } = {}) {
-  const members = [{ id: 'web-1', roles: ['web'] }, { id: 'web-2', roles: ['web'] }, { id: 'worker-1', roles: ['worker'] }];
+  const members = [
+    { id: 'web-1', roles: ['web'] },
+    { id: 'web-2', roles: ['web'] },
+    { id: 'worker-1', roles: ['worker'] },
+  ];
   const part = (id, log) => ({
     id,
     results: [],
     preflight: async () => undefined,
-    pull: async () => { calls.push(`pull ${id}`); },
+    pull: async () => {
+      calls.push(`pull ${id}`);
+    },
     runRelease: async (command) => {
       calls.push(`release ${id} ${command.command.join(' ')}`);
       log('migrating 41');
       if (releaseFails) throw new Error('release command npm run migrate exited with code 3: migration 42 failed');
     },
-    switch: async () => { calls.push(`switch ${id}`); },
-    switchBack: async () => { calls.push(`switch back ${id}`); },
+    switch: async () => {
+      calls.push(`switch ${id}`);
+    },
+    switchBack: async () => {
+      calls.push(`switch back ${id}`);
+    },
     verify: async () => {},
-    undo: async () => { calls.push(`undo ${id}`); },
+    undo: async () => {
+      calls.push(`undo ${id}`);
+    },
     finish: async () => {},
   });
   return {
@@ -46,7 +58,12 @@ async function deploy({ releaseCommand = COMMAND, skipRelease, releaseFails, rol
   if (withoutRelease) delete target.releaseMember;
   const environment = new EnvironmentDeploy({
     target,
-    job: { ...(rollback ? {} : { release: { repository: 'app', tag: 'develop', digest: 'sha256:1' } }), deployedBy: 'me@here', secretEnv: () => ({}), signal: new AbortController().signal },
+    job: {
+      ...(rollback ? {} : { release: { repository: 'app', tag: 'develop', digest: 'sha256:1' } }),
+      deployedBy: 'me@here',
+      secretEnv: () => ({}),
+      signal: new AbortController().signal,
+    },
     lock: { holder: { user: 'me', machine: 'here' } },
     resolveDigest: false,
     ...(releaseCommand ? { releaseCommand } : {}),
@@ -56,13 +73,23 @@ async function deploy({ releaseCommand = COMMAND, skipRelease, releaseFails, rol
     onFailure: () => {},
     onDeployed: () => {},
   });
-  const list = new Listr([{ title: 'deploy', task: (_ctx, task) => task.newListr([{ title: 'qa', task: (_c, qa) => qa.newListr(environment.tasks()) }]) }], {
-    renderer: JsonRenderer,
-    rendererOptions: { human: false, write: (line) => lines.push(line) },
-    registerSignalListeners: false,
-  });
-  const error = await list.run().then(() => undefined, (caught) => caught);
-  const events = lines.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const list = new Listr(
+    [{ title: 'deploy', task: (_ctx, task) => task.newListr([{ title: 'qa', task: (_c, qa) => qa.newListr(environment.tasks()) }]) }],
+    {
+      renderer: JsonRenderer,
+      rendererOptions: { human: false, write: (line) => lines.push(line) },
+      registerSignalListeners: false,
+    },
+  );
+  const error = await list.run().then(
+    () => undefined,
+    (caught) => caught,
+  );
+  const events = lines
+    .join('')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
   return { calls, events, error };
 }
 
@@ -75,12 +102,18 @@ test('the release command runs once, on the member the target names, after every
   t.is(calls.filter((c) => c.startsWith('release')).length, 1);
   const host = events.filter((e) => e.type === 'host' && e.phase === 'release').map(({ host: id, status }) => `${id} ${status}`);
   t.deepEqual(host, ['web-2 started', 'web-2 success'], 'the JSON stream places it like the other phases');
-  t.true(events.some((e) => e.type === 'output' && e.host === 'web-2' && e.line === 'web-2: migrating 41'), 'its output streams into the task list');
+  t.true(
+    events.some((e) => e.type === 'output' && e.host === 'web-2' && e.line === 'web-2: migrating 41'),
+    'its output streams into the task list',
+  );
 });
 
 test('a failing release command fails the deploy naming the member and its last lines; nothing is switched', async (t) => {
   const { calls, error } = await deploy({ releaseFails: true });
-  t.is(error.message, 'release failed on 1 host(s): web-2: release command npm run migrate exited with code 3: migration 42 failed; nothing was switched');
+  t.is(
+    error.message,
+    'release failed on 1 host(s): web-2: release command npm run migrate exited with code 3: migration 42 failed; nothing was switched',
+  );
   t.false(calls.some((c) => c.startsWith('switch') || c.startsWith('undo')));
 });
 

@@ -1,21 +1,33 @@
+import { engineMessage, registryDigest } from '../../adapters/docker.js';
 import { healthNow } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { keptContainers } from '../../adapters/service.js';
-import { engineMessage, registryDigest } from '../../adapters/docker.js';
 import { planChanges } from '../../core/changes.js';
 import type { HostAddress } from '../../core/hosts.js';
-import { LABEL_PREFIX, publishedPort, runsRelease, type DeployPlan, type HostPlan, type ServicePlan } from '../../core/plan.js';
-import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
-import { releaseRef, type Release } from '../../core/release.js';
+import { DEPLOY_LABEL, type PendingDeploy } from '../../core/leftovers.js';
 import type { LogLine } from '../../core/logs.js';
+import { type DeployPlan, type HostPlan, LABEL_PREFIX, publishedPort, runsRelease, type ServicePlan } from '../../core/plan.js';
+import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
+import { type Release, releaseRef } from '../../core/release.js';
 import { HostError, PipelineError, StageError } from '../../errors.js';
-import { EnvironmentLock } from '../environment-lock.js';
-import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '../lock.js';
+import { engineCall } from '../engine-call.js';
+import { EnvironmentLock, type LeaseWatch } from '../environment-lock.js';
+import { type LockFields, type LockInfo, lockDir, readLock, removeLock } from '../lock.js';
+import { pendingPath, readPending } from '../pending.js';
 import type {
-  DeployJob, DeployTarget, ExecRequest, Log, LogsRequest, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember,
+  DeployJob,
+  DeployTarget,
+  ExecRequest,
+  Log,
+  LogsRequest,
+  MemberChanges,
+  MemberDeploy,
+  ServiceStatus,
+  ServiceUrl,
+  TargetMember,
 } from '../target.js';
-import { engineCall, HostDeploy } from './host.js';
-import { observeHost, observedServices } from './observe.js';
+import { HostDeploy } from './host.js';
+import { leftoverCounts, observedServices, observeHost } from './observe.js';
 import { serviceExec, serviceLogs } from './operate.js';
 
 export interface FleetOptions {
@@ -38,7 +50,10 @@ export class FleetTarget implements DeployTarget {
   private readonly environmentLock: EnvironmentLock;
   private closed = false;
 
-  constructor(readonly plan: DeployPlan, private readonly options: FleetOptions) {
+  constructor(
+    readonly plan: DeployPlan,
+    private readonly options: FleetOptions,
+  ) {
     this.environment = plan.environment;
     this.members = plan.hosts.map((host) => ({ id: host.address.id, roles: host.roles }));
     this.environmentLock = new EnvironmentLock(options.project, plan.environment, options.lockTtlMs);
@@ -79,11 +94,22 @@ export class FleetTarget implements DeployTarget {
 
   async open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy> {
     const { project, keepReleases, registry } = this.options;
-    return new HostDeploy(this.host(id), await this.connect(id), { project, keepReleases, registry, job, log });
+    return new HostDeploy(this.host(id), await this.connect(id), {
+      project,
+      environment: this.environment,
+      keepReleases,
+      registry,
+      job,
+      log,
+    });
   }
 
-  async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {
-    return this.environmentLock.lock([...this.connected].map(([id, connection]) => ({ id, exec: connection.exec.bind(connection) })), fields);
+  async lock(fields: LockFields, watch?: LeaseWatch): Promise<{ tookOver: LockInfo[] }> {
+    return this.environmentLock.lock(
+      [...this.connected].map(([id, connection]) => ({ id, exec: connection.exec.bind(connection) })),
+      fields,
+      watch,
+    );
   }
 
   unlock(): Promise<void> {
@@ -92,29 +118,57 @@ export class FleetTarget implements DeployTarget {
 
   async changes(id: string, release: Release): Promise<MemberChanges> {
     const host = this.host(id);
-    const { docker } = await this.connect(id);
+    const connection = await this.connect(id);
+    const { docker } = connection;
     const ref = releaseRef(release);
     const resolves = host.address.kind !== 'local' && host.services.some(runsRelease);
-    const [current, digest] = await Promise.all([
-      observeHost(docker, host, this.options.project),
-      resolves ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => { throw new Error(`cannot resolve ${ref}: ${error.message}`); }) : undefined,
+    const [view, digest] = await Promise.all([
+      this.pending(id).then((pending) => observeHost(docker, host, this.options.project, pending)),
+      resolves
+        ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => {
+            throw new Error(`cannot resolve ${ref}: ${error.message}`);
+          })
+        : undefined,
     ]);
-    return { services: host.services, changes: planChanges(host.services, observedServices(current)), ...(digest ? { digest } : {}) };
+    return {
+      services: host.services,
+      changes: planChanges(host.services, observedServices(view.current), leftoverCounts(view)),
+      ...(digest ? { digest } : {}),
+    };
   }
 
   async status(id: string): Promise<ServiceStatus[]> {
     const connection = await this.connect(id);
-    return Promise.all(this.host(id).services.map((svc) => this.serviceStatus(connection, svc)));
+    const unverified = new Set((await this.pending(id))?.unverified ?? []);
+    return Promise.all(this.host(id).services.map((svc) => this.serviceStatus(connection, svc, unverified)));
   }
 
-  private async serviceStatus(connection: HostConnection, svc: ServicePlan): Promise<ServiceStatus> {
+  /** Containers of deploys in `unverified` (a pending record's) are shown as such, and not counted as kept releases. */
+  private async serviceStatus(connection: HostConnection, svc: ServicePlan, unverified: ReadonlySet<string>): Promise<ServiceStatus> {
     const { docker } = connection;
-    const info = await docker.getContainer(svc.container).inspect().catch(() => undefined);
-    if (!info) return { service: svc.service, deployed: false };
+    const info = await docker
+      .getContainer(svc.container)
+      .inspect()
+      .catch(() => undefined);
+    const all = await keptContainers(docker, this.options.project, svc.service, svc.container);
+    const leftovers =
+      all.filter((c) => unverified.has(c.Labels[DEPLOY_LABEL] ?? '')).length +
+      (unverified.has(info?.Config.Labels?.[DEPLOY_LABEL] ?? '') ? 1 : 0);
+    const left = leftovers > 0 ? { leftovers } : {};
+    if (!info) return { service: svc.service, deployed: false, ...left };
     const label = (name: string) => info.Config.Labels?.[`${LABEL_PREFIX}${name}`];
-    const digest = label('digest') ?? (await docker.getImage(info.Image).inspect().catch(() => undefined))?.RepoDigests?.[0]?.split('@')[1];
-    const kept = svc.redeploy ? (await keptContainers(docker, this.options.project, svc.service, svc.container)).length : 0;
+    const digest =
+      label('digest') ??
+      (
+        await docker
+          .getImage(info.Image)
+          .inspect()
+          .catch(() => undefined)
+      )?.RepoDigests?.[0]?.split('@')[1];
+    const kept = svc.redeploy ? all.filter((c) => !unverified.has(c.Labels[DEPLOY_LABEL] ?? '')).length : 0;
     return {
+      ...left,
+      ...(unverified.has(label('deploy') ?? '') ? { unverified: true } : {}),
       service: svc.service,
       deployed: true,
       tag: label('tag') ?? info.Config.Image,
@@ -132,16 +186,23 @@ export class FleetTarget implements DeployTarget {
     return readLock(connection.exec.bind(connection), lockDir(this.options.project, this.environment));
   }
 
+  async pending(id: string): Promise<PendingDeploy | undefined> {
+    const connection = await this.connect(id);
+    return readPending(connection.exec.bind(connection), pendingPath(this.options.project, this.environment));
+  }
+
   async breakLock(id: string): Promise<void> {
     const connection = await this.connect(id);
     await removeLock(connection.exec.bind(connection), lockDir(this.options.project, this.environment), 'force');
   }
 
   urls(): ServiceUrl[] {
-    return this.plan.hosts.flatMap((host) => host.services.flatMap((svc) => {
-      const url = serviceUrl(host, svc);
-      return url ? [{ host: host.address.id, service: svc.service, url }] : [];
-    }));
+    return this.plan.hosts.flatMap((host) =>
+      host.services.flatMap((svc) => {
+        const url = serviceUrl(host, svc);
+        return url ? [{ host: host.address.id, service: svc.service, url }] : [];
+      }),
+    );
   }
 
   releaseMember(service: string): TargetMember | undefined {
@@ -157,12 +218,18 @@ export class FleetTarget implements DeployTarget {
   }
 
   /** Work on a service of a host; a failure names the host. */
-  private async onService<T>(id: string, service: string, work: (docker: HostConnection['docker'], svc: ServicePlan) => Promise<T>): Promise<T> {
+  private async onService<T>(
+    id: string,
+    service: string,
+    work: (docker: HostConnection['docker'], svc: ServicePlan) => Promise<T>,
+  ): Promise<T> {
     const svc = this.host(id).services.find((s) => s.service === service);
     if (!svc) throw new HostError(id, `${service} does not run on this host`);
     const { docker } = await this.connect(id);
     return work(docker, svc).catch((error: unknown) => {
-      throw error instanceof HostError ? error : new HostError(id, error instanceof PipelineError ? error.message : engineMessage(error), { cause: error });
+      throw error instanceof HostError
+        ? error
+        : new HostError(id, error instanceof PipelineError ? error.message : engineMessage(error), { cause: error });
     });
   }
 
@@ -176,9 +243,10 @@ export class FleetTarget implements DeployTarget {
 
 /** Where people reach a service that publishes its health check port (or its first port). */
 function serviceUrl(host: HostPlan, service: ServicePlan): string | undefined {
-  const containerPort = service.healthcheck?.http?.port ?? Number(service.ports[0]?.split('/')[0]!.split(':').at(-1));
+  const containerPort = service.healthcheck?.http?.port ?? Number(service.ports[0]?.split('/')[0]?.split(':').at(-1));
   const port = publishedPort(service.ports, containerPort);
   if (!port) return undefined;
-  const address = host.address.kind === 'local' ? '127.0.0.1' : host.address.host.includes(':') ? `[${host.address.host}]` : host.address.host;
+  const address =
+    host.address.kind === 'local' ? '127.0.0.1' : host.address.host.includes(':') ? `[${host.address.host}]` : host.address.host;
   return `http://${address}:${port}${service.healthcheck?.http?.path ?? '/'}`;
 }

@@ -1,30 +1,29 @@
 import type Docker from 'dockerode';
-import { engineMessage, hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
+import { hasImage, registryDigest } from '../../adapters/docker.js';
 import { waitHealthy } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
-import { containerSpec, ensureVolumes, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
+import { containerSpec, ensureVolumes, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
 import { planChanges, type ServiceChange, type ServiceResult } from '../../core/changes.js';
-import { LABEL_PREFIX, releaseLabels, runsRelease, serviceImage, type HostPlan, type ServicePlan } from '../../core/plan.js';
+import { type HostPlan, LABEL_PREFIX, releaseLabels, runsRelease, type ServicePlan, serviceImage } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
-import { pinnedRef, releaseRef, type Release } from '../../core/release.js';
-import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
+import { pinnedRef, type Release, releaseRef } from '../../core/release.js';
+import { delay } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
+import { engineCall } from '../engine-call.js';
+import { pendingPath } from '../pending.js';
+import { stopReason } from '../phase.js';
+import { pullOn } from '../pull.js';
 import type { DeployJob, Log, MemberDeploy, ReleaseCommand } from '../target.js';
-import { observeHost, observedServices, type CurrentContainer } from './observe.js';
+import { containerLabels } from './labels.js';
+import { type CurrentContainer, type HostView, leftoverCounts, observedServices, observeHost } from './observe.js';
 import { runReleaseCommand } from './one-off.js';
-
-const API_TIMEOUT_MS = 60_000;
-const PULL_TIMEOUT_MS = 15 * 60_000;
-
-/** A Docker API call on a host, given a time limit; a failure names the host and what was being done. */
-export function engineCall<T>(host: string, promise: Promise<T>, what: string): Promise<T> {
-  return withTimeout(promise, API_TIMEOUT_MS, what).catch((error) => {
-    throw new HostError(host, `${what}: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
-  });
-}
+import { pruneImages, pruneKept, removeContainer } from './prune.js';
+import { HostRecovery } from './recovery.js';
+import { keptRelease, type RestoreHost, restart, resume, verifyRelease } from './restore.js';
 
 export interface HostDeployOptions {
   project: string;
+  environment: string;
   keepReleases: number;
   registry: RegistryAccess | undefined;
   job: DeployJob;
@@ -36,7 +35,13 @@ export interface HostDeployOptions {
  * One service switched on this host: the container it replaced (kept stopped), and the one now running —
  * created by this deploy, or a kept release brought back by a rollback (`restoredFrom` is its kept name).
  */
-interface Switch { plan: Pick<ServicePlan, 'service' | 'container' | 'stopGraceMs'>; keptId?: string; keptWasRunning: boolean; created?: string; restoredFrom?: string }
+interface Switch {
+  plan: Pick<ServicePlan, 'service' | 'container' | 'stopGraceMs'>;
+  keptId?: string;
+  keptWasRunning: boolean;
+  created?: string;
+  restoredFrom?: string;
+}
 
 /**
  * One host's part of a deploy: preflight, pull, switch (each service: keep the old container stopped,
@@ -47,14 +52,29 @@ export class HostDeploy implements MemberDeploy {
   readonly results: ServiceResult[] = [];
   private readonly switched: Switch[] = [];
   private current = new Map<string, CurrentContainer>();
+  private view: HostView = { current: this.current, leftovers: [] };
+  private readonly recovery: HostRecovery;
   private changes: ServiceChange[] = [];
   private readonly docker: Docker;
   private readonly sleep: (ms: number) => Promise<void>;
 
-  constructor(readonly plan: HostPlan, private readonly connection: HostConnection, private readonly options: HostDeployOptions) {
+  constructor(
+    readonly plan: HostPlan,
+    private readonly connection: HostConnection,
+    private readonly options: HostDeployOptions,
+  ) {
     this.id = plan.address.id;
     this.docker = connection.docker;
     this.sleep = options.sleep ?? delay;
+    this.recovery = new HostRecovery({
+      docker: this.docker,
+      exec: connection.exec.bind(connection),
+      path: pendingPath(options.project, options.environment),
+      project: options.project,
+      api: (promise, what) => this.api(promise, what),
+      log: options.log,
+      graceMs: (service) => plan.services.find((svc) => svc.service === service)?.stopGraceMs ?? 10_000,
+    });
   }
 
   private get local(): boolean {
@@ -71,10 +91,15 @@ export class HostDeploy implements MemberDeploy {
     return engineCall(this.id, promise, what);
   }
 
-  /** Reads what runs (the change planner's input) and decides what the deploy does to each service. */
+  /**
+   * Reads what runs (the change planner's input), an interrupted deploy's leftovers set aside, and decides what the
+   * deploy does to each service.
+   */
   private async observe(): Promise<void> {
-    this.current = await this.api(observeHost(this.docker, this.plan, this.options.project), 'reading the containers');
-    this.changes = planChanges(this.plan.services, observedServices(this.current));
+    const pending = await this.recovery.read();
+    this.view = await this.api(observeHost(this.docker, this.plan, this.options.project, pending), 'reading the containers');
+    this.current = this.view.current;
+    this.changes = planChanges(this.plan.services, observedServices(this.current), leftoverCounts(this.view));
   }
 
   private change(service: string): ServiceChange {
@@ -86,7 +111,8 @@ export class HostDeploy implements MemberDeploy {
     if (!resolveDigest || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
     if (this.local) {
-      if (!(await hasImage(this.docker, ref)) && !this.options.registry) throw new HostError(this.id, `image ${ref} is not on the runner's Docker engine and no registry is configured`);
+      if (!(await hasImage(this.docker, ref)) && !this.options.registry)
+        throw new HostError(this.id, `image ${ref} is not on the runner's Docker engine and no registry is configured`);
       return undefined;
     }
     return this.api(registryDigest(this.docker, ref, credentialsFor(this.options.registry, ref)), `resolving ${ref} in the registry`);
@@ -102,24 +128,24 @@ export class HostDeploy implements MemberDeploy {
     const starting = this.plan.services.filter((svc) => ['start', 'replace'].includes(this.change(svc.service).action));
     const images = new Set(starting.map((svc) => serviceImage(svc, this.release)));
     const release = this.release;
-    await Promise.all([...images].map(async (image) => {
-      const own = image === releaseRef(release);
-      if (own && !this.local && release.digest) {
-        const pinned = pinnedRef(release);
-        if (!(await hasImage(this.docker, pinned))) await this.pullRef(pinned);
-        await this.api(this.docker.getImage(pinned).tag({ repo: release.repository, tag: release.tag }), `tagging ${pinned}`);
-      } else if (!(await hasImage(this.docker, image))) {
-        await this.pullRef(image);
-      }
-    }));
+    await Promise.all(
+      [...images].map(async (image) => {
+        const own = image === releaseRef(release);
+        if (own && !this.local && release.digest) {
+          const pinned = pinnedRef(release);
+          if (!(await hasImage(this.docker, pinned))) await this.pullRef(pinned);
+          await this.api(this.docker.getImage(pinned).tag({ repo: release.repository, tag: release.tag }), `tagging ${pinned}`);
+        } else if (!(await hasImage(this.docker, image))) {
+          await this.pullRef(image);
+        }
+      }),
+    );
   }
 
   private async pullRef(ref: string): Promise<void> {
-    const { log } = this.options;
-    const what = `pulling ${ref}`;
-    log(what);
-    await withHeartbeat(withTimeout(pullImage(this.docker, ref, credentialsFor(this.options.registry, ref), log), PULL_TIMEOUT_MS, what), log, what)
-      .catch((error) => { throw new HostError(this.id, (error as Error).message, { cause: error }); });
+    await pullOn(this.docker, ref, credentialsFor(this.options.registry, ref), this.options.log).catch((error: Error) => {
+      throw new HostError(this.id, error.message, { cause: error });
+    });
   }
 
   async runRelease(command: ReleaseCommand): Promise<void> {
@@ -127,20 +153,33 @@ export class HostDeploy implements MemberDeploy {
     if (!svc) throw new HostError(this.id, `${command.service} does not run on this host`);
     const { job, log } = this.options;
     const labels = { ...releaseLabels(svc, this.release), [`${LABEL_PREFIX}deployed-by`]: job.deployedBy };
-    await runReleaseCommand({ docker: this.docker, svc, image: serviceImage(svc, this.release), secretEnv: job.secretEnv(svc.secrets), labels }, command, log, job.signal)
-      .catch((error: Error) => { throw new HostError(this.id, error.message, { cause: error }); });
+    await runReleaseCommand(
+      { docker: this.docker, svc, image: serviceImage(svc, this.release), secretEnv: job.secretEnv(svc.secrets), labels },
+      command,
+      log,
+      job.signal,
+    ).catch((error: Error) => {
+      throw new HostError(this.id, error.message, { cause: error });
+    });
   }
 
   async switch(): Promise<void> {
+    const { job, environment } = this.options;
+    await this.recovery.start(
+      { id: job.id, environment, tag: this.release.tag, deployedBy: job.deployedBy, startedAt: new Date().toISOString() },
+      this.view,
+    );
     // The services of a host are separate containers: they switch at once, each waiting for its own health.
-    const outcomes = await Promise.allSettled(this.changes.map(async (change): Promise<ServiceResult> => {
-      if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
-      const svc = this.plan.services.find((s) => s.service === change.service);
-      if (!svc) return this.retire(change.service);
-      if (change.action !== 'leave') return this.switchService(svc);
-      this.options.log(`${svc.service}: already running, left alone`);
-      return { service: svc.service, container: svc.container, image: serviceImage(svc, this.release), action: 'left running' };
-    }));
+    const outcomes = await Promise.allSettled(
+      this.changes.map(async (change): Promise<ServiceResult> => {
+        if (this.options.job.signal.aborted) throw stopReason(this.options.job.signal);
+        const svc = this.plan.services.find((s) => s.service === change.service);
+        if (!svc) return this.retire(change.service);
+        if (change.action !== 'leave') return this.switchService(svc);
+        this.options.log(`${svc.service}: already running, left alone`);
+        return { service: svc.service, container: svc.container, image: serviceImage(svc, this.release), action: 'left running' };
+      }),
+    );
     await this.settle(outcomes);
   }
 
@@ -165,10 +204,19 @@ export class HostDeploy implements MemberDeploy {
     const image = serviceImage(svc, this.release);
     const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.observed.running) };
     this.switched.push(record);
-    const labels = await this.containerLabels(svc);
-    const create = () => this.api(ensureVolumes(this.docker, svc), `creating the volumes of ${svc.container}`)
-      .then(() => this.api(this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)), `creating ${svc.container}`))
-      .then((created) => { record.created = created.id; return created; });
+    const labels = await containerLabels(this.docker, svc, this.release, this.options.job, (promise, what) => this.api(promise, what));
+    const create = () =>
+      this.api(ensureVolumes(this.docker, svc), `creating the volumes of ${svc.container}`)
+        .then(() =>
+          this.api(
+            this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)),
+            `creating ${svc.container}`,
+          ),
+        )
+        .then((created) => {
+          record.created = created.id;
+          return created;
+        });
     const replace = this.change(svc.service).action === 'replace';
     let container: Docker.Container;
     if (old && replace) {
@@ -183,7 +231,13 @@ export class HostDeploy implements MemberDeploy {
     await this.healthy(container, svc);
     await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
     log(`${svc.service}: healthy`);
-    return { service: svc.service, container: svc.container, image, action: replace ? 'replaced' : 'started', ...(runsRelease(svc) && this.release.digest ? { digest: this.release.digest } : {}) };
+    return {
+      service: svc.service,
+      container: svc.container,
+      image,
+      action: replace ? 'replaced' : 'started',
+      ...(runsRelease(svc) && this.release.digest ? { digest: this.release.digest } : {}),
+    };
   }
 
   /** A service the config no longer puts on this host: stopped and kept like a replaced one until the deploy has succeeded. */
@@ -198,7 +252,12 @@ export class HostDeploy implements MemberDeploy {
 
   private healthy(container: Docker.Container, svc: ServicePlan): Promise<void> {
     const { log, job } = this.options;
-    return waitHealthy(this.docker, container, svc, { openTcp: (address, port) => this.connection.openTcp(address, port), log, sleep: this.sleep, signal: job.signal });
+    return waitHealthy(this.docker, container, svc, {
+      openTcp: (address, port) => this.connection.openTcp(address, port),
+      log,
+      sleep: this.sleep,
+      signal: job.signal,
+    });
   }
 
   /**
@@ -211,7 +270,10 @@ export class HostDeploy implements MemberDeploy {
     this.options.log(`${plan.service}: stopping ${plan.container} (${old.observed.image}), kept for rollback`);
     await this.api(this.docker.getContainer(id).rename({ name: keptName(plan.container, id) }), `renaming ${plan.container}`);
     record.keptId = id;
-    const [result, stopped] = await Promise.allSettled([meanwhile(), this.api(stopContainer(this.docker.getContainer(id), plan.stopGraceMs), `stopping ${plan.container}`)]);
+    const [result, stopped] = await Promise.allSettled([
+      meanwhile(),
+      this.api(stopContainer(this.docker.getContainer(id), plan.stopGraceMs), `stopping ${plan.container}`),
+    ]);
     if (stopped.status === 'rejected') throw stopped.reason;
     if (result.status === 'rejected') throw result.reason;
     return result.value;
@@ -224,9 +286,20 @@ export class HostDeploy implements MemberDeploy {
   async switchBack(): Promise<void> {
     const { job } = this.options;
     try {
+      await this.observe(); // under the lock now
+      // After a deploy that died here, the release it was replacing is the one to come back (see resume).
+      const previous = this.view.pending?.previous ?? {};
+      const resumed = new Set(
+        [...this.current].filter(([service, current]) => previous[service]?.id === current.info.Id).map(([service]) => service),
+      );
+      await this.recovery.recover(this.view);
       for (const svc of this.plan.services.filter((s) => s.redeploy)) {
-        if (job.signal.aborted) throw new StageError('stopped by a signal');
-        this.results.push(await this.restore(svc, job.rollbackTo));
+        if (job.signal.aborted) throw stopReason(job.signal);
+        this.results.push(
+          resumed.has(svc.service) && job.rollbackTo === undefined
+            ? await resume(this.restoring, svc, this.current.get(svc.service)!)
+            : await this.restore(svc, job.rollbackTo),
+        );
       }
     } catch (error) {
       await this.undo();
@@ -235,36 +308,27 @@ export class HostDeploy implements MemberDeploy {
   }
 
   private async restore(svc: ServicePlan, to: string | undefined): Promise<ServiceResult> {
-    const kept = await this.api(keptContainers(this.docker, this.options.project, svc.service, svc.container), `listing kept releases of ${svc.service}`);
-    const target = to === undefined ? kept[0] : kept.find((c) => c.Labels[`${LABEL_PREFIX}tag`] === to);
-    if (!target) throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
+    const target = await keptRelease(this.restoring, svc, to);
     const current = this.current.get(svc.service);
     const record: Switch = { plan: svc, keptWasRunning: Boolean(current?.observed.running), restoredFrom: target.Names[0]!.slice(1) };
     this.switched.push(record);
     if (current) await this.keep(record, current, async () => undefined);
-    const container = this.docker.getContainer(target.Id);
-    await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
+    await this.api(this.docker.getContainer(target.Id).rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
     record.created = target.Id;
-    await this.api(container.start(), `starting ${svc.container}`);
-    this.options.log(`${svc.service}: restarted ${target.Image} (tag ${target.Labels[`${LABEL_PREFIX}tag`] ?? 'unknown'}), waiting until healthy`);
-    await this.healthy(container, svc);
-    return { service: svc.service, container: svc.container, image: target.Image, action: 'rolled back', digest: target.Labels[`${LABEL_PREFIX}digest`] };
+    return restart(this.restoring, svc, target);
   }
 
-  /** Labels that let `pipeline status` say what runs and who put it there; the commit comes from the image itself. */
-  private async containerLabels(svc: ServicePlan): Promise<Record<string, string>> {
-    const labels: Record<string, string> = {
-      ...releaseLabels(svc, this.release),
-      [`${LABEL_PREFIX}deployed-by`]: this.options.job.deployedBy,
-      [`${LABEL_PREFIX}deployed-at`]: new Date().toISOString(),
+  /** What restore.ts needs of this host. */
+  private get restoring(): RestoreHost {
+    const { project, log } = this.options;
+    return {
+      id: this.id,
+      docker: this.docker,
+      project,
+      log,
+      api: (promise, what) => this.api(promise, what),
+      healthy: (c, svc) => this.healthy(c, svc),
     };
-    if (!runsRelease(svc)) return labels;
-    const ref = releaseRef(this.release);
-    const image = await this.api(this.docker.getImage(ref).inspect(), `inspecting ${ref}`);
-    const commit = image.Config.Labels?.['org.opencontainers.image.revision'];
-    if (commit) labels[`${LABEL_PREFIX}commit`] = commit;
-    if (this.release.digest) labels[`${LABEL_PREFIX}digest`] = this.release.digest;
-    return labels;
   }
 
   /** Undoes every switch of this host, newest first: the new container goes, the kept one comes back. */
@@ -286,21 +350,16 @@ export class HostDeploy implements MemberDeploy {
       this.options.log(`${plan.service}: rolled back${record.keptId ? ' to the previous container' : ''}`);
     }
     this.results.length = 0;
+    await this.recovery.undone(this.view);
   }
 
   /** Checks that every switched service runs the pinned release. */
   async verify(): Promise<void> {
     const release = this.release;
-    const records = this.switched.filter((s) => s.created && this.plan.services.some((svc) => svc.service === s.plan.service && runsRelease(svc)));
-    const [image, ...containers] = await Promise.all([
-      this.api(this.docker.getImage(this.local ? releaseRef(release) : pinnedRef(release)).inspect(), 'inspecting the release image'),
-      ...records.map((record) => this.api(this.docker.getContainer(record.plan.container).inspect(), `inspecting ${record.plan.container}`)),
-    ]);
-    records.forEach((record, i) => {
-      const info = containers[i]!;
-      if (info.Image !== image.Id) throw new HostError(this.id, `${record.plan.service} runs image ${info.Image.slice(7, 19)}, not the release ${image.Id.slice(7, 19)}`);
-      if (!info.State.Running) throw new HostError(this.id, `${record.plan.service} is no longer running`);
-    });
+    const services = this.switched
+      .filter((s) => s.created && this.plan.services.some((svc) => svc.service === s.plan.service && runsRelease(svc)))
+      .map((s) => s.plan);
+    await verifyRelease(this.restoring, services, this.local ? releaseRef(release) : pinnedRef(release));
   }
 
   /**
@@ -309,34 +368,17 @@ export class HostDeploy implements MemberDeploy {
    * goes further back.
    */
   async finish(): Promise<void> {
+    await this.recovery.settle(this.view);
     if (!this.options.job.release) {
-      for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) {
-        await this.docker.getContainer(record.keptId!).remove({ force: true }).catch(() => undefined);
-      }
+      for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) await removeContainer(this.docker, record.keptId!);
       return;
     }
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
-    const services = [...this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases })), ...retired];
-    await Promise.all(services.map(async ({ service, keep }) => {
-      const kept = await keptContainers(this.docker, project, service, `${project}-${service}`);
-      await Promise.all(kept.slice(keep).map(async (old) => {
-        await this.docker.getContainer(old.Id).remove({ force: true }).catch(() => undefined);
-        log(`${service}: removed old release ${old.Names[0]?.slice(1)}`);
-      }));
-    }));
+    const kept = this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases }));
+    await pruneKept(this.docker, project, [...kept, ...retired], log);
     // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
     // the runner's own engine keeps them, as its build cache.
-    if (!this.local) await this.pruneImages();
-  }
-
-  private async pruneImages(): Promise<void> {
-    const [containers, images] = await Promise.all([this.docker.listContainers({ all: true }), this.docker.listImages({ filters: { reference: [this.release.repository] } })]);
-    const used = new Set(containers.map((c) => c.ImageID));
-    // A conflict (an image another container started meanwhile uses) just leaves it.
-    await Promise.all(images.filter((i) => !used.has(i.Id)).map((image) => this.docker.getImage(image.Id).remove({ force: false, noprune: false }).then(
-      () => this.options.log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
-      () => undefined,
-    )));
+    if (!this.local) await pruneImages(this.docker, this.release.repository, log);
   }
 }

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { runOneOff, type RunIo } from '../../adapters/container-run.js';
+import { type RunIo, runOneOff } from '../../adapters/container-run.js';
 import { engineMessage } from '../../adapters/docker.js';
 import { ensureVolumes, oneOffSpec } from '../../adapters/service.js';
 import { LABEL_PREFIX, type ServicePlan } from '../../core/plan.js';
@@ -48,13 +48,26 @@ async function removeLeftovers(docker: Docker, svc: ServicePlan, purpose: OneOff
   const project = svc.labels[`${LABEL_PREFIX}project`]!;
   const all = await docker.listContainers({ all: true, filters: { label: [`${LABEL_PREFIX}project=${project}`, ONE_OFF_LABEL] } });
   const environment = svc.labels[`${LABEL_PREFIX}environment`];
-  const deadRelease = (info: Docker.ContainerInfo) => purpose === 'release' && info.Labels[ONE_OFF_LABEL]?.endsWith(' release') && info.Labels[`${LABEL_PREFIX}environment`] === environment;
+  const deadRelease = (info: Docker.ContainerInfo) =>
+    purpose === 'release' && info.Labels[ONE_OFF_LABEL]?.endsWith(' release') && info.Labels[`${LABEL_PREFIX}environment`] === environment;
   const left = all.filter((info) => info.State !== 'running' || deadRelease(info));
-  await Promise.all(left.map((info) => docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    left.map((info) =>
+      docker
+        .getContainer(info.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 /** A deploy's release command: its output streamed to the log; a non-zero exit, the timeout or a signal throws with its last lines. */
-export async function runReleaseCommand(run: Omit<OneOffRun, 'command' | 'purpose'>, release: ReleaseCommand, log: Log, signal: AbortSignal): Promise<void> {
+export async function runReleaseCommand(
+  run: Omit<OneOffRun, 'command' | 'purpose'>,
+  release: ReleaseCommand,
+  log: Log,
+  signal: AbortSignal,
+): Promise<void> {
   const what = `release command ${release.command.join(' ')}`;
   const last: string[] = [];
   log(`${release.service}: running ${release.command.join(' ')} in a new container of ${run.image}`);
@@ -68,9 +81,14 @@ export async function runReleaseCommand(run: Omit<OneOffRun, 'command' | 'purpos
   const ending = () => (last.length > 0 ? `: ${last.join(' | ')}` : '');
   let code: number;
   try {
-    code = await runServiceOneOff({ ...run, command: release.command, purpose: 'release' }, { onLines, signal, timeoutMs: release.timeoutMs, what });
+    code = await runServiceOneOff(
+      { ...run, command: release.command, purpose: 'release' },
+      { onLines, signal, timeoutMs: release.timeoutMs, what },
+    );
   } catch (error) {
-    throw new StageError(`${error instanceof PipelineError ? error.message : `${what}: ${engineMessage(error)}`}${ending()}`, { cause: error });
+    throw new StageError(`${error instanceof PipelineError ? error.message : `${what}: ${engineMessage(error)}`}${ending()}`, {
+      cause: error,
+    });
   }
   if (code !== 0) throw new StageError(`${what} exited with code ${code}${ending()}`);
   log(`${release.service}: ${release.command.join(' ')} exited with code 0`);

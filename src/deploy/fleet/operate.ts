@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { execIn, type OutputStream } from '../../adapters/container-run.js';
 import { findContainer } from '../../adapters/service.js';
 import { lineBatcher } from '../../core/lines.js';
-import { demuxFrames, timestampedLines, type LogLine } from '../../core/logs.js';
+import { demuxFrames, type LogLine, timestampedLines } from '../../core/logs.js';
 import { LABEL_PREFIX, type ServicePlan } from '../../core/plan.js';
 import { StageError } from '../../errors.js';
 import type { ExecRequest, LogsRequest } from '../target.js';
@@ -15,16 +15,31 @@ export async function serviceLogs(docker: Docker, svc: ServicePlan, request: Log
   const info = await findContainer(docker, svc.container);
   if (!info) throw new StageError(`${svc.service} is not deployed here`);
   const container = docker.getContainer(info.Id);
-  const options = { stdout: true, stderr: true, timestamps: true, ...(request.since !== undefined ? { since: request.since } : {}), ...(request.tail !== undefined ? { tail: request.tail } : {}) };
+  const options = {
+    stdout: true,
+    stderr: true,
+    timestamps: true,
+    ...(request.since !== undefined ? { since: request.since } : {}),
+    ...(request.tail !== undefined ? { tail: request.tail } : {}),
+  };
   if (!request.follow) {
-    const buffer = await container.logs({ ...options, follow: false }) as unknown as Buffer;
+    const buffer = (await container.logs({ ...options, follow: false })) as unknown as Buffer;
     for (const frame of demuxFrames(buffer)) timestampedLines(frame.text, frame.stream).forEach(onLine);
     return;
   }
-  const stream = await container.logs({ ...options, follow: true }) as unknown as NodeJS.ReadableStream & { destroy(): void };
+  const stream = (await container.logs({ ...options, follow: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
   const sink = (name: OutputStream) => {
     const lines = lineBatcher((text) => timestampedLines(text, name).forEach(onLine));
-    return new Writable({ write(chunk, _encoding, done) { lines.write(chunk); done(); }, final(done) { lines.flush(); done(); } });
+    return new Writable({
+      write(chunk, _encoding, done) {
+        lines.write(chunk);
+        done();
+      },
+      final(done) {
+        lines.flush();
+        done();
+      },
+    });
   };
   const out = sink('stdout');
   const err = sink('stderr');
@@ -32,7 +47,11 @@ export async function serviceLogs(docker: Docker, svc: ServicePlan, request: Log
   const stop = () => stream.destroy();
   request.signal.addEventListener('abort', stop, { once: true });
   try {
-    await new Promise<void>((resolve) => { stream.once('end', resolve); stream.once('close', resolve); stream.once('error', () => resolve()); });
+    await new Promise<void>((resolve) => {
+      stream.once('end', resolve);
+      stream.once('close', resolve);
+      stream.once('error', () => resolve());
+    });
   } finally {
     request.signal.removeEventListener('abort', stop);
     out.end();
@@ -53,8 +72,16 @@ export async function serviceExec(docker: Docker, svc: ServicePlan, request: Exe
     return execIn(docker, docker.getContainer(info.Id), request.command, io);
   }
   const tag = info.Config.Labels?.[`${LABEL_PREFIX}tag`];
-  return runServiceOneOff({
-    docker, svc, image: info.Image, command: request.command, purpose: 'exec',
-    secretEnv: request.secretEnv(svc.secrets), labels: tag ? { [`${LABEL_PREFIX}tag`]: tag } : {},
-  }, io);
+  return runServiceOneOff(
+    {
+      docker,
+      svc,
+      image: info.Image,
+      command: request.command,
+      purpose: 'exec',
+      secretEnv: request.secretEnv(svc.secrets),
+      labels: tag ? { [`${LABEL_PREFIX}tag`]: tag } : {},
+    },
+    io,
+  );
 }
