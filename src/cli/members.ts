@@ -1,5 +1,5 @@
 import type { PipelineConfig } from '../config/schema.js';
-import { type HostDefaults, parseHost } from '../core/hosts.js';
+import { environmentSsh, type HostDefaults, parseHost } from '../core/hosts.js';
 import type { DeployTarget, TargetMember } from '../deploy/target.js';
 import { ConfigError } from '../errors.js';
 
@@ -40,7 +40,7 @@ export interface ServiceOnMember {
  * An unknown service, or a host that does not run it, is a usage error.
  */
 export function serviceMembers(
-  config: Pick<PipelineConfig, 'services' | 'ssh'>,
+  config: Pick<PipelineConfig, 'services' | 'ssh' | 'environments'>,
   environment: string,
   members: readonly TargetMember[],
   service: string | undefined,
@@ -57,7 +57,7 @@ export function serviceMembers(
       service ? `${service} does not run in ${environment}: no host has its roles` : `no service runs in ${environment}`,
     );
   if (host === undefined) return all;
-  const id = hostId(host, config.ssh);
+  const id = hostId(host, environmentSsh(config.ssh, config.environments[environment]?.ssh));
   const chosen = all.filter(({ member }) => member.id === host || member.id === id || hostName(member.id) === host);
   if (chosen.length === 0) {
     const hosts = [...new Set(all.map(({ member }) => member.id))];
