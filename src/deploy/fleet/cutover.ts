@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import { keptName, startContainer, stopContainer } from '../../adapters/service.js';
 import type { ServicePlan } from '../../core/plan.js';
 import { type ProxyRoute, servicePorts, serviceRoutes, startsFirst } from '../../core/proxy.js';
-import { type CurrentContainer, holdsHostPorts } from './observe.js';
+import { type CurrentContainer, type HostView, holdsHostPorts } from './observe.js';
 import type { HostProxy } from './proxy.js';
 import type { RestoreHost } from './restore.js';
 
@@ -121,4 +121,27 @@ export async function unroute(host: CutoverHost, record: Switch): Promise<void> 
       .catch((error: Error) => host.log(`${svc.service}: the previous container is not healthy again: ${error.message}`));
   }
   await host.proxy.route(host.project, svc.service, record.routedFrom!);
+}
+
+/**
+ * Before an interrupted deploy's leftovers are removed: a proxied service the proxy still serves from one of them is
+ * served again from the verified container that ran before it (started if the deploy had stopped it, healthy), the
+ * leftover's requests drained, so that cleaning up drops no request. A first deploy that died has nothing verified
+ * to go back to: its leftover simply goes.
+ */
+export async function serveVerifiedAgain(host: CutoverHost, view: HostView, services: readonly ServicePlan[]): Promise<void> {
+  const proxied = services.filter((svc) => svc.proxy && view.current.has(svc.service));
+  if (proxied.length === 0 || view.leftovers.length === 0) return;
+  const leftovers = new Set(view.leftovers.map((leftover) => leftover.id.slice(0, 12)));
+  const served = (await host.proxy.routes()).filter(
+    (route) => route.project === host.project && leftovers.has(route.upstream.split(':')[0]!),
+  );
+  for (const svc of proxied.filter((s) => served.some((route) => route.service === s.service))) {
+    const { info } = view.current.get(svc.service)!;
+    const container = host.docker.getContainer(info.Id);
+    await host.api(startContainer(container), `starting the previous ${svc.container}`);
+    await host.healthy(container, svc);
+    await host.proxy.route(host.project, svc.service, serviceRoutes(host.project, svc, info.Id.slice(0, 12)));
+    host.log(`${svc.service}: the proxy serves the release an interrupted deploy was replacing again`);
+  }
 }

@@ -23,7 +23,7 @@ import { pendingPath } from '../pending.js';
 import { stopReason } from '../phase.js';
 import { pullOn } from '../pull.js';
 import type { DeployJob, Log, MemberDeploy, ReleaseCommand } from '../target.js';
-import { type CutoverHost, cutOver, keep, type Switch, unroute } from './cutover.js';
+import { type CutoverHost, cutOver, keep, type Switch, serveVerifiedAgain, unroute } from './cutover.js';
 import { containerLabels } from './labels.js';
 import { type CurrentContainer, type HostView, holdsHostPorts, leftoverCounts, observedServices, observeHost } from './observe.js';
 import { runReleaseCommand } from './one-off.js';
@@ -169,6 +169,7 @@ export class HostDeploy implements MemberDeploy {
 
   async switch(): Promise<void> {
     const { job, environment } = this.options;
+    await serveVerifiedAgain(this.cutover, this.view, this.plan.services);
     await this.recovery.start(
       { id: job.id, environment, tag: this.release.tag, deployedBy: job.deployedBy, startedAt: new Date().toISOString() },
       this.view,
@@ -286,6 +287,7 @@ export class HostDeploy implements MemberDeploy {
       const resumed = new Set(
         [...this.current].filter(([service, current]) => previous[service]?.id === current.info.Id).map(([service]) => service),
       );
+      await serveVerifiedAgain(this.cutover, this.view, this.plan.services);
       await this.recovery.recover(this.view);
       for (const svc of this.plan.services.filter((s) => s.redeploy)) {
         if (job.signal.aborted) throw stopReason(job.signal);
