@@ -11,7 +11,8 @@ export default defineConfig({
   registry: process.env.REGISTRY_PASSWORD
     ? { server: 'registry.example.com', username: 'ci', password: process.env.REGISTRY_PASSWORD }
     : undefined,
-  build: { context: 'examples/shopping-tool', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev' } },
+  // cache: the branch's and the environments' images in the registry give the build their layers (pulled when missing).
+  build: { context: 'examples/shopping-tool', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev' }, cache: true },
   test: { command: ['node', '--test'], env: { CI: 'true' } },
   ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },
   // Hosts deployed at once.

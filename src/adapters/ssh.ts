@@ -10,6 +10,7 @@ import http from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
+import './lazy-dockerode.js';
 import Docker from 'dockerode';
 import ssh2 from 'ssh2';
 import type { ClientCallback, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';

@@ -54,7 +54,13 @@ export const configSchema = z.strictObject({
   image: z.string().regex(/^[a-z0-9][a-z0-9._\-/:]*$/, 'must be a lowercase image name, e.g. "registry.example.com/team/app"')
     .refine((image) => !image.split('/').at(-1)!.includes(':'), 'must not carry a tag: the pipeline chooses it'),
   registry: registry.optional(),
-  build: z.strictObject({ context: z.string().default('.'), dockerfile: z.string().default('Dockerfile'), args: stringMap.default({}) }).default({ context: '.', dockerfile: 'Dockerfile', args: {} }),
+  build: z.strictObject({
+    context: z.string().default('.'),
+    dockerfile: z.string().default('Dockerfile'),
+    args: stringMap.default({}),
+    /** Reuse the layers of the branch's and the environments' images in the registry (pulled when missing). */
+    cache: z.boolean().default(true),
+  }).default({ context: '.', dockerfile: 'Dockerfile', args: {}, cache: true }),
   test: z.strictObject({
     command: argv,
     env: stringMap.default({}),

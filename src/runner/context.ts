@@ -8,6 +8,7 @@ import type { Masker } from '../core/mask.js';
 import type { RegistryAccess } from '../core/registry.js';
 import type { Release } from '../core/release.js';
 import type { TargetPool } from '../deploy/targets.js';
+import type { EarlyRelease } from '../stages/early.js';
 import { ConfigError } from '../errors.js';
 
 export const STAGES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'] as const;
@@ -97,4 +98,6 @@ export interface Deps {
   targets: TargetPool;
   /** Undo and release steps the runner runs after the stages end, whether they succeeded, failed or were stopped. */
   cleanups: Set<() => Promise<void>>;
+  /** The upload by digest and the hosts' pulls that run while the tests do, once the build has started them. */
+  early?: EarlyRelease;
 }

@@ -9,6 +9,8 @@ import { stageEnabled, type Deps, type RunContext, type StageName, type StageRes
 import { JsonRenderer } from './json.js';
 import { StageError } from '../errors.js';
 import { lastLine } from '../core/lines.js';
+import { EarlyRelease } from '../stages/early.js';
+import { localEngineAddress } from '../adapters/docker.js';
 import type { RunRenderer } from './renderer.js';
 
 const STAGE_FACTORIES: Record<StageName, (deps: Deps) => ListrTask<RunContext>> = {
@@ -75,6 +77,39 @@ function prepareDeploy(ctx: RunContext, deps: Deps): void {
   for (const environment of environments) deps.targets.get(environment).prepare();
 }
 
+/** Build, after which the image goes to the registry by digest, and the deploy's hosts pull it, while the tests run. */
+function thenUploadEarly(build: ListrTask<RunContext>, deps: Deps, deploys: boolean): ListrTask<RunContext> {
+  return {
+    ...build,
+    task: async (ctx, task) => {
+      await build.task(ctx, task);
+      await startEarlyRelease(ctx, deps, deploys);
+    },
+  };
+}
+
+/**
+ * Starts the work that does not wait for the test result, when there is a test to wait for, a registry to push to,
+ * and the runner's engine on this machine (it pushes to a proxy on the runner's loopback: adapters/upload.ts).
+ * The hosts pull only a release this build makes.
+ */
+async function startEarlyRelease(ctx: RunContext, deps: Deps, deploys: boolean): Promise<void> {
+  const { config } = ctx;
+  const local = /^unix:\/\//.test(localEngineAddress(deps.env));
+  if (!config.test || !deps.registry?.auth || !ctx.imageId || !local) return;
+  let targets: string[] = [];
+  try {
+    const { environments, release } = resolveTargets(ctx);
+    if (deploys && release?.tag === ctx.branchTag) targets = environments;
+  } catch {
+    // the resolve stage reports it
+  }
+  const docker = await deps.docker();
+  deps.early = new EarlyRelease({
+    docker, imageId: ctx.imageId, image: config.image, registry: deps.registry, targets: targets.map((env) => deps.targets.get(env)), mask: deps.mask, signal: deps.signal,
+  });
+}
+
 const LINE_RENDERER_OPTIONS = { timer: PRESET_TIMER, timestamp: PRESET_TIMESTAMP };
 
 /** The listr2 renderer and its options for the chosen output. */
@@ -87,11 +122,14 @@ function listrRenderer(renderer: RunRenderer) {
 /** Runs the given stages in order over one context; rejects with the first stage's error. */
 export async function runStages(stages: readonly StageName[], ctx: RunContext, deps: Deps, renderer: RunRenderer): Promise<RunContext> {
   // The live list has room for one line of a task's output: it gets the last of each batch.
-  const stageDeps: Deps = renderer === 'default' ? { ...deps, show: (lines) => lastLine(deps.show(lines)) } : deps;
+  const stageDeps: Deps = { ...deps, ...(renderer === 'default' ? { show: (lines: string) => lastLine(deps.show(lines)) } : {}) };
   const prepare = stages.includes('deploy') && stageEnabled(ctx.options, 'deploy') && !ctx.options.rollback;
+  const early = (['test', 'push'] as const).every((stage) => stages.includes(stage) && stageEnabled(ctx.options, stage));
   const list = new Listr<RunContext>(stages.map((stage) => {
     const task = STAGE_FACTORIES[stage](stageDeps);
-    return recorded(stage, stage === 'checkout' && prepare ? thenPrepareDeploy(task, stageDeps) : task, deps.signal);
+    if (stage === 'checkout' && prepare) return recorded(stage, thenPrepareDeploy(task, stageDeps), deps.signal);
+    if (stage === 'build' && early) return recorded(stage, thenUploadEarly(task, stageDeps, prepare), deps.signal);
+    return recorded(stage, task, deps.signal);
   }), {
     ctx,
     exitOnError: true,
@@ -104,6 +142,7 @@ export async function runStages(stages: readonly StageName[], ctx: RunContext, d
   try {
     return await list.run();
   } finally {
+    stageDeps.early?.abort();
     for (const cleanup of [...deps.cleanups].reverse()) await cleanup().catch(() => undefined);
     deps.cleanups.clear();
     await deps.targets.close();

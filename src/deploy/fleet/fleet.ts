@@ -1,17 +1,19 @@
 import { healthNow } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { keptContainers } from '../../adapters/service.js';
-import { registryDigest } from '../../adapters/docker.js';
+import { hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
 import { planChanges } from '../../core/changes.js';
 import type { HostAddress } from '../../core/hosts.js';
 import { LABEL_PREFIX, publishedPort, runsRelease, type DeployPlan, type HostPlan, type ServicePlan } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
+import { Relay } from '../../core/relay.js';
 import { releaseRef, type Release } from '../../core/release.js';
+import { withTimeout } from '../../core/time.js';
 import { StageError } from '../../errors.js';
 import { EnvironmentLock } from '../environment-lock.js';
 import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '../lock.js';
-import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
-import { engineCall, HostDeploy } from './host.js';
+import type { DeployJob, DeployTarget, EarlyPull, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
+import { engineCall, HostDeploy, PULL_TIMEOUT_MS } from './host.js';
 import { observeHost, observedServices } from './observe.js';
 
 export interface FleetOptions {
@@ -32,6 +34,7 @@ export class FleetTarget implements DeployTarget {
   private readonly connecting = new Map<string, Promise<HostConnection>>();
   private readonly connected = new Map<string, HostConnection>();
   private readonly environmentLock: EnvironmentLock;
+  private readonly earlyPulls = new Map<string, EarlyPull>();
   private closed = false;
 
   constructor(readonly plan: DeployPlan, private readonly options: FleetOptions) {
@@ -73,9 +76,25 @@ export class FleetTarget implements DeployTarget {
     for (let i = 0; i < Math.min(this.options.parallel, ids.length); i++) void next();
   }
 
+  prefetch(ref: string): ReadonlyMap<string, EarlyPull> {
+    for (const host of this.plan.hosts) {
+      const id = host.address.id;
+      if (host.address.kind === 'local' || !host.services.some(runsRelease) || this.earlyPulls.has(id)) continue;
+      const relay = new Relay();
+      const done = this.connect(id).then(async ({ docker }) => {
+        if (await hasImage(docker, ref)) return relay.write(`${ref.split('@')[1]!.slice(0, 19)} is here already`);
+        relay.write(`pulling ${ref} (untagged until the tests pass)`);
+        await withTimeout(pullImage(docker, ref, credentialsFor(this.options.registry, ref), relay.write), PULL_TIMEOUT_MS, `pulling ${ref}`);
+      }).finally(() => relay.end());
+      done.catch(() => undefined);
+      this.earlyPulls.set(id, { ref, done, follow: (log) => relay.follow(log) });
+    }
+    return this.earlyPulls;
+  }
+
   async open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy> {
     const { project, keepReleases, registry } = this.options;
-    return new HostDeploy(this.host(id), await this.connect(id), { project, keepReleases, registry, job, log });
+    return new HostDeploy(this.host(id), await this.connect(id), { project, keepReleases, registry, job, log, early: this.earlyPulls.get(id) });
   }
 
   async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {

@@ -2,18 +2,18 @@ import type Docker from 'dockerode';
 import { engineMessage, hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
 import { waitHealthy } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
-import { containerSpec, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
+import { containerSpec, keptAmong, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
 import { planChanges, type ServiceChange, type ServiceResult } from '../../core/changes.js';
 import { LABEL_PREFIX, releaseLabels, runsRelease, serviceImage, type HostPlan, type ServicePlan } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { pinnedRef, releaseRef, type Release } from '../../core/release.js';
 import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
-import type { DeployJob, Log, MemberDeploy } from '../target.js';
+import type { DeployJob, EarlyPull, Log, MemberDeploy } from '../target.js';
 import { observeHost, observedServices, type CurrentContainer } from './observe.js';
 
 const API_TIMEOUT_MS = 60_000;
-const PULL_TIMEOUT_MS = 15 * 60_000;
+export const PULL_TIMEOUT_MS = 15 * 60_000;
 
 /** A Docker API call on a host, given a time limit; a failure names the host and what was being done. */
 export function engineCall<T>(host: string, promise: Promise<T>, what: string): Promise<T> {
@@ -29,6 +29,8 @@ export interface HostDeployOptions {
   job: DeployJob;
   log: Log;
   sleep?: (ms: number) => Promise<void>;
+  /** The pull of the release this host began while the tests ran, if it did. */
+  early?: EarlyPull;
 }
 
 /**
@@ -47,6 +49,8 @@ export class HostDeploy implements MemberDeploy {
   private readonly switched: Switch[] = [];
   private current = new Map<string, CurrentContainer>();
   private changes: ServiceChange[] = [];
+  /** The release image as the pull left it, for the labels of what the switch creates. */
+  private releaseImage: Promise<Docker.ImageInspectInfo> | undefined;
   private readonly docker: Docker;
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -80,8 +84,8 @@ export class HostDeploy implements MemberDeploy {
     return this.changes.find((change) => change.service === service)!;
   }
 
+  /** What runs is read under the lock (pull, switchBack): preflight only checks that the release can be had. */
   async preflight(resolveDigest: boolean): Promise<string | undefined> {
-    await this.observe();
     if (!resolveDigest || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
     if (this.local) {
@@ -97,20 +101,32 @@ export class HostDeploy implements MemberDeploy {
    * by that digest is the release itself: it is not pulled again.
    */
   async pull(): Promise<void> {
+    const release = this.release;
+    const pinned = !this.local && release.digest ? pinnedRef(release) : undefined;
+    // Whether the host has the release already is asked while the host is read, not after.
+    const present = pinned ? this.earlyPull(pinned).then(() => hasImage(this.docker, pinned)) : undefined;
+    present?.catch(() => undefined);
     await this.observe();
     const starting = this.plan.services.filter((svc) => ['start', 'replace'].includes(this.change(svc.service).action));
-    const images = new Set(starting.map((svc) => serviceImage(svc, this.release)));
-    const release = this.release;
+    const images = new Set(starting.map((svc) => serviceImage(svc, release)));
     await Promise.all([...images].map(async (image) => {
       const own = image === releaseRef(release);
-      if (own && !this.local && release.digest) {
-        const pinned = pinnedRef(release);
-        if (!(await hasImage(this.docker, pinned))) await this.pullRef(pinned);
+      if (own && pinned) {
+        if (!(await present)) await this.pullRef(pinned);
         await this.api(this.docker.getImage(pinned).tag({ repo: release.repository, tag: release.tag }), `tagging ${pinned}`);
       } else if (!(await hasImage(this.docker, image))) {
         await this.pullRef(image);
       }
+      if (own) this.releaseImage = this.api(this.docker.getImage(releaseRef(release)).inspect(), `inspecting ${releaseRef(release)}`);
     }));
+  }
+
+  /** Waits for the pull of `ref` this host began while the tests ran; if it failed, the deploy pulls again. */
+  private async earlyPull(ref: string): Promise<void> {
+    const { early, log } = this.options;
+    if (early?.ref !== ref) return;
+    early.follow(log);
+    await early.done.catch((error: Error) => log(`the pull begun while testing failed (${error.message}); pulling again`));
   }
 
   private async pullRef(ref: string): Promise<void> {
@@ -212,6 +228,7 @@ export class HostDeploy implements MemberDeploy {
    */
   async switchBack(): Promise<void> {
     const { job } = this.options;
+    await this.observe();
     try {
       for (const svc of this.plan.services.filter((s) => s.redeploy)) {
         if (job.signal.aborted) throw new StageError('stopped by a signal');
@@ -249,7 +266,7 @@ export class HostDeploy implements MemberDeploy {
     };
     if (!runsRelease(svc)) return labels;
     const ref = releaseRef(this.release);
-    const image = await this.api(this.docker.getImage(ref).inspect(), `inspecting ${ref}`);
+    const image = await (this.releaseImage ??= this.api(this.docker.getImage(ref).inspect(), `inspecting ${ref}`));
     const commit = image.Config.Labels?.['org.opencontainers.image.revision'];
     if (commit) labels[`${LABEL_PREFIX}commit`] = commit;
     if (this.release.digest) labels[`${LABEL_PREFIX}digest`] = this.release.digest;
@@ -307,24 +324,22 @@ export class HostDeploy implements MemberDeploy {
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
     const services = [...this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases })), ...retired];
-    await Promise.all(services.map(async ({ service, keep }) => {
-      const kept = await keptContainers(this.docker, project, service, `${project}-${service}`);
-      await Promise.all(kept.slice(keep).map(async (old) => {
-        await this.docker.getContainer(old.Id).remove({ force: true }).catch(() => undefined);
-        log(`${service}: removed old release ${old.Names[0]?.slice(1)}`);
-      }));
+    // One look at the host for both: the kept releases beyond those to keep, and the images no container uses.
+    const [containers, images] = await Promise.all([
+      this.docker.listContainers({ all: true }),
+      // The runner's own engine keeps the images, as its build cache.
+      this.local ? [] : this.docker.listImages({ filters: { reference: [this.release.repository] } }),
+    ]);
+    const old = services.flatMap(({ service, keep }) => keptAmong(containers, project, service, `${project}-${service}`).slice(keep).map((info) => ({ service, info })));
+    await Promise.all(old.map(async ({ service, info }) => {
+      await this.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+      log(`${service}: removed old release ${info.Names[0]?.slice(1)}`);
     }));
-    // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
-    // the runner's own engine keeps them, as its build cache.
-    if (!this.local) await this.pruneImages();
-  }
-
-  private async pruneImages(): Promise<void> {
-    const [containers, images] = await Promise.all([this.docker.listContainers({ all: true }), this.docker.listImages({ filters: { reference: [this.release.repository] } })]);
-    const used = new Set(containers.map((c) => c.ImageID));
+    const gone = new Set(old.map(({ info }) => info.Id));
+    const used = new Set(containers.filter((c) => !gone.has(c.Id)).map((c) => c.ImageID));
     // A conflict (an image another container started meanwhile uses) just leaves it.
     await Promise.all(images.filter((i) => !used.has(i.Id)).map((image) => this.docker.getImage(image.Id).remove({ force: false, noprune: false }).then(
-      () => this.options.log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
+      () => log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
       () => undefined,
     )));
   }
