@@ -1,6 +1,6 @@
 // The reference configuration: every field, with its default where it has one.
 // It builds and deploys the example app; `pipeline run --env local` here runs it on this machine's Docker.
-import { defineConfig } from 'pipeline';
+import { defineConfig } from '@allume/pipeline';
 
 export default defineConfig({
   // Containers are named `${project}-${service}` on hosts and labelled with it.
@@ -11,8 +11,14 @@ export default defineConfig({
   registry: process.env.REGISTRY_PASSWORD
     ? { server: 'registry.example.com', username: 'ci', password: process.env.REGISTRY_PASSWORD }
     : undefined,
-  // cache: the branch's and the environments' images in the registry give the build their layers (pulled when missing).
-  build: { context: 'examples/shopping-tool', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev' }, cache: true },
+  // Build args; the example's Dockerfile takes its base image (default node:24-slim) from BASE_IMAGE.
+  build: {
+    context: 'examples/shopping-tool',
+    dockerfile: 'Dockerfile',
+    args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev', ...(process.env.BASE_IMAGE ? { BASE_IMAGE: process.env.BASE_IMAGE } : {}) },
+    // The branch's and the environments' images in the registry give the build their layers (pulled when missing).
+    cache: true,
+  },
   test: { command: ['node', '--test'], env: { CI: 'true' } },
   ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },
   // Hosts deployed at once.
@@ -33,6 +39,13 @@ export default defineConfig({
       env: { APP_ENV: 'production' },
     },
     uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: ['uat-1'], worker: ['uat-1'] }, env: { APP_ENV: 'uat' } },
+    // A Docker Swarm instead of a fleet (docs/swarm.md): nodes labelled role=web / role=worker run the services.
+    cluster: {
+      on: { branches: ['release/*'] },
+      defaultTag: 'master',
+      swarm: { manager: 'deploy@swarm-manager-1:22', publish: 'ingress', pullWithoutAuth: false },
+      env: { APP_ENV: 'cluster' },
+    },
   },
   services: {
     web: {
@@ -41,9 +54,11 @@ export default defineConfig({
       ports: ['8080:8000'],
       healthcheck: { http: { path: '/health', port: 8000 }, interval: '1s', timeout: '2s', retries: 15, startPeriod: '0s' },
       stopGracePeriod: '10s',
+      // Tasks in a swarm environment; a fleet runs one container per host.
+      replicas: 2,
     },
-    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s' },
+    worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s', replicas: 3 },
     // Started only when no logstash container is running; never redeployed.
-    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE ?? 'docker.elastic.co/logstash/logstash:7.17.0', redeploy: false },
+    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19', redeploy: false },
   },
 });

@@ -12,7 +12,7 @@
 #   IMAGE TAG SHA CONTEXT          image without tag, branch tag, commit (for the sha tag and label), build folder
 #   REGISTRY REGISTRY_USER REGISTRY_PASSWORD   the password travels on stdin only, never in a command line
 #   SSH_USER SSH_KEY KNOWN_HOSTS WEB_HOSTS WORKER_HOSTS (space-separated addresses)
-#   PROJECT WEB_PORT APP_ENV LOGSTASH_IMAGE
+#   PROJECT WEB_PORT APP_ENV LOGSTASH_IMAGE BASE_IMAGE (the Dockerfile's base image, when not its default)
 #   TEST_COMMAND (default: node --test)
 set -euo pipefail
 
@@ -33,7 +33,7 @@ build_test_push() {
   : "${SHA:?}" "${CONTEXT:?}"
   local t
   t=$(now_ms)
-  "$DOCKER" build -q -t "$IMAGE:$TAG" -t "$IMAGE:$SHA" \
+  "$DOCKER" build -q -t "$IMAGE:$TAG" -t "$IMAGE:$SHA" ${BASE_IMAGE:+--build-arg "BASE_IMAGE=$BASE_IMAGE"} \
     --label "org.opencontainers.image.revision=$SHA" --label "pipeline.commit=$SHA" --label "pipeline.branch=$TAG" "$CONTEXT" >/dev/null
   phase build "$t"; t=$(now_ms)
   # shellcheck disable=SC2086 # TEST_COMMAND is an argv written by the caller

@@ -177,7 +177,7 @@ function baselineEnv(world, { repo, sha, tag = 'master', image = benchImage(worl
     REGISTRY: world.registry, REGISTRY_USER: world.username, REGISTRY_PASSWORD: world.password,
     SSH_USER: world.sshUser, SSH_KEY: world.sshKey, KNOWN_HOSTS: world.knownHosts,
     WEB_HOSTS: web.map(world.host).join(' '), WORKER_HOSTS: worker.map(world.host).join(' '),
-    PROJECT, WEB_PORT: '9080', APP_ENV: 'bench', LOGSTASH_IMAGE: world.logstashImage,
+    PROJECT, WEB_PORT: '9080', APP_ENV: 'bench', LOGSTASH_IMAGE: world.logstashImage, BASE_IMAGE: world.nodeImage,
   });
 }
 

@@ -8,7 +8,8 @@
 #   base images     pipeline-world/busybox, pipeline-world/node:20, logstash stand-in
 #   env file        /var/lib/pipeline-world/world.env (read by the tests)
 #
-# Usage: world.sh up | engine | down [--purge] | status | env | sshd-stop hN | sshd-start hN
+# Usage: world.sh up | reset | engine | down [--purge] | status | env | sshd-stop hN | sshd-start hN
+#        | swarm-up hN[=ROLE]... | swarm-down [hN...]
 # WORLD_HOSTS=N sets the number of hosts (default 5).
 #
 # Everything runs without systemd: daemons are started in the background with
@@ -117,13 +118,25 @@ stop_pid() {
   fi
 }
 
+# Close every descriptor above stderr: a daemon must not keep open what its
+# starter had (fd 9, our lock, or a caller's own lock such as flock(1)'s), or
+# that lock would be held for as long as the daemon runs.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 # Start a daemon detached from this script: own session, no stdin, output to
-# its log, and without fd 9 (the lock), which it would otherwise hold forever.
-# Sets SPAWNED to its pid (setsid does not fork here: we are no group leader).
+# its log, no descriptor of ours. Sets SPAWNED to its pid (the subshell execs
+# setsid, which does not fork here: it is no group leader).
 SPAWNED=
 spawn() {
   local logfile=$1; shift
-  setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+  (close_inherited_fds; exec setsid "$@" </dev/null >>"$logfile" 2>&1) &
   SPAWNED=$!
 }
 
@@ -545,8 +558,8 @@ ensure_host_sshd() {
   log "h$i: starting sshd on $(host_ip "$i"):22 (log: $LOGS/h$i-sshd.log)"
   # sshd daemonizes: its private mount namespace (with the host's own home
   # bind-mounted over /home/deploy) lives as long as it does.
-  nsenter --net="$ns" unshare -m --propagation private sh -c "$NS_PRELUDE" sh "$d/home" \
-    /usr/sbin/sshd -f "$d/sshd_config" -E "$LOGS/h$i-sshd.log" </dev/null >>"$LOGS/h$i-sshd.log" 2>&1 9>&- \
+  (close_inherited_fds; exec nsenter --net="$ns" unshare -m --propagation private sh -c "$NS_PRELUDE" sh "$d/home" \
+    /usr/sbin/sshd -f "$d/sshd_config" -E "$LOGS/h$i-sshd.log" </dev/null >>"$LOGS/h$i-sshd.log" 2>&1) \
     || die "h$i: sshd failed to start; see $LOGS/h$i-sshd.log"
   wait_for 15 sshd_banner "$i" || die "h$i: sshd does not answer on $(host_ip "$i"):22; see $LOGS/h$i-sshd.log"
 }
@@ -791,17 +804,55 @@ EOF
   (umask 077 && printf '%s\n' "$new" >"$ENV_FILE.tmp") && mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
+# ---------------------------------------------------------------- reset
+
+hdocker() { local i=$1; shift; "$DOCKER" -H "unix://$(host_sock "$i")" "$@"; }
+
+# Stops the registry and deletes everything pushed to it (ensure_registry starts it again, empty).
+wipe_registry() {
+  local pid
+  pid=$(daemon_pid "$RUN/registry.pid" docker-registry "$REG_DIR/config.yml")
+  if [[ -n $pid ]]; then stop_pid "$pid" docker-registry 10; fi
+  rm -f "$RUN/registry.pid"
+  rm -rf "${REG_DIR:?}/data"
+}
+
+# Everything a deploy left on host $1: every container, volume, image and network of its engine (the world
+# puts no image there: deploys pull them), and the deploy locks in the deploy user's home.
+# shellcheck disable=SC2086 # $ids: one word per id
+wipe_host() {
+  local i=$1 ids
+  ids=$(hdocker "$i" ps -aq) || die "h$i: docker ps failed; see $LOGS/h$i-dockerd.log"
+  [[ -z $ids ]] || hdocker "$i" rm -f -v $ids >/dev/null 2>&1 || true
+  ids=$(hdocker "$i" volume ls -q)
+  [[ -z $ids ]] || hdocker "$i" volume rm -f $ids >/dev/null 2>&1 || true
+  ids=$(hdocker "$i" images -q | sort -u)
+  [[ -z $ids ]] || hdocker "$i" image rm -f $ids >/dev/null 2>&1 || true
+  hdocker "$i" network prune -f >/dev/null 2>&1 || true
+  rm -rf "${STATE:?}/h$i/home/.pipeline/locks"
+  [[ -z $(hdocker "$i" ps -aq) && -z $(hdocker "$i" volume ls -q) && -z $(hdocker "$i" images -q) ]] \
+    || die "h$i: containers, volumes or images are left after removing them; see $LOGS/h$i-dockerd.log"
+}
+
+# What pipeline made on the runner engine: the containers of every project (test stages, local deploys) and
+# the images it built (labelled pipeline.commit). The base images stay.
+# shellcheck disable=SC2086 # $ids: one word per id
+wipe_runner() {
+  local ids
+  ids=$(rdocker ps -aq --filter label=pipeline.project)
+  [[ -z $ids ]] || rdocker rm -f -v $ids >/dev/null 2>&1 || true
+  ids=$(rdocker images -q --filter label=pipeline.commit | sort -u)
+  [[ -z $ids ]] || rdocker image rm -f $ids >/dev/null 2>&1 || true
+  [[ -z $(rdocker ps -aq --filter label=pipeline.project) && -z $(rdocker images -q --filter label=pipeline.commit) ]] \
+    || die "the runner engine still has pipeline's containers or images after removing them; see $LOGS/runner-dockerd.log"
+}
+
 # ---------------------------------------------------------------- commands
 
 prepare_dirs() { mkdir -p "$STATE" "$RUN" "$LOGS"; chmod 755 "$STATE"; }
 
-cmd_up() {
-  local t0=$SECONDS
-  ensure_packages "${UP_NEEDS[@]}"
-  require_root
-  require_node
-  prepare_dirs
-  with_lock
+# Starts (or repairs) every part of the world, then writes the env file. The caller holds the lock.
+bring_up() {
   ensure_users
   ensure_runner_key
   ensure_bridge
@@ -811,7 +862,38 @@ cmd_up() {
   ensure_images push
   check_hosts_over_ssh
   write_env
+}
+
+cmd_up() {
+  local t0=$SECONDS
+  ensure_packages "${UP_NEEDS[@]}"
+  require_root
+  require_node
+  prepare_dirs
+  with_lock
+  bring_up
   log "up: $HOSTS hosts, registry $REGISTRY, env file $ENV_FILE ($((SECONDS - t0))s)"
+}
+
+# The world as up leaves it the first time: what runs made in it (pushed tags, deployed containers,
+# locks, built images) is gone, so that a test depending on an earlier run fails here too.
+cmd_reset() {
+  local t0=$SECONDS i pids=() failed=''
+  ensure_packages "${UP_NEEDS[@]}"
+  require_root
+  require_node
+  prepare_dirs
+  with_lock
+  wipe_registry
+  bring_up   # starts the emptied registry, pushes the logstash stand-in again, repairs a stopped sshd
+  for ((i = 1; i <= HOSTS; i++)); do
+    (wipe_host "$i") &
+    pids+=($!)
+  done
+  for ((i = 1; i <= HOSTS; i++)); do wait "${pids[i - 1]}" || failed+=" h$i"; done
+  [[ -z $failed ]] || die "wiping host(s)$failed failed (see the messages above)"
+  wipe_runner
+  log "reset: registry emptied but for $LOGSTASH_IMAGE; hosts h1..h$HOSTS without containers, volumes, images or locks; runner engine without pipeline's containers and images ($((SECONDS - t0))s)"
 }
 
 cmd_engine() {
@@ -848,6 +930,7 @@ cmd_down() {
   rm -f "$RUN/registry.pid"
 
   if [[ -n $purge ]] && runner_ping; then
+    (wipe_runner) || log "warning: some of pipeline's containers or images stay on the runner engine"
     rdocker image rm -f "$LOGSTASH_IMAGE" "$NODE_IMAGE" "$BUSYBOX_IMAGE" >/dev/null 2>&1 || true
   fi
   pid=$(daemon_pid "$RUN/runner-dockerd.pid" dockerd "")
@@ -926,6 +1009,94 @@ cmd_sshd_start() {
   log "h$i: sshd running on $(host_ip "$i"):22"
 }
 
+# ---------------------------------------------------------------- swarm
+
+# A Docker Swarm made of some of the hosts, on demand (tests that deploy to a swarm form it and leave it):
+# the first host is the manager, the others join as workers; hN=ROLE labels the node role=ROLE.
+
+hdocker() { local i=$1; shift; "$DOCKER" -H "unix://$(host_sock "$i")" "$@"; }
+
+swarm_info() { hdocker "$1" info --format "$2" 2>/dev/null; }
+
+swarm_args() {   # swarm_args hN[=ROLE]... → "I ROLE" lines (ROLE "-" for none)
+  local arg host role
+  for arg in "$@"; do
+    host=${arg%%=*} role=-
+    [[ $arg == *=* ]] && role=${arg#*=}
+    [[ $role == - || $role =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || die "invalid role '$role' in '$arg'"
+    echo "$(host_arg "$host") $role"
+  done
+}
+
+swarm_join() {   # swarm_join I MANAGER — I joins MANAGER's swarm as a worker (leaving any other swarm first)
+  local i=$1 m=$2 id token
+  id=$(swarm_info "$i" '{{.Swarm.NodeID}}')
+  if [[ $(swarm_info "$i" '{{.Swarm.LocalNodeState}}') == active && -n $id ]] \
+    && [[ $(hdocker "$m" node inspect --format '{{.Status.State}}' "$id" 2>/dev/null) == ready ]]; then
+    return 0
+  fi
+  [[ $(swarm_info "$i" '{{.Swarm.LocalNodeState}}') == inactive ]] || hdocker "$i" swarm leave --force >/dev/null
+  token=$(hdocker "$m" swarm join-token -q worker)
+  hdocker "$i" swarm join --token "$token" --advertise-addr "$(host_ip "$i")" --listen-addr "$(host_ip "$i"):2377" \
+    "$(host_ip "$m"):2377" >/dev/null || die "h$i: docker swarm join failed; see $LOGS/h$i-dockerd.log"
+  log "h$i: joined the swarm of h$m"
+}
+
+node_ready() { [[ $(hdocker "$1" node inspect --format '{{.Status.State}}' "$2" 2>/dev/null) == ready ]]; }
+
+cmd_swarm_up() {
+  (($# >= 1)) || die "usage: world.sh swarm-up MANAGER[=ROLE] [WORKER[=ROLE]...], e.g. swarm-up h3=web h4=web h5=worker"
+  require_root
+  local layout m i role id
+  layout=$(swarm_args "$@")
+  with_lock
+  m=$(head -n1 <<<"$layout" | cut -d' ' -f1)
+  if [[ $(swarm_info "$m" '{{.Swarm.ControlAvailable}}') != true ]]; then
+    [[ $(swarm_info "$m" '{{.Swarm.LocalNodeState}}') == inactive ]] || hdocker "$m" swarm leave --force >/dev/null
+    hdocker "$m" swarm init --advertise-addr "$(host_ip "$m")" --listen-addr "$(host_ip "$m"):2377" >/dev/null \
+      || die "h$m: docker swarm init failed; see $LOGS/h$m-dockerd.log"
+    log "h$m: swarm manager"
+  fi
+  while read -r i role; do
+    [[ $i == "$m" ]] || swarm_join "$i" "$m"
+  done <<<"$layout"
+  # Nodes that left (down) are forgotten, so that the swarm is exactly the hosts named.
+  for id in $(hdocker "$m" node ls -q); do
+    [[ $(hdocker "$m" node inspect --format '{{.Status.State}}' "$id") == down ]] && hdocker "$m" node rm --force "$id" >/dev/null
+  done
+  while read -r i role; do
+    id=$(swarm_info "$i" '{{.Swarm.NodeID}}')
+    wait_for 30 node_ready "$m" "$id" || die "h$i: the swarm node $id is not ready after 30s"
+    if [[ $role == - ]]; then hdocker "$m" node update --label-rm role "$id" >/dev/null 2>&1 || true
+    else hdocker "$m" node update --label-add "role=$role" "$id" >/dev/null; fi
+  done <<<"$layout"
+  log "swarm: manager h$m, nodes $(cut -d' ' -f1 <<<"$layout" | sed 's/^/h/' | tr '\n' ' ')"
+}
+
+# Every named host (default: all) leaves its swarm; the services of a swarm whose manager leaves are
+# removed first, and no task container, swarm network or docker_gwbridge stays: the hosts are plain engines again.
+cmd_swarm_down() {
+  require_root
+  local hosts=() arg i left=()
+  for arg in "$@"; do hosts+=("$(host_arg "$arg")"); done
+  ((${#hosts[@]} > 0)) || read -ra hosts <<<"$(seq 1 "$HOSTS" | tr '\n' ' ')"
+  with_lock
+  for i in "${hosts[@]}"; do
+    [[ -S $(host_sock "$i") && $(swarm_info "$i" '{{.Swarm.ControlAvailable}}') == true ]] || continue
+    hdocker "$i" service ls -q | xargs -r "$DOCKER" -H "unix://$(host_sock "$i")" service rm >/dev/null 2>&1 || true
+  done
+  for i in "${hosts[@]}"; do
+    [[ -S $(host_sock "$i") ]] || continue
+    if [[ $(swarm_info "$i" '{{.Swarm.LocalNodeState}}') != inactive ]]; then
+      hdocker "$i" swarm leave --force >/dev/null 2>&1 || die "h$i: docker swarm leave failed; see $LOGS/h$i-dockerd.log"
+      left+=("h$i")
+    fi
+    hdocker "$i" ps -aq --filter label=com.docker.swarm.task | xargs -r "$DOCKER" -H "unix://$(host_sock "$i")" rm -f >/dev/null 2>&1 || true
+    hdocker "$i" network rm docker_gwbridge >/dev/null 2>&1 || true
+  done
+  log "swarm: ${left[*]:-no host} left"
+}
+
 cmd_env() {
   [[ -f $ENV_FILE ]] || die "no $ENV_FILE: the world is not up (run world.sh up)"
   cat "$ENV_FILE"
@@ -936,11 +1107,17 @@ usage() {
 usage: world.sh COMMAND
   up                 start (or repair) the whole world, then write $ENV_FILE
   engine             only the runner's docker engine and the base images
-  down [--purge]     stop everything; --purge also deletes $STATE and the images
+  reset              up, then as new: the registry emptied (but for the logstash stand-in), every
+                     container, volume, image and deploy lock on the hosts removed, and the containers
+                     and images pipeline made on the runner engine (the base images stay)
+  down [--purge]     stop everything; --purge also deletes $STATE, the base images and pipeline's
+                     containers and images on the runner engine
   status             one line per component; exit 0 only when all are up
   env                print $ENV_FILE
   sshd-stop hN       stop host N's sshd (host unreachable)
   sshd-start hN      start it again
+  swarm-up hN[=ROLE]...  form a swarm: the first host manages it, the others join; ROLE labels the node role=ROLE
+  swarm-down [hN...]     the hosts (default: all) leave their swarm, its services and task containers removed
 WORLD_HOSTS=N sets the number of hosts (default 5).
 EOF
 }
@@ -950,12 +1127,15 @@ main() {
   shift || true
   case $cmd in
     up) cmd_up ;;
+    reset) cmd_reset ;;
     engine) cmd_engine ;;
     down) cmd_down "$@" ;;
     status) cmd_status ;;
     env) cmd_env ;;
     sshd-stop) cmd_sshd_stop "$@" ;;
     sshd-start) cmd_sshd_start "$@" ;;
+    swarm-up) cmd_swarm_up "$@" ;;
+    swarm-down) cmd_swarm_down "$@" ;;
     -h | --help | help) usage ;;
     *) usage; exit 2 ;;
   esac

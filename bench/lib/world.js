@@ -42,7 +42,7 @@ export function benchConfig(world, { image = benchImage(world), context, environ
     project: PROJECT,
     image,
     registry: { server: world.registry, username: world.username, password: world.password },
-    build: { context, dockerfile: 'Dockerfile' },
+    build: { context, dockerfile: 'Dockerfile', args: { BASE_IMAGE: world.nodeImage } },
     test: { command: test, env: { CI: 'true' } },
     ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
     environments: Object.fromEntries(Object.entries(environments).map(([name, env]) => [name, {

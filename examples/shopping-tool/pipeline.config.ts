@@ -1,7 +1,9 @@
 // The Allume Shopping Tool's deploy process: develop → qa (stage), master → production,
-// a branch tagged `uat` → uat. Registry and hosts come from the environment so the
-// same file serves CI, a laptop and the project's test world.
+// a branch tagged `uat` → uat. Registry, hosts and images come from the environment so the
+// same file serves CI, a laptop and the project's test world (which has no Docker Hub:
+// BASE_IMAGE and LOGSTASH_IMAGE name images it has instead).
 const registry = process.env.REGISTRY ?? 'registry.example.com';
+const baseImage = process.env.BASE_IMAGE ? { BASE_IMAGE: process.env.BASE_IMAGE } : {};
 const hosts = (variable: string, fallback: string[]): string[] => process.env[variable]?.split(/[\s,]+/).filter(Boolean) ?? fallback;
 
 export default {
@@ -10,7 +12,7 @@ export default {
   registry: process.env.REGISTRY_PASSWORD
     ? { server: registry, username: process.env.REGISTRY_USER ?? 'ci', password: process.env.REGISTRY_PASSWORD }
     : undefined,
-  build: { context: '.', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev' } },
+  build: { context: '.', dockerfile: 'Dockerfile', args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev', ...baseImage } },
   test: { command: ['node', '--test'], env: { CI: 'true' } },
   ssh: {
     user: process.env.DEPLOY_USER ?? 'deploy',
@@ -41,6 +43,6 @@ export default {
   services: {
     web: { roles: ['web'], command: ['node', 'server.js'], ports: ['8080:8000'], healthcheck: { http: { path: '/health', port: 8000 } } },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' } },
-    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE ?? 'docker.elastic.co/logstash/logstash:7.17.0', redeploy: false },
+    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19', redeploy: false },
   },
 };

@@ -1,7 +1,10 @@
 import type Docker from 'dockerode';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { Writable, type Readable } from 'node:stream';
 import { StageError } from '../errors.js';
 import { lineBatcher } from '../core/lines.js';
+import { localEngine, type LocalEngine } from '../core/local-engine.js';
 import type { RegistryAuth } from '../core/registry.js';
 import { followTransfer } from '../core/transfer.js';
 
@@ -16,24 +19,64 @@ interface ProgressEvent {
   aux?: { ID?: string; Tag?: string; Digest?: string };
 }
 
-/** The runner's own engine: DOCKER_HOST, else the default socket. */
-export async function localDocker(): Promise<Docker> {
+type UsableEngine = Exclude<LocalEngine, { kind: 'unusable' }>;
+
+/** The engine each client made by localDocker talks to, for checkLocalEngine's message. */
+const localEngines = new WeakMap<Docker, UsableEngine>();
+
+/** The runner's own engine, found as its docker CLI finds it (DOCKER_HOST, the docker context, the default socket). */
+export async function localDocker(env: NodeJS.ProcessEnv = process.env): Promise<Docker> {
+  const engine = usableLocalEngine(env);
   await import('./lazy-dockerode.js');
   const { default: Dockerode } = await import('dockerode');
-  return new Dockerode();
+  // A context with SkipTLSVerify: the agent's option is the one that reaches the TLS connection.
+  const insecure = engine.kind === 'tcp' && engine.tls?.verify === false ? { agent: new (await import('node:https')).Agent({ rejectUnauthorized: false }) } : {};
+  let docker: Docker;
+  try {
+    // Every connection setting is given: dockerode would otherwise fill some in from DOCKER_HOST.
+    docker = engine.kind === 'socket'
+      ? new Dockerode({ socketPath: engine.path, host: undefined, protocol: 'http' })
+      : new Dockerode({
+        host: engine.host, port: engine.port, protocol: engine.tls ? 'https' : 'http',
+        ca: engine.tls?.ca, cert: engine.tls?.cert, key: engine.tls?.key, ...insecure,
+      } as Docker.DockerOptions);
+  } catch (error) {
+    throw new StageError(`cannot use the Docker engine at ${engine.address}, ${engine.from}: ${(error as Error).message}`);
+  }
+  localEngines.set(docker, engine);
+  return docker;
 }
 
+/** The address of the runner's engine, as the docker CLI writes it (unix:///var/run/docker.sock). */
 export function localEngineAddress(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+  return usableLocalEngine(env).address;
 }
 
-/** Fails with one clear line when the runner's Docker engine does not answer. */
+/** Fails with one clear line, naming the address and where it came from, when the runner's Docker engine does not answer. */
 export async function checkLocalEngine(docker: Docker): Promise<void> {
   try {
     await docker.ping();
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new StageError(`no Docker engine is reachable at ${localEngineAddress()} (${reason}): start dockerd or set DOCKER_HOST`);
+    const { address, from } = localEngines.get(docker) ?? usableLocalEngine(process.env);
+    throw new StageError(`no Docker engine is reachable at ${address} (${reason}), ${from}: start it (dockerd, Docker Desktop, Colima, OrbStack), or choose another with docker context use or DOCKER_HOST`);
+  }
+}
+
+/** The engine the docker CLI would use with this environment, read from its config folder; one that cannot be used is a StageError. */
+function usableLocalEngine(env: NodeJS.ProcessEnv): UsableEngine {
+  const engine = localEngine({ env, home: env.HOME || homedir(), platform: process.platform, read: readIfPresent });
+  if (engine.kind === 'unusable') throw new StageError(engine.message);
+  return engine;
+}
+
+function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new StageError(`cannot read ${path} (${code ?? (error as Error).message}), which says which Docker engine to use`);
   }
 }
 

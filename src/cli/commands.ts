@@ -1,27 +1,30 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, exitCodeFor, signalExitCode, StageError } from '../errors.js';
-import { configPath, loadConfig, type LoadedConfig } from '../config/load.js';
+import { loadConfig, type LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { localDocker } from '../adapters/docker.js';
 import { localConnection } from '../adapters/local.js';
 import type { HostConnection } from '../adapters/ports.js';
 import { detectCi } from '../core/ci.js';
 import { createMasker, MASK } from '../core/mask.js';
-import { secretNames } from '../core/plan.js';
-import { findEnvironment } from '../core/resolve.js';
+import { allSecretVariables, secretVariables } from '../core/plan.js';
+import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
+import { readCommit } from '../adapters/git.js';
+import { describeRevision } from '../stages/checkout.js';
 import { registryAccess } from '../core/registry.js';
 import type { HostAddress } from '../core/hosts.js';
 import { createTarget, TargetPool } from '../deploy/targets.js';
 import { resolveTargets } from '../stages/resolve.js';
 import { runStages } from '../runner/index.js';
-import { checkStageSelection, createRunContext, STAGES, type Deps, type RunContext, type StageName } from '../runner/context.js';
+import { checkStageSelection, createRunContext, stageEnabled, STAGES, type Deps, type RunContext, type StageName } from '../runner/context.js';
 import { chooseRenderer, type RendererName } from '../runner/renderer.js';
 import { writeResult } from '../runner/json.js';
 import { resultEvent, type RunOutcome } from '../runner/result.js';
 import { summaryTable } from '../runner/summary.js';
 import { junitReport, testResultSuites } from '../report/junit.js';
 import { currentMasker, setMasker } from './output.js';
+import type { SshConnect } from './ssh.js';
 
 export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
 export interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
@@ -34,9 +37,20 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const options = { cwd: args.cwd, only: args.only ?? [], skip: args.skip ?? [], branch: args.branch, ref: args.ref, env: args.env, dockerTag: args.dockerTag };
   checkStageSelection(options);
   if (options.env !== undefined) findEnvironment(loaded.config, options.env);
-  checkSecrets(loaded.config);
   const ctx = createRunContext(loaded, options, detectCi(process.env));
+  if (stageEnabled(options, 'deploy')) checkSecrets(loaded.config, await environmentsOfRun(ctx));
   return runWithSignals(STAGES, ctx, loaded, args.renderer, args);
+}
+
+/**
+ * The environments a run will deploy to, known before it starts (--env, else the commit's branch and tags), so that
+ * a missing secret stops it before anything runs. Git is read only when some environment needs a secret.
+ */
+async function environmentsOfRun(ctx: RunContext): Promise<string[]> {
+  const { config, options } = ctx;
+  if (allSecretVariables(config).length === 0) return [];
+  if (options.env !== undefined) return [findEnvironment(config, options.env)];
+  return resolveEnvironments(config, describeRevision(await readCommit(options.cwd, options.ref), options, ctx.ci));
 }
 
 /** `pipeline deploy ENV [--docker-tag TAG]`: the documented `fab ENV deploy docker_tag=...`. */
@@ -46,19 +60,23 @@ export async function deployCommand(args: DeployArgs): Promise<number> {
   const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag }, detectCi(process.env));
   // The release is made here, once: a missing defaultTag is a usage error before anything starts.
   Object.assign(ctx, resolveTargets(ctx));
-  checkSecrets(loaded.config);
+  checkSecrets(loaded.config, ctx.environments);
   return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer, args);
 }
 
-/** `pipeline config`: the configuration as the pipeline sees it, secrets redacted. */
-export async function configCommand(args: CommonArgs): Promise<number> {
+/**
+ * `pipeline config`: the configuration as the pipeline sees it, secrets redacted, as
+ * JSON on stdout; the file it came from goes to stderr for people, unless --json.
+ */
+export async function configCommand(args: CommonArgs & { json?: boolean }): Promise<number> {
   const { config, filepath } = await load(args);
   const redacted = {
     ...config,
     registry: config.registry && { ...config.registry, password: config.registry.password && MASK },
     ssh: { ...config.ssh, passphrase: config.ssh.passphrase && MASK },
   };
-  process.stdout.write(`# ${filepath}\n${JSON.stringify(redacted, null, 2)}\n`);
+  if (!args.json) process.stderr.write(`# ${filepath}\n`);
+  process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
   return 0;
 }
 
@@ -68,14 +86,14 @@ export async function load(args: CommonArgs): Promise<LoadedConfig> {
   return loaded;
 }
 
-/** Every value that must never be printed: passwords, passphrases and the configured secret variables. */
+/** Every value that must never be printed: passwords, passphrases and the values of every secret variable of the config. */
 function secretValues(config: PipelineConfig): (string | undefined)[] {
-  return [config.registry?.password, config.ssh.passphrase, ...secretNames(config).map((name) => process.env[name])];
+  return [config.registry?.password, config.ssh.passphrase, ...allSecretVariables(config).map((name) => process.env[name])];
 }
 
-/** Secrets are read from the runner's environment: a missing one stops the run before anything starts. */
-function checkSecrets(config: PipelineConfig): void {
-  const missing = secretNames(config).filter((name) => !process.env[name]);
+/** Secrets are read from the runner's environment: one missing for an environment this run deploys stops it before anything starts. */
+function checkSecrets(config: PipelineConfig, environments: readonly string[]): void {
+  const missing = secretVariables(config, environments).filter((name) => !process.env[name]);
   if (missing.length > 0) throw new ConfigError(`secret${missing.length > 1 ? 's' : ''} not set in the environment: ${missing.join(', ')}`);
 }
 
@@ -114,17 +132,13 @@ export async function runWithSignals(stages: readonly StageName[], ctx: RunConte
 export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   let docker: ReturnType<typeof localDocker> | undefined;
   const { config } = loaded;
-  const { ssh } = config;
   const mask = currentMasker();
   const registry = registryAccess(config.registry);
-  const connect = async (address: HostAddress): Promise<HostConnection> => {
+  let ssh: Promise<SshConnect> | undefined;
+  const connect = async (address: HostAddress, environment: string): Promise<HostConnection> => {
     if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
-    const { connectHost } = await import('../adapters/ssh.js');
-    return connectHost({ host: address.host, port: address.port, user: address.user }, {
-      identityFile: ssh.identityFile && configPath(loaded.dir, ssh.identityFile),
-      passphrase: ssh.passphrase,
-      knownHosts: configPath(loaded.dir, ssh.knownHosts),
-    });
+    ssh ??= import('./ssh.js').then(({ sshConnector }) => sshConnector(loaded));
+    return (await ssh)(address, environment);
   };
   return {
     env: process.env,

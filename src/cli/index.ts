@@ -5,6 +5,7 @@ import { ConfigError, EXIT, exitCodeFor, PipelineError } from '../errors.js';
 import { detectCi } from '../core/ci.js';
 import { resultEvent } from '../runner/result.js';
 import { maskProcessOutput } from './output.js';
+import { checkCommand, COMMANDS, normalizeArgv } from './usage.js';
 
 const STAGE_NAMES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'];
 const RENDERER_NAMES = ['default', 'simple', 'verbose', 'silent'];
@@ -32,23 +33,46 @@ function revisionOptions(args: Argv) {
     .option('docker-tag', { type: 'string', describe: 'Deploy this tag instead of the one built (sanitized like a branch name)' });
 }
 
+/** `--only` and `--skip` name stages: without one they would select nothing and run everything. */
+function checkStageOptions(args: { only?: string[]; skip?: string[] }): true {
+  for (const option of ['only', 'skip'] as const) {
+    if (args[option]?.length === 0) throw new ConfigError(`--${option} needs at least one stage: ${STAGE_NAMES.join(', ')}`);
+  }
+  return true;
+}
+
 /**
- * `--version` and the top-level `--help` are answered without loading yargs (about
+ * `--version` and the top-level `--help` (also `pipeline` alone and `pipeline help`,
+ * which normalizeArgv makes `--help`) are answered without loading yargs (about
  * 120 ms): the version from package.json, the help as yargs printed it at build time.
  */
 function answeredWithoutParser(argv: string[]): boolean {
   if (argv.length !== 1 || process.env.PIPELINE_FULL_PARSER) return false;
   const read = (path: string) => { try { return readFileSync(new URL(path, import.meta.url), 'utf8'); } catch { return undefined; } };
-  const text = argv[0] === '--version' ? `${JSON.parse(read('../../package.json') ?? '{}').version}\n`
+  const text = argv[0] === '--version' || argv[0] === '-v' ? `${JSON.parse(read('../../package.json') ?? '{}').version}\n`
     : argv[0] === '--help' || argv[0] === '-h' ? read('./help.txt') : undefined;
   if (text === undefined) return false;
   process.stdout.write(text);
   return true;
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(given: string[]): Promise<number> {
+  const argv = normalizeArgv(given);
   if (answeredWithoutParser(argv)) return EXIT.success;
   maskProcessOutput();
+  try {
+    checkCommand(argv);
+    return await parse(argv);
+  } catch (error) {
+    const code = report(error);
+    // With --json the last stdout line is a result event, also when no run started (bad usage, invalid configuration).
+    if (argv.includes('--json')) (await import('../runner/json.js')).writeResult(resultEvent(undefined, { exitCode: code, error }, detectCi(process.env)));
+    return code;
+  }
+}
+
+/** Parses the arguments and runs the command they name; its exit code. */
+async function parse(argv: string[]): Promise<number> {
   const { default: yargs } = await import('yargs');
   let exitCode: number = EXIT.success;
   const commands = () => import('./commands.js');
@@ -58,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => revisionOptions(outputOptions(common(args)))
       .option('only', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Run only these stages (checkout and resolve always run)' })
       .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
+      .check(checkStageOptions)
       .example('$0 run', 'Build, test and push this branch, then deploy it where it belongs')
       .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
       .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
@@ -88,7 +113,9 @@ async function main(argv: string[]): Promise<number> {
       .example('$0 plan', 'What this branch would deploy, host by host')
       .example('$0 plan --env qa --docker-tag feature/x', 'What redeploying feature/x to qa would change'),
       async (args) => { exitCode = await (await import('./plan.js')).planCommand(args as never); })
-    .command('config', 'Print the resolved configuration, secrets redacted', (args) => common(args),
+    .command('config', 'Print the resolved configuration as JSON, secrets redacted', (args) => common(args)
+      .option('json', { type: 'boolean', describe: 'Print only the JSON (without it, the file it came from is named on stderr)' })
+      .example('$0 config --json | jq .environments', 'The environments, defaults filled in'),
       async (args) => { exitCode = await (await commands()).configCommand(args as never); })
     .command('promote <tag>', 'Move a tag an environment deploys on (uat) to a commit and push it, so CI deploys that commit', (args) => args
       .positional('tag', { type: 'string', describe: 'The tag to move, e.g. uat (an environment\'s on.tags)' })
@@ -100,25 +127,20 @@ async function main(argv: string[]): Promise<number> {
       .example('$0 promote uat --ref develop', 'Deploy the tip of develop to uat'),
     async (args) => { exitCode = await (await import('./promote.js')).promoteCommand(args as never); })
     .completion('completion', 'Print a shell completion script (add to ~/.bashrc: pipeline completion >> ~/.bashrc)')
-    .demandCommand(1, 'name a command: run, deploy, plan, status, rollback, lock, promote, config or completion')
+    .demandCommand(1, `name a command: ${COMMANDS.join(', ')}`)
+    .epilogue('pipeline help COMMAND (or pipeline COMMAND --help) shows what a command takes.')
     .strict()
     .help()
     .alias('h', 'help')
     .version()
+    .alias('v', 'version')
     // A fixed width, so the help pre-rendered at build time is the same everywhere.
     .wrap(100)
     .fail((message, error) => {
       throw error ?? new ConfigError(message.replace(/\s*\n\s*/g, ' '));
     });
-  try {
-    await parser.parseAsync();
-    return exitCode;
-  } catch (error) {
-    const code = report(error);
-    // With --json the last stdout line is a result event, also when no run started (bad usage, invalid configuration).
-    if (argv.includes('--json')) (await import('../runner/json.js')).writeResult(resultEvent(undefined, { exitCode: code, error }, detectCi(process.env)));
-    return code;
-  }
+  await parser.parseAsync();
+  return exitCode;
 }
 
 function report(error: unknown): number {

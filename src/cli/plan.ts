@@ -2,8 +2,9 @@ import { readCommit } from '../adapters/git.js';
 import { detectCi } from '../core/ci.js';
 import { describeChange } from '../core/changes.js';
 import type { DeployPlan } from '../core/plan.js';
-import { planDeploy, runsRelease } from '../core/plan.js';
+import { planDeploy, runsRelease, serviceImage } from '../core/plan.js';
 import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
+import { planSwarm, type SwarmPlan } from '../core/swarm-spec.js';
 import type { Release } from '../core/release.js';
 import type { MemberChanges } from '../deploy/target.js';
 import { describeRevision } from '../stages/checkout.js';
@@ -37,7 +38,7 @@ export async function planCommand(args: PlanArgs): Promise<number> {
     const { release } = resolveTargets({ config, options: { ...options, env: environment }, ...revision, pushed: [], commit });
     lines.push(`deploy      ${release!.tag} → ${environment}`);
     if (args.offline) {
-      lines.push(...offlineLines(planDeploy(config, environment)));
+      lines.push(...(config.environments[environment]!.swarm ? swarmOfflineLines(planSwarm(config, environment), release!) : offlineLines(planDeploy(config, environment), release!)));
       continue;
     }
     const outcomes = await onEveryMember(deps.targets.get(environment), (member) => deps.targets.get(environment).changes(member.id, release!));
@@ -51,11 +52,18 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   return reachable ? 0 : 1;
 }
 
-function offlineLines(plan: DeployPlan): string[] {
+function offlineLines(plan: DeployPlan, release: Release): string[] {
   return plan.hosts.flatMap((host) => [
     `  ${host.address.id} [${host.roles.join(', ')}]`,
-    ...host.services.map((svc) => `    ${svc.service.padEnd(12)} ${svc.image ?? '(the release)'}${svc.redeploy ? '' : ' (started only when not running)'}`),
+    ...host.services.map((svc) => `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}${svc.redeploy ? '' : ' (started only when not running)'}`),
   ]);
+}
+
+function swarmOfflineLines(plan: SwarmPlan, release: Release): string[] {
+  return [
+    `  ${plan.manager.id} [swarm manager]`,
+    ...plan.services.map((svc) => `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}: ${svc.redeploy ? `${svc.replicas} task(s)` : 'a task on every node'} of role ${svc.roles.join(' or ')}${svc.redeploy ? '' : ' (started only when not running)'}`),
+  ];
 }
 
 /** A line per service: what the deploy would do to it. */

@@ -26,6 +26,8 @@ export function statusLine(svc: ServiceStatus): string {
     svc.service.padEnd(10),
     svc.tag ?? '',
     svc.digest ? svc.digest.slice(0, 19) : 'no digest',
+    svc.replicas ? `${svc.replicas.running}/${svc.replicas.desired} running` : '',
+    svc.nodes?.length ? `on ${svc.nodes.join(', ')}` : '',
     svc.commit ? `commit ${svc.commit.slice(0, 12)}` : '',
     svc.since ? `since ${svc.since}` : '',
     svc.health ?? '',

@@ -51,5 +51,5 @@ export function describeChange(change: ServiceChange, redeploy: boolean, target:
 }
 
 /** One service on a host after a deploy: what was done, and what runs there now. */
-export type ServiceAction = 'started' | 'replaced' | 'left running' | 'rolled back' | 'removed';
+export type ServiceAction = 'started' | 'replaced' | 'created' | 'updated' | 'left running' | 'rolled back' | 'removed';
 export interface ServiceResult { service: string; container: string; image: string; action: ServiceAction; digest?: string }

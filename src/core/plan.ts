@@ -1,5 +1,5 @@
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
-import { parseHost, type HostAddress } from './hosts.js';
+import { environmentSsh, parseHost, type HostAddress } from './hosts.js';
 import { tagOf } from './image-ref.js';
 import { releaseRef, type Release } from './release.js';
 
@@ -14,8 +14,8 @@ export interface ServicePlan {
   image?: string;
   command?: string[];
   env: Record<string, string>;
-  /** Names of runner environment variables passed to the container. */
-  secrets: string[];
+  /** Secret variables of the container: its name for each → the runner variable that holds the value. */
+  secrets: Record<string, string>;
   ports: string[];
   /** The labels that say whose container it is: project, service, environment. */
   labels: Record<string, string>;
@@ -33,33 +33,41 @@ export interface DeployPlan { environment: string; hosts: HostPlan[] }
 export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
   const env = config.environments[environment]!;
   const hosts = new Map<string, HostPlan>();
-  for (const [role, specs] of Object.entries(env.hosts)) {
+  for (const [role, specs] of Object.entries(env.hosts ?? {})) {
     for (const spec of specs) {
-      const address = parseHost(spec, config.ssh);
+      const address = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       const host = hosts.get(address.id) ?? { address, roles: [], services: [] };
       if (!host.roles.includes(role)) host.roles.push(role);
       hosts.set(address.id, host);
     }
   }
+  const services = Object.entries(config.services);
   for (const host of hosts.values()) {
-    host.services = Object.entries(config.services)
+    host.services = services
       .filter(([, svc]) => svc.roles.some((role) => host.roles.includes(role)))
-      .map(([service, svc]) => ({
-        service,
-        container: `${config.project}-${service}`,
-        ...(svc.image !== undefined ? { image: svc.image } : {}),
-        command: svc.command,
-        env: { ...env.env, ...svc.env },
-        secrets: [...new Set([...env.secrets, ...svc.secrets])],
-        ports: svc.ports,
-        labels: prefixed({ project: config.project, service, environment }),
-        redeploy: svc.redeploy,
-        healthcheck: svc.healthcheck,
-        startPeriodMs: svc.startPeriod,
-        stopGraceMs: svc.stopGracePeriod,
-      }));
+      .map(([service]) => servicePlan(config, environment, service, `${config.project}-${service}`));
   }
   return { environment, hosts: [...hosts.values()] };
+}
+
+/** One service of an environment as it runs, under the name its container (or swarm service) gets. */
+export function servicePlan(config: PipelineConfig, environment: string, service: string, container: string): ServicePlan {
+  const env = config.environments[environment]!;
+  const svc = config.services[service]!;
+  return {
+    service,
+    container,
+    ...(svc.image !== undefined ? { image: svc.image } : {}),
+    command: svc.command,
+    env: { ...env.env, ...svc.env },
+    secrets: { ...env.secrets, ...svc.secrets },
+    ports: svc.ports,
+    labels: prefixed({ project: config.project, service, environment }),
+    redeploy: svc.redeploy,
+    healthcheck: svc.healthcheck,
+    startPeriodMs: svc.startPeriod,
+    stopGraceMs: svc.stopGracePeriod,
+  };
 }
 
 /** Whether the service runs the pipeline's own image (the release) rather than a third-party one. */
@@ -85,9 +93,22 @@ function prefixed(labels: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(labels).map(([key, value]) => [LABEL_PREFIX + key, value]));
 }
 
-/** Every secret variable name the environments and services use. */
-export function secretNames(config: PipelineConfig): string[] {
-  return [...new Set([...Object.values(config.environments).flatMap((env) => env.secrets), ...Object.values(config.services).flatMap((svc) => svc.secrets)])];
+/** The runner variables a deploy to these environments reads secrets from: theirs, and their services'. */
+export function secretVariables(config: PipelineConfig, environments: readonly string[]): string[] {
+  const variables = environments.flatMap((environment) => environmentServices(config, environment).flatMap((svc) => Object.values(svc.secrets)));
+  return [...new Set(variables)];
+}
+
+/** The services an environment runs: those of its hosts' roles, or every service on a swarm. */
+function environmentServices(config: PipelineConfig, environment: string): ServicePlan[] {
+  if (config.environments[environment]!.swarm) return Object.keys(config.services).map((service) => servicePlan(config, environment, service, service));
+  return planDeploy(config, environment).hosts.flatMap((host) => host.services);
+}
+
+/** Every runner variable any environment or service reads a secret from: all of them are masked in all output. */
+export function allSecretVariables(config: PipelineConfig): string[] {
+  const maps = [...Object.values(config.environments), ...Object.values(config.services)].map((owner) => owner.secrets);
+  return [...new Set(maps.flatMap((map) => Object.values(map)))];
 }
 
 /** The host port a container port is published on, from `HOST:CONTAINER` entries. */

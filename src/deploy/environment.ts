@@ -56,22 +56,16 @@ export class EnvironmentDeploy {
     };
     if (!this.options.job.release) {
       const switchBack = this.switching('rollback', (member) => member.switchBack());
-      return [preflight.task(), preflight.check(), lock, switchBack.task(), switchBack.check(() => this.undoAll()), unlock];
+      return [preflight.task(), lock, switchBack.task(), unlock];
     }
     const pull = this.phase('pull', (member) => this.member(member).pull());
     const switchHosts = this.switching('switch', (member) => member.switch());
-    const verify = this.phase('verify', (member) => this.member(member).verify());
-    return [
-      preflight.task(), preflight.check(),
-      lock,
-      pull.task(), pull.check(),
-      switchHosts.task(), switchHosts.check(() => this.undoAll()),
-      verify.task(), verify.check(() => this.undoAll()),
-      unlock,
-    ];
+    const verify = this.phase('verify', (member) => this.member(member).verify(), () => this.undoAll());
+    return [preflight.task(), lock, pull.task(), switchHosts.task(), verify.task(), unlock];
   }
 
-  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>): Phase {
+  /** A phase; `afterFailure` runs when a member failed, before the deploy fails. */
+  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>, afterFailure?: () => Promise<string>): Phase {
     const { concurrency, job, mask, onFailure } = this.options;
     return new Phase(title, () => this.target.members, work, {
       concurrency,
@@ -79,6 +73,7 @@ export class EnvironmentDeploy {
       mask,
       onFailure,
       attachLog: (id, log) => this.logs.set(id, log),
+      ...(afterFailure ? { afterFailure } : {}),
     });
   }
 
@@ -102,7 +97,7 @@ export class EnvironmentDeploy {
       const deploy = this.member(member);
       await act(deploy);
       task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
-    });
+    }, () => this.undoAll());
   }
 
   /** Puts every member that switched back on its release; the text ends the failure's message. */

@@ -45,36 +45,45 @@ export type AcquireResult = { acquired: true; tookOver?: LockInfo } | { acquired
 
 /** Exit status of the lock scripts when the lock is another deploy's. */
 const HELD = 3;
-/** How long the folder an expired lock was renamed to is kept (see ACQUIRE_SCRIPT). */
-const TOMB_MINUTES = 10;
+/** A claim on an expired record older than this was left by a deploy that died while taking it over. */
+const STALE_CLAIM_MINUTES = 1;
 
 /**
  * Takes the lock in one command. The record (stdin) is written into a staging folder and renamed
  * into place: a rename onto a folder that exists fails, so of two deploys only one gets the lock,
  * and a lock folder always holds its record.
- * $4, when set, is the record of a lock the caller found expired, and $3 a folder named after that
- * record: if the lock still holds it, the lock folder is renamed to $3 (also atomic: of the deploys
- * taking over the same lock, one renames it). $3 stays for a few minutes, so that no deploy that
- * saw the expired record a moment ago can rename the new lock away; a lock that slipped in between
- * the check and the rename is put back.
+ * $3, when set, is the record of a lock the caller found expired, and $4 a file name made from it.
+ * The lock folder stays where it is during a takeover, so no plain take can slip in: the first deploy
+ * to link its record as that claim (a link to a name that exists fails) replaces the expired record
+ * in one rename, if the lock still holds it; the others wait for the record to change, then name its
+ * holder. A read always finds a whole record: the folder is never missing while it is held.
  * Exit 0: taken; 3: held, and stdout is the holder's record.
  */
 const ACQUIRE_SCRIPT = `
-dir=$1 staging=$2 tomb=$3 expired=$4
+dir=$1 staging=$2 expired=$3 claim=$1/$4
 trap 'rm -rf "$staging"' EXIT
 mkdir -p "$staging" && cat >"$staging/lock.json" || exit 2
 take() { mv -T "$staging" "$dir" 2>/dev/null; }
-holds_expired() { [ "$(cat "$1/lock.json" 2>/dev/null; printf x)" = "\${expired}x" ]; }
-take && exit 0
-if [ -n "$expired" ]; then
-  find "\${tomb%/*}" -maxdepth 1 -name '.expired-*' -cmin +${TOMB_MINUTES} -exec rm -rf {} + 2>/dev/null
-  if holds_expired "$dir" && mv -T "$dir" "$tomb" 2>/dev/null && ! holds_expired "$tomb"; then
-    mv -T "$tomb" "$dir" 2>/dev/null
-  fi
+holds() { [ "$(cat "$dir/lock.json" 2>/dev/null; printf x)" = "$1"x ]; }
+held() { cat "$dir/lock.json" 2>/dev/null; exit ${HELD}; }
+if [ -z "$expired" ]; then
+  # A lock removed between a failed take and the read is free: take it, or read who took it.
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    take && exit 0
+    [ -e "$dir/lock.json" ] && held
+    sleep 0.05
+  done
+  held
 fi
-take && exit 0
-cat "$dir/lock.json" 2>/dev/null
-exit ${HELD}
+find "$dir" -maxdepth 1 -name "\${claim##*/}" -mmin +${STALE_CLAIM_MINUTES} -exec rm -f {} + 2>/dev/null
+if ln "$staging/lock.json" "$claim" 2>/dev/null; then
+  holds "$expired" && mv -f "$claim" "$dir/lock.json" && exit 0
+  rm -f "$claim"
+  held
+fi
+i=0
+while [ $i -lt 100 ]; do holds "$expired" || held; sleep 0.05; i=$((i + 1)); done
+held
 `;
 
 /** Replaces the record if it is the one starting with $2 (this deploy's); the new one comes on stdin. Exit 3: not ours. */
@@ -105,8 +114,8 @@ export async function acquireLock(exec: HostExec, dir: string, lock: LockInfo, n
 }
 
 async function tryAcquire(exec: HostExec, dir: string, lock: LockInfo, expired = ''): Promise<{ taken: boolean; holder: string }> {
-  const tomb = expired ? `${LOCKS_DIR}/.expired-${createHash('sha256').update(expired).digest('hex').slice(0, 32)}` : '';
-  const argv = script(ACQUIRE_SCRIPT, dir, `${LOCKS_DIR}/.staging-${lock.id}`, tomb, expired);
+  const claim = expired ? `.takeover-${createHash('sha256').update(expired).digest('hex').slice(0, 32)}` : '';
+  const argv = script(ACQUIRE_SCRIPT, dir, `${LOCKS_DIR}/.staging-${lock.id}`, expired, claim);
   const result = await exec(argv, { stdin: recordOf(lock), timeoutMs: EXEC_TIMEOUT_MS });
   if (result.code !== 0 && result.code !== HELD) throw scriptFailure('taking the lock', result);
   return { taken: result.code === 0, holder: result.stdout };

@@ -14,15 +14,16 @@ export interface PhaseOptions {
   attachLog(id: string, log: (line: string) => void): void;
   /** Told of each member that fails, first failure first. */
   onFailure(id: string): void;
+  /** What to do when a member failed, before the phase fails; its text ends the phase's message (e.g. how the others were put back). */
+  afterFailure?: () => Promise<string>;
 }
 
 /**
- * One step of a deploy run on every member at once: a task per member, whose failures do not stop the others
- * and are gated by the untitled check that follows the phase (see `check`).
+ * One step of a deploy run on every member at once: a task per member, whose failures do not stop the others,
+ * then a gate that fails the phase (and so the deploy) naming every member that failed.
  */
 export class Phase {
-  readonly failures: string[] = [];
-  private retitle: (text: string) => void = () => {};
+  private readonly failures: string[] = [];
 
   constructor(
     readonly title: string,
@@ -36,8 +37,11 @@ export class Phase {
       title: this.title,
       task: (_ctx, phaseTask) => {
         if (this.options.signal.aborted) throw new StageError('stopped by a signal');
-        this.retitle = (text) => { phaseTask.title = text; };
-        return phaseTask.newListr(this.members().map((member) => this.memberTask(member)), { concurrent: this.options.concurrency, exitOnError: false });
+        const members: ListrTask = {
+          task: (_members, group) => group.newListr(this.members().map((member) => this.memberTask(member)), { concurrent: this.options.concurrency, exitOnError: false }),
+        };
+        const gate: ListrTask = { task: () => this.gate((text) => { phaseTask.title = text; }) };
+        return phaseTask.newListr([members, gate], { exitOnError: true });
       },
     };
   }
@@ -59,19 +63,12 @@ export class Phase {
     };
   }
 
-  /**
-   * Failed members do not fail their phase (exitOnError: false), so each phase is followed by an untitled check
-   * that fails the deploy — after `onFailure`, whose text ends the message — or says on the phase that all went well.
-   */
-  check(onFailure?: () => Promise<string>): ListrTask {
-    return {
-      task: async () => {
-        if (this.failures.length > 0) {
-          const after = onFailure ? await onFailure() : '';
-          throw new StageError(this.options.mask(`${this.title} failed on ${this.failures.length} host(s): ${this.failures.join('; ')}${after}`));
-        }
-        this.retitle(`${this.title}: ${this.members().length} host(s) ok`);
-      },
-    };
+  /** Failed members do not fail their group (exitOnError: false): the gate does, or says on the phase that all went well. */
+  private async gate(retitle: (text: string) => void): Promise<void> {
+    if (this.failures.length > 0) {
+      const after = this.options.afterFailure ? await this.options.afterFailure() : '';
+      throw new StageError(this.options.mask(`${this.title} failed on ${this.failures.length} host(s): ${this.failures.join('; ')}${after}`));
+    }
+    retitle(`${this.title}: ${this.members().length} host(s) ok`);
   }
 }

@@ -21,8 +21,8 @@ export interface DeployJob {
   rollbackTo?: string;
   /** `user@machine`, recorded on what the deploy starts. */
   deployedBy: string;
-  /** The values of the secret variables a service gets. */
-  secretEnv(names: readonly string[]): Record<string, string>;
+  /** The values of a service's secret variables, by the names the container sees (see ServicePlan.secrets). */
+  secretEnv(secrets: Readonly<Record<string, string>>): Record<string, string>;
   signal: AbortSignal;
 }
 
@@ -67,6 +67,9 @@ export interface ServiceStatus {
   deployedBy?: string;
   /** Previous releases kept for rollback. */
   kept?: number;
+  /** A swarm service's tasks: how many run of how many it should have, and the nodes they run on. */
+  replicas?: { running: number; desired: number };
+  nodes?: string[];
 }
 
 /** A pull a member began before the deploy (while the tests ran), untagged: the deploy's pull waits for it. */

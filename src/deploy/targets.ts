@@ -3,23 +3,30 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { HostAddress } from '../core/hosts.js';
 import { planDeploy } from '../core/plan.js';
 import type { RegistryAccess } from '../core/registry.js';
+import { planSwarm } from '../core/swarm-spec.js';
 import { FleetTarget } from './fleet/fleet.js';
+import { SwarmTarget } from './swarm/swarm.js';
 import type { DeployTarget } from './target.js';
 
 export interface TargetDeps {
   registry: RegistryAccess | undefined;
-  connect(address: HostAddress): Promise<HostConnection>;
+  /** A connection to a host of `environment`, whose own `ssh` settings apply. */
+  connect(address: HostAddress, environment: string): Promise<HostConnection>;
 }
 
-/** Where an environment's releases go: today its fleet of hosts (SSH, or the runner's engine for `local`). */
+/** Where an environment's releases go: its fleet of hosts (SSH, or the runner's engine for `local`), or its swarm. */
 export function createTarget(config: PipelineConfig, environment: string, deps: TargetDeps): DeployTarget {
+  if (config.environments[environment]!.swarm) {
+    const { parallel, keepReleases, lockTtl, ssh } = config;
+    return new SwarmTarget(planSwarm(config, environment), { parallel, keepReleases, lockTtlMs: lockTtl, registry: deps.registry, ssh, connect: (address) => deps.connect(address, environment) });
+  }
   return new FleetTarget(planDeploy(config, environment), {
     project: config.project,
     parallel: config.parallel,
     keepReleases: config.keepReleases,
     lockTtlMs: config.lockTtl,
     registry: deps.registry,
-    connect: deps.connect,
+    connect: (address) => deps.connect(address, environment),
   });
 }
 

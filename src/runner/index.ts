@@ -1,4 +1,7 @@
-import { Listr, ListrTaskEventType, ListrTaskState, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask } from 'listr2';
+import {
+  Listr, LISTR_LOGGER_STDERR_LEVELS, ListrLogLevels, ListrTaskEventType, ListrTaskState, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask,
+} from 'listr2';
+import { LineLogger } from './line-logger.js';
 import { buildStage } from '../stages/build.js';
 import { checkoutStage } from '../stages/checkout.js';
 import { deployStage } from '../stages/deploy.js';
@@ -112,11 +115,16 @@ async function startEarlyRelease(ctx: RunContext, deps: Deps, deploys: boolean):
 
 const LINE_RENDERER_OPTIONS = { timer: PRESET_TIMER, timestamp: PRESET_TIMESTAMP };
 
+/** The line renderers' options, each with its own logger (stderr for the levels listr2 sends there, or for all of them). */
+function lineRendererOptions(toStderr: readonly ListrLogLevels[] = LISTR_LOGGER_STDERR_LEVELS) {
+  return { ...LINE_RENDERER_OPTIONS, logger: new LineLogger({ useIcons: true, toStderr: [...toStderr] }) };
+}
+
 /** The listr2 renderer and its options for the chosen output. */
 function listrRenderer(renderer: RunRenderer) {
-  if (renderer === 'json') return { renderer: JsonRenderer, rendererOptions: { human: LINE_RENDERER_OPTIONS } };
+  if (renderer === 'json') return { renderer: JsonRenderer, rendererOptions: { human: lineRendererOptions(Object.values(ListrLogLevels)) } };
   if (renderer === 'default') return { renderer, rendererOptions: { timer: PRESET_TIMER, collapseSubtasks: false, collapseSkips: false, showSkipMessage: true } };
-  return { renderer, rendererOptions: LINE_RENDERER_OPTIONS };
+  return { renderer, rendererOptions: lineRendererOptions() };
 }
 
 /** Runs the given stages in order over one context; rejects with the first stage's error. */
@@ -137,7 +145,7 @@ export async function runStages(stages: readonly StageName[], ctx: RunContext, d
     registerSignalListeners: false,
     ...listrRenderer(renderer) as { renderer: 'default' },
     fallbackRenderer: 'simple',
-    fallbackRendererOptions: LINE_RENDERER_OPTIONS,
+    fallbackRendererOptions: lineRendererOptions(),
   });
   try {
     return await list.run();

@@ -22,13 +22,17 @@ export interface TaskPlace { stage: string; host?: { environment: string; phase:
  */
 export function placeOf(names: readonly string[]): TaskPlace {
   const [stage = '', environment, phase, host] = names;
-  if (stage === 'deploy' && names.length === 4) return { stage, host: { environment: environment!, phase: phase!, host: host! } };
+  if (stage === 'deploy' && names.length === 4 && host) return { stage, host: { environment: environment!, phase: phase!, host: host! } };
   return { stage };
 }
 
+/** The titles of a task and the tasks above it; untitled groups (a phase's members and its gate) are not levels. */
 function initialNames(task: Task): string[] {
   const names: string[] = [];
-  for (let current: Task | undefined = task; current; current = current.parent) names.unshift(current.initialTitle ?? current.title ?? '');
+  for (let current: Task | undefined = task; current; current = current.parent) {
+    const name = current.initialTitle ?? current.title ?? '';
+    if (name !== '' || current === task) names.unshift(name);
+  }
   return names;
 }
 
@@ -92,7 +96,8 @@ export class JsonRenderer implements ListrRenderer {
     this.write = options.write ?? writeStdout;
     this.now = options.now ?? Date.now;
     if (options.human !== false) {
-      const logger = new ListrLogger({ useIcons: true, toStderr: Object.values(ListrLogLevels) });
+      // Lines for people all go to stderr: stdout is the JSON stream.
+      const logger = options.human?.logger ?? new ListrLogger({ useIcons: true, toStderr: Object.values(ListrLogLevels) });
       this.human = new SimpleRenderer(tasks as never, { ...options.human, logger });
     }
   }

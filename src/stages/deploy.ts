@@ -35,7 +35,7 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
           release,
           rollbackTo: ctx.options.rollback?.to,
           deployedBy: `${holder.user}@${holder.machine}`,
-          secretEnv: (names) => Object.fromEntries(names.map((name) => [name, deps.env[name] ?? ''])),
+          secretEnv: (secrets) => Object.fromEntries(Object.entries(secrets).map(([name, variable]) => [name, deps.env[variable] ?? ''])),
           signal: deps.signal,
         },
         lock: { holder, tag: release?.tag, commit: ctx.commit?.sha },

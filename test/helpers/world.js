@@ -1,16 +1,19 @@
 // Access to the project's test world (scripts/world.sh): registry, hosts, and the real CLI.
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
+import { branchTag } from '../../dist/core/tag.js';
 import { readWorldEnv } from './world-env.js';
 
 import { CLI, ROOT } from './paths.js';
 
 export { CLI, ROOT };
 export const EXAMPLE = join(ROOT, 'examples/shopping-tool');
+/** The example's repository in the world's registry. */
+export const REPOSITORY = 'allume/shopping-tool';
 const run = promisify(execFile);
 
 /** The world's settings; a missing world is a failure, never a skip. */
@@ -38,6 +41,8 @@ export function exampleEnv(world, extra = {}) {
     QA_WEB_HOSTS: h1, QA_WORKER_HOSTS: h2,
     PRODUCTION_WEB_HOSTS: h3, PRODUCTION_WORKER_HOSTS: h4,
     UAT_HOSTS: h5,
+    // The world has no Docker Hub: its own images stand in for the example's node:24-slim and logstash.
+    BASE_IMAGE: world.nodeImage,
     LOGSTASH_IMAGE: world.logstashImage,
     ...extra,
   };
@@ -90,20 +95,84 @@ export async function keptContainers(engine, service, project = 'shopping-tool')
   return list.filter((c) => !c.Names.includes(`/${project}-${service}`)).sort((a, b) => b.Created - a.Created);
 }
 
-/** Remove every container of the example project (and its logstash) from every host. */
+/** Where deploys keep their locks, in the home of the user they log in as. */
+const LOCKS = '.pipeline/locks';
+
+/**
+ * Leaves no trace of a project on any host: every container of it (current and kept releases, found by name and
+ * by label) and its deploy locks in the deploy user's home (with the staging folders and the folders expired locks
+ * were renamed to).
+ */
 export async function resetHosts(world, project = 'shopping-tool') {
-  await Promise.all(world.engines.map(async (engine) => {
+  await Promise.all(world.engines.map(async (engine, index) => {
     const list = await engine.listContainers({ all: true });
-    await Promise.all(list.filter((c) => c.Names.some((name) => name.startsWith(`/${project}-`)))
+    await Promise.all(list.filter((c) => c.Names.some((name) => name.startsWith(`/${project}-`)) || c.Labels?.['pipeline.project'] === project)
       .map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await removeLocks(join(hostHome(index), LOCKS), project, true);
   }));
+}
+
+/**
+ * Removes a project's lock folders from a locks folder; with `transient`, also every staging folder and every
+ * folder an expired lock was renamed to (their records do not name the project; only tests deploy to the world).
+ */
+async function removeLocks(folder, project, transient = false) {
+  const names = await readdir(folder).catch(() => []);
+  const ours = (name) => name.startsWith(`${project}-`) || (transient && (name.startsWith('.staging-') || name.startsWith('.expired-')));
+  await Promise.all(names.filter(ours).map((name) => rm(join(folder, name), { recursive: true, force: true })));
+}
+
+/** Removes the locks a project's `local` deploys left in this machine's home (the runner is the host `local`). */
+export async function removeLocalLocks(project) {
+  await removeLocks(join(homedir(), LOCKS), project);
+}
+
+const basicAuth = (world) => `Basic ${Buffer.from(`${world.username}:${world.password}`).toString('base64')}`;
+
+/**
+ * The image a tag names in the world's registry: its manifest digest and its labels (`pipeline.commit` and
+ * `pipeline.branch` say which build pushed it); undefined when the tag is not there.
+ */
+export async function registryImage(world, repository, tag) {
+  const base = `http://${world.registry}/v2/${repository}`;
+  const manifest = await fetch(`${base}/manifests/${tag}`, {
+    headers: { authorization: basicAuth(world), accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+  });
+  if (manifest.status === 404) return undefined;
+  if (!manifest.ok) throw new Error(`registry answered ${manifest.status} for ${repository}:${tag}`);
+  const { config } = await manifest.json();
+  const blob = await fetch(`${base}/blobs/${config.digest}`, { headers: { authorization: basicAuth(world) } });
+  if (!blob.ok) throw new Error(`registry answered ${blob.status} for the config of ${repository}:${tag}`);
+  return { digest: manifest.headers.get('docker-content-digest'), labels: (await blob.json()).config?.Labels ?? {} };
+}
+
+/**
+ * Builds, tests and pushes the example for each branch as CI would (`pipeline run --skip deploy`: no host is
+ * touched), then checks that the registry's tag is this build (its image carries the branch's commit of this
+ * repo), so that nothing an earlier run left in the registry stands in for it. Ends on `checkout`.
+ * Resolves with each branch tag's image (digest, labels).
+ */
+export async function pushBranches({ world, repo, env, config }, branches, checkout = 'develop') {
+  const images = {};
+  for (const branch of branches) {
+    await repo.git('checkout', '-q', branch);
+    const result = await pipeline(['--config', config, 'run', '--skip', 'deploy'], { cwd: repo.work, env });
+    if (result.code !== 0) throw new Error(`building and pushing ${branch} failed:\n${result.output}`);
+    const sha = (await repo.git('rev-parse', 'HEAD')).stdout.trim();
+    const tag = branchTag(branch);
+    const image = await registryImage(world, REPOSITORY, tag);
+    if (image?.labels['pipeline.commit'] !== sha || image.labels['pipeline.branch'] !== branch) {
+      throw new Error(`${REPOSITORY}:${tag} in the registry is not the build of ${branch} at ${sha} just pushed: ${JSON.stringify(image)}`);
+    }
+    images[tag] = image;
+  }
+  await repo.git('checkout', '-q', checkout);
+  return images;
 }
 
 /** Tags of a repository in the world's registry (authenticated). */
 export async function registryTags(world, repository) {
-  const response = await fetch(`http://${world.registry}/v2/${repository}/tags/list`, {
-    headers: { authorization: `Basic ${Buffer.from(`${world.username}:${world.password}`).toString('base64')}` },
-  });
+  const response = await fetch(`http://${world.registry}/v2/${repository}/tags/list`, { headers: { authorization: basicAuth(world) } });
   if (response.status === 404) return [];
   if (!response.ok) throw new Error(`registry answered ${response.status}`);
   return (await response.json()).tags ?? [];
@@ -118,9 +187,9 @@ export function worldConfig(world) {
   const [h1, h2, h3, h4, h5] = world.hosts;
   return {
     project: 'shopping-tool',
-    image: `${world.registry}/allume/shopping-tool`,
+    image: `${world.registry}/${REPOSITORY}`,
     registry: { server: world.registry, username: world.username, password: world.password },
-    build: { context: '.', dockerfile: 'Dockerfile' },
+    build: { context: '.', dockerfile: 'Dockerfile', args: { BASE_IMAGE: world.nodeImage } },
     test: { command: ['node', '--test'], env: { CI: 'true' } },
     ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
     environments: {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import {
-  commitOnBranch, hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, registryTags, setUpExample, sshLogins,
-  worldCommand, worldConfig, writeConfig,
+  commitOnBranch, hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, pushBranches, registryTags, resetHosts, setUpExample,
+  sshLogins, worldCommand, worldConfig, writeConfig,
 } from '../helpers/world.js';
 
 let world;
@@ -18,6 +18,8 @@ let config;
 
 test.before(async () => {
   ({ world, repo, env, config } = await setUpExample());
+  // The release the tests below deploy besides develop, built and pushed by this file.
+  await pushBranches({ world, repo, env, config }, ['feature/x']);
   // A healthy release on qa that every failure below must leave running.
   const result = await runIn(['run']);
   if (result.code !== 0) throw new Error(`the first deploy failed:\n${result.output}`);
@@ -25,6 +27,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   await worldCommand('sshd-start', 'h2').catch(() => undefined);
+  if (world) await resetHosts(world);
   await repo?.cleanup();
 });
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { connectHost } from '../../dist/adapters/ssh.js';
+import { connectHost } from '../../dist/adapters/ssh/index.js';
 import { acquireLock, lockDir, newLock, readLock, removeLock, renewLock } from '../../dist/deploy/lock.js';
 import { readWorldEnv, testHostNumbers } from '../helpers/world-env.js';
 

@@ -3,20 +3,25 @@ import test from 'ava';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  hostHome, pipeline, projectContainers, setUpExample, worldCommand,
+  hostHome, pipeline, projectContainers, pushBranches, resetHosts, setUpExample, worldCommand,
 } from '../helpers/world.js';
 
 let world;
 let repo;
 let env;
 let config;
+/** This file's builds of develop, feature/x and master in the registry, by tag. */
+let images;
 
 test.before(async () => {
   ({ world, repo, env, config } = await setUpExample());
+  // plan reads the registry for develop and feature/x; rollback deploys feature/x and master.
+  images = await pushBranches({ world, repo, env, config }, ['develop', 'feature/x', 'master']);
 });
 
 test.after.always(async () => {
   await worldCommand('sshd-start', 'h2').catch(() => undefined);
+  if (world) await resetHosts(world);
   await repo?.cleanup();
 });
 
@@ -29,6 +34,7 @@ test.serial('plan reads the hosts and changes nothing; an unreachable host makes
   const first = await runIn(['plan', '--env', 'qa']);
   t.is(first.code, 0, first.output);
   t.regex(first.stdout, /web +start develop \(sha256:[0-9a-f]{12}\) \(not deployed yet\)/);
+  t.true(first.stdout.includes(`start develop (${images.develop.digest.slice(0, 19)})`), 'the digest is the one this file pushed');
   t.is((await runIn(['run'])).code, 0);
 
   const before = await qaState();
@@ -36,6 +42,7 @@ test.serial('plan reads the hosts and changes nothing; an unreachable host makes
   t.is(plan.code, 0, plan.output);
   t.regex(plan.stdout, /deploy +featurex → qa/);
   t.regex(plan.stdout, /web +replace develop \(sha256:[0-9a-f]{12}\) → featurex \(sha256:[0-9a-f]{12}\)/);
+  t.true(plan.stdout.includes(`→ featurex (${images.featurex.digest.slice(0, 19)})`), 'the digest is the one this file pushed');
   t.regex(plan.stdout, /logstash +left alone: .* is running/);
   t.deepEqual(await qaState(), before, 'host state is identical before and after');
   t.false(existsSync(join(hostHome(0), '.pipeline/locks/shopping-tool-qa')), 'plan takes no lock');

@@ -3,7 +3,7 @@ import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { commitOnBranch, loadWorld, makeRepo, pipeline, writeConfig } from '../helpers/world.js';
+import { commitOnBranch, loadWorld, makeRepo, pipeline, removeLocalLocks, writeConfig } from '../helpers/world.js';
 import { findAll, parseXml } from '../helpers/xml.js';
 
 // Its own project and port, so that it never meets the example's shopping-tool containers on 8080.
@@ -19,12 +19,12 @@ let configFile;
 let env;
 
 /** The example app without a registry (push is skipped) and without logstash; its tests write JUnit XML and print a secret. */
-function outputConfig() {
+function outputConfig(world) {
   const junit = 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=/tmp/junit.xml';
   return {
     project: PROJECT,
     image: IMAGE,
-    build: { context: '.', dockerfile: 'Dockerfile' },
+    build: { context: '.', dockerfile: 'Dockerfile', args: { BASE_IMAGE: world.nodeImage } },
     test: { command: ['sh', '-c', `echo "token ${SECRET}"; exec ${junit}`], reports: '/tmp/junit.xml' },
     services: {
       web: { roles: ['web'], command: ['node', 'server.js'], ports: ['18080:8000'], healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 10 }, stopGracePeriod: '2s' },
@@ -39,10 +39,11 @@ async function removeProjectContainers() {
 }
 
 test.before(async () => {
-  await loadWorld();
+  const world = await loadWorld();
   await removeProjectContainers();
+  await removeLocalLocks(PROJECT);
   repo = await makeRepo();
-  configFile = await writeConfig(repo, outputConfig());
+  configFile = await writeConfig(repo, outputConfig(world));
   env = { ...process.env, CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '', OUTPUT_TEST_SECRET: SECRET };
   delete env.REGISTRY_PASSWORD;
 });
@@ -56,6 +57,7 @@ async function removeProjectImages() {
 test.after.always(async () => {
   await removeProjectContainers();
   await removeProjectImages();
+  await removeLocalLocks(PROJECT);
   await repo?.cleanup();
 });
 

@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { exampleEnv, hostHome, inspect, loadWorld, makeRepo, pipeline, projectContainers, registryTags, resetHosts, sshLogins } from '../helpers/world.js';
+import {
+  exampleEnv, hostHome, inspect, loadWorld, makeRepo, pipeline, projectContainers, registryImage, registryTags, resetHosts, sshLogins,
+} from '../helpers/world.js';
 
 const REPOSITORY = 'allume/shopping-tool';
 let world;
@@ -19,6 +21,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  if (world) await resetHosts(world);
   await repo?.cleanup();
 });
 
@@ -59,6 +62,9 @@ test.serial('develop → qa: web and worker hosts run their services with the en
   t.true(tags.includes('develop'));
   const sha = (await repo.git('rev-parse', 'HEAD')).stdout.trim();
   t.true(tags.includes(sha), 'the immutable commit tag is pushed too');
+  t.is((await registryImage(world, REPOSITORY, 'develop'))?.labels['pipeline.commit'], sha, 'develop in the registry is this build');
+  t.is((await registryImage(world, REPOSITORY, sha))?.digest, (await registryImage(world, REPOSITORY, 'develop')).digest);
+  t.is(web.web.Labels['pipeline.digest'], (await registryImage(world, REPOSITORY, 'develop')).digest, 'qa runs the image this run pushed');
 });
 
 test.serial('a feature/... branch pushes the slash-free tag and deploys nothing', async (t) => {
@@ -69,6 +75,8 @@ test.serial('a feature/... branch pushes the slash-free tag and deploys nothing'
   t.is(result.code, 0, result.output);
   t.regex(result.output, /nothing is deployed for branch feature\/x/);
   t.true((await registryTags(world, REPOSITORY)).includes('featurex'));
+  const pushed = await registryImage(world, REPOSITORY, 'featurex');
+  t.like(pushed?.labels, { 'pipeline.commit': (await repo.git('rev-parse', 'HEAD')).stdout.trim(), 'pipeline.branch': 'feature/x' }, 'featurex in the registry is this build');
   const after = await Promise.all(world.engines.map((engine) => projectContainers(engine)));
   t.deepEqual(after.map((host) => Object.values(host).map((c) => c.Id)), before.map((host) => Object.values(host).map((c) => c.Id)));
 });
@@ -85,6 +93,7 @@ test.serial('pipeline deploy qa --docker-tag feature/x redeploys web and worker 
   t.is(web.logstash.Id, logstashBefore, 'the running logstash container is untouched');
   t.is(web.logstash.State, 'running');
   t.is((await hostState(1)).worker.Image, `${world.registry}/${REPOSITORY}:featurex`);
+  t.is(web.web.Labels['pipeline.digest'], (await registryImage(world, REPOSITORY, 'featurex')).digest, 'the image the feature/x run pushed');
 });
 
 test.serial('pipeline deploy stage deploys develop to qa', async (t) => {
@@ -102,6 +111,9 @@ test.serial('master → production hosts only', async (t) => {
   t.regex(result.output, /resolve: master → production/);
   t.is((await hostState(2)).web.Image, `${world.registry}/${REPOSITORY}:master`);
   t.is((await hostState(3)).worker.Image, `${world.registry}/${REPOSITORY}:master`);
+  const master = await registryImage(world, REPOSITORY, 'master');
+  t.is(master?.labels['pipeline.commit'], (await repo.git('rev-parse', 'HEAD')).stdout.trim(), 'master in the registry is this build');
+  t.is((await hostState(2)).web.Labels['pipeline.digest'], master.digest);
   t.is((await inspect(world.engines[2], 'shopping-tool-web')).Config.Env.includes('APP_ENV=production'), true);
   t.deepEqual([(await hostState(0)).web.Id, (await hostState(1)).worker.Id], qaBefore, 'qa is untouched');
   t.deepEqual(await hostState(4), {}, 'uat is untouched');

@@ -1,4 +1,4 @@
-// src/adapters/ssh.ts against a real sshd host of the test world (scripts/world.sh).
+// src/adapters/ssh/ against a real sshd host of the test world (scripts/world.sh).
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,13 +10,13 @@ import test from 'ava';
 import Docker from 'dockerode';
 import ssh2 from 'ssh2';
 import tar from 'tar-stream';
-import { connectHost } from '../../dist/adapters/ssh.js';
+import { connectHost } from '../../dist/adapters/ssh/index.js';
 import { DOCKER_ENDPOINT_PROBE } from '../../dist/core/docker-endpoint.js';
-import { shellCommand } from '../../dist/adapters/shell-quote.js';
+import { shellCommand } from '../../dist/core/shell-quote.js';
 import { testHostNumbers } from '../helpers/world-env.js';
 
 const ENV_FILE = '/var/lib/pipeline-world/world.env';
-const SSH_MODULE = pathToFileURL(resolve(import.meta.dirname, '../../dist/adapters/ssh.js')).href;
+const SSH_MODULE = pathToFileURL(resolve(import.meta.dirname, '../../dist/adapters/ssh/index.js')).href;
 const STATE = '/var/lib/pipeline-world';
 const PWNED = '/tmp/pwned-ssh-test';
 const BUSYBOX = '/bin/busybox';

@@ -1,10 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import test from 'ava';
-import { checkHostKey, knownHostKeyTypes, knownHostsName, parseKnownHosts, wildcardMatches } from '../../dist/adapters/known-hosts.js';
-import { shellCommand, shellQuote } from '../../dist/adapters/shell-quote.js';
+import { checkHostKey, knownHostKeyTypes, knownHostsName, parseKnownHosts, wildcardMatches } from '../../dist/core/known-hosts.js';
 
 // Real keys from ssh-keygen; the hashed lines are `ssh-keygen -H` of the two plain lines.
 const ED25519 = 'AAAAC3NzaC1lZDI1NTE5AAAAIO/zho6JWB2Chub1Ui+j7Wp+gbNwEk4uOfR3Etrljdh8';
@@ -163,49 +158,3 @@ for (const [pattern, text, expected] of globs) {
     t.is(wildcardMatches(pattern, text), expected);
   });
 }
-
-// ---------------------------------------------------------------- shellQuote
-
-const quoting = [
-  ['plain', 'plain', "'plain'"],
-  ['empty string', '', "''"],
-  ['command substitution', '$(touch /tmp/pwned);x', "'$(touch /tmp/pwned);x'"],
-  ['backticks', '`id`', "'`id`'"],
-  ['single quote', "it's", "'it'\\''s'"],
-  ['only a single quote', "'", "''\\'''"],
-  ['double quotes', '"quoted"', "'\"quoted\"'"],
-  ['newline', 'a\nb', "'a\nb'"],
-  ['variables and globs', '$HOME * ?', "'$HOME * ?'"],
-  ['backslashes', 'a\\b\\', "'a\\b\\'"],
-  ['leading dash', '-rf', "'-rf'"],
-  ['unicode', 'grüße ✓', "'grüße ✓'"],
-];
-for (const [name, arg, quoted] of quoting) {
-  test(`shellQuote: ${name}`, (t) => {
-    t.is(shellQuote(arg), quoted);
-  });
-}
-
-test('shellCommand output is read back by a real POSIX shell as the same words, running nothing', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'shell-quote-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const marker = join(dir, 'pwned');
-  const words = [
-    `$(touch ${marker});x`, `\`touch ${marker}\``, `; touch ${marker}`, `| touch ${marker}`, `&& touch ${marker}`,
-    "it's", "'", "''", '"', '\\', 'a\nb\n', '', ' ', '*', '$HOME', '~', '#comment', '-n', 'grüße',
-  ];
-  // printf '%s\0' prints each argument NUL-terminated, so the words come back exactly.
-  const out = execFileSync('sh', ['-c', shellCommand(['printf', '%s\\0', ...words])]);
-  t.deepEqual(out.toString('utf8').split('\0').slice(0, -1), words);
-  t.false(existsSync(marker), 'no injected command ran');
-});
-
-test('shellQuote refuses a NUL byte, which a remote command line cannot carry', (t) => {
-  const error = t.throws(() => shellQuote('a\0b'));
-  t.is(error.name, 'ConfigError');
-});
-
-test('shellCommand refuses an empty argv', (t) => {
-  const error = t.throws(() => shellCommand([]));
-  t.is(error.name, 'ConfigError');
-});
