@@ -52,7 +52,7 @@ const STALE_CLAIM_MINUTES = 1;
  * Takes the lock in one command. The record (stdin) is written into a staging folder and renamed
  * into place: a rename onto a folder that exists fails, so of two deploys only one gets the lock,
  * and a lock folder always holds its record.
- * $3, when set, is the record of a lock the caller found expired, and $4 a file name made from it.
+ * $4, when set, is the record of a lock the caller found expired, and $3 a file name made from it.
  * The lock folder stays where it is during a takeover, so no plain take can slip in: the first deploy
  * to link its record as that claim (a link to a name that exists fails) replaces the expired record
  * in one rename, if the lock still holds it; the others wait for the record to change, then name its
@@ -60,7 +60,7 @@ const STALE_CLAIM_MINUTES = 1;
  * Exit 0: taken; 3: held, and stdout is the holder's record.
  */
 const ACQUIRE_SCRIPT = `
-dir=$1 staging=$2 expired=$3 claim=$1/$4
+dir=$1 staging=$2 claim=$3 expired=$4
 trap 'rm -rf "$staging"' EXIT
 mkdir -p "$staging" && cat >"$staging/lock.json" || exit 2
 take() { mv -T "$staging" "$dir" 2>/dev/null; }
@@ -75,7 +75,7 @@ if [ -z "$expired" ]; then
   done
   held
 fi
-find "$dir" -maxdepth 1 -name "\${claim##*/}" -mmin +${STALE_CLAIM_MINUTES} -exec rm -f {} + 2>/dev/null
+find "\${claim%/*}" -maxdepth 1 -name "\${claim##*/}" -mmin +${STALE_CLAIM_MINUTES} -exec rm -f {} + 2>/dev/null
 if ln "$staging/lock.json" "$claim" 2>/dev/null; then
   holds "$expired" && mv -f "$claim" "$dir/lock.json" && exit 0
   rm -f "$claim"
@@ -114,8 +114,8 @@ export async function acquireLock(exec: HostExec, dir: string, lock: LockInfo, n
 }
 
 async function tryAcquire(exec: HostExec, dir: string, lock: LockInfo, expired = ''): Promise<{ taken: boolean; holder: string }> {
-  const claim = expired ? `.takeover-${createHash('sha256').update(expired).digest('hex').slice(0, 32)}` : '';
-  const argv = script(ACQUIRE_SCRIPT, dir, `${LOCKS_DIR}/.staging-${lock.id}`, expired, claim);
+  const claim = expired ? `${LOCKS_DIR}/.expired-${createHash('sha256').update(expired).digest('hex').slice(0, 32)}` : '';
+  const argv = script(ACQUIRE_SCRIPT, dir, `${LOCKS_DIR}/.staging-${lock.id}`, claim, expired);
   const result = await exec(argv, { stdin: recordOf(lock), timeoutMs: EXEC_TIMEOUT_MS });
   if (result.code !== 0 && result.code !== HELD) throw scriptFailure('taking the lock', result);
   return { taken: result.code === 0, holder: result.stdout };
