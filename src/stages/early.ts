@@ -54,11 +54,13 @@ export class EarlyRelease {
       this.uploadRelay.write(`uploaded ${uploaded.digest}, untagged`);
       return uploaded;
     }).finally(() => this.uploadRelay.end());
-    for (const target of targets) for (const member of target.members) this.hostRelays.set(hostKey(target, member.id), new Relay());
+    // A target that cannot pull early (a swarm's nodes pull as its services update) pulls in the deploy.
+    const pulling = targets.filter((target) => target.prefetch);
+    for (const target of pulling) for (const member of target.members) this.hostRelays.set(hostKey(target, member.id), new Relay());
     this.pulls = this.upload.then(({ digest }) => {
       const all = new Map<string, EarlyPull>();
-      for (const target of targets) {
-        for (const [id, pull] of target.prefetch?.(`${image}@${digest}`) ?? []) {
+      for (const target of pulling) {
+        for (const [id, pull] of target.prefetch!(`${image}@${digest}`)) {
           pull.follow((line) => this.hostRelays.get(hostKey(target, id))?.write(mask(`${id}: ${line}`)));
           all.set(hostKey(target, id), pull);
         }
