@@ -17,9 +17,6 @@ import { RegistryClient, type Manifest } from './registry.js';
 
 export interface Uploaded { digest: string; manifest: Manifest }
 
-/** Why an upload by digest could not be done, when the reason is that the engine cannot reach the runner. */
-export class UnreachableProxy extends StageError {}
-
 /** Pushes the image `imageId` to `client`'s repository by digest; nothing is tagged in the registry. */
 export async function uploadByDigest(docker: Docker, imageId: string, client: RegistryClient, onLine: (line: string) => void, signal?: AbortSignal): Promise<Uploaded> {
   const authorization = await client.authorize();
@@ -30,8 +27,10 @@ export async function uploadByDigest(docker: Docker, imageId: string, client: Re
     await docker.getImage(imageId).tag({ repo: local, tag });
     await pushImage(docker, local, tag, { username: 'pipeline', password: proxy.secret, serveraddress: `127.0.0.1:${proxy.port}` }, onLine, signal)
       .catch((error: Error) => {
-        if (proxy.requests() === 0) throw new UnreachableProxy(`the engine cannot reach the runner at 127.0.0.1 (${error.message.replace(/^push of \S+ failed: /, '')})`);
-        throw new StageError(proxy.failure() ?? error.message.replace(/^push of \S+ failed: /, ''));
+        const reason = error.message.replace(/^push of \S+ failed: /, '');
+        // No request at all: the engine is not on this machine's loopback (a remote engine, a runner in a container).
+        if (proxy.requests() === 0) throw new StageError(`the engine cannot reach the runner at 127.0.0.1 (${reason})`);
+        throw new StageError(proxy.failure() ?? reason);
       });
     const manifest = proxy.manifest();
     if (!manifest) throw new StageError('the engine pushed no manifest');

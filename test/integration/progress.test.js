@@ -58,7 +58,9 @@ const SIZE = String.raw`[\d.]+ [kMGT]?B`;
 const progress = (verb) => new RegExp(String.raw`${verb}: ${SIZE} of ${SIZE} \(\d+%\), ${SIZE}/s`);
 const done = (verb) => new RegExp(String.raw`${verb}: ${SIZE} done, ${SIZE}/s`);
 
-function checkLines(t, lines, verb) {
+/** Lines of one kind of transfer: the push, or the host's pull (the build's pull of its cache image, when it makes one, is the build's). */
+function checkLines(t, all, verb) {
+  const lines = all.filter((line) => !line.includes('cache: '));
   const steps = lines.filter((line) => progress(verb).test(line));
   const ends = lines.filter((line) => done(verb).test(line));
   t.true(steps.length >= 1, `${verb}: bytes of the total and the rate are reported:\n${lines.join('\n')}`);
