@@ -29,8 +29,8 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
   let nextCount = Date.now() + every;
   let last = '';
   const attempts = check?.retries ?? 1;
+  let info = await container.inspect();
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    const info = await container.inspect();
     if (!info.State.Running) {
       throw new StageError(`${plan.service}: container exited with code ${info.State.ExitCode}${await logTail(container)}`);
     }
@@ -46,6 +46,9 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
     else nextCount = Date.now() + every;
     if (counts && attempt === attempts) break;
     await options.sleep(check ? Math.min(SETTLE_POLL_MS, every) : counts ? 1000 : SETTLE_POLL_MS);
+    // The quick retries between counted checks only ask the service; whether the container still runs is read
+    // before each counted one (and every time for the image's own HEALTHCHECK, which lives in that state).
+    if (!check || Date.now() >= nextCount) info = await container.inspect();
   }
   throw new StageError(`${plan.service}: not healthy after ${attempts} check(s)${last ? `: ${last}` : ''}`);
 }
