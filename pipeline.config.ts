@@ -59,6 +59,10 @@ export default defineConfig({
     },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s', replicas: 3 },
     // Started only when no logstash container is running; never redeployed.
-    logstash: { roles: ['web', 'worker'], image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19', redeploy: false },
+    logstash: {
+      roles: ['web', 'worker'],
+      image: process.env.LOGSTASH_IMAGE || 'docker.elastic.co/logstash/logstash:8.19.19',
+      redeploy: false,
+    },
   },
 });

@@ -12,14 +12,27 @@ import { promisify } from 'node:util';
 import { engineWorkAlone } from './lib/floor.js';
 import { measure, median, ratio, rotations, round, TIME } from './lib/measure.js';
 import {
-  BENCH, benchConfig, benchImage, DOCKER, hostsUp, loadWorld, makeRepo, PROJECT, removeBenchContainers, removeBenchImages,
-  ROOT, sshLoginCounts, writeConfig,
+  BENCH,
+  benchConfig,
+  benchImage,
+  DOCKER,
+  hostsUp,
+  loadWorld,
+  makeRepo,
+  PROJECT,
+  ROOT,
+  removeBenchContainers,
+  removeBenchImages,
+  sshLoginCounts,
+  writeConfig,
 } from './lib/world.js';
 
 const run = promisify(execFile);
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : undefined;
-const REPS = QUICK ? { startup: 3, pipeline: 1, scaling: 1, streaming: 1, cache: 1, upload: 1 } : { startup: 11, pipeline: 3, scaling: 3, streaming: 3, cache: 3, upload: 3 };
+const REPS = QUICK
+  ? { startup: 3, pipeline: 1, scaling: 1, streaming: 1, cache: 1, upload: 1 }
+  : { startup: 11, pipeline: 3, scaling: 3, streaming: 3, cache: 3, upload: 3 };
 const SCALE_SIZES = QUICK ? [1, 2] : [1, 5, 8];
 /** Hosts of each scaling size: h6..h8 are the bench's own; h5 and then h1..h4 (the tests' hosts, other ports and names) fill up to 8. */
 const SCALE_HOSTS = { 1: [6], 2: [6, 7], 5: [4, 5, 6, 7, 8], 8: [1, 2, 3, 4, 5, 6, 7, 8] };
@@ -42,7 +55,18 @@ const secs = (ms) => `${round(ms / 1000, 2)} s`;
  * to the CLI, which would hide the CLI's own start-up cost in the ratio).
  */
 function childEnv(extra = {}) {
-  const env = { ...process.env, CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '', GITHUB_HEAD_REF: '', ...extra };
+  const env = {
+    ...process.env,
+    CI: '',
+    CIRCLECI: '',
+    CIRCLE_BRANCH: '',
+    CIRCLE_TAG: '',
+    CIRCLE_SHA1: '',
+    GITHUB_ACTIONS: '',
+    GITHUB_REF_NAME: '',
+    GITHUB_HEAD_REF: '',
+    ...extra,
+  };
   for (const name of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS']) delete env[name];
   return env;
 }
@@ -53,17 +77,28 @@ async function preflight(world) {
   const problems = [];
   for (const [file, fix] of [
     [TIME, 'apt-get install -y time'],
-    [DOCKER, 'apt-get install -y docker.io (Debian\'s client, as scripts/world.sh installs it)'],
+    [DOCKER, "apt-get install -y docker.io (Debian's client, as scripts/world.sh installs it)"],
     ['/usr/bin/ssh', 'apt-get install -y openssh-client'],
     ['/usr/bin/curl', 'apt-get install -y curl (used on the hosts by the hand-written baseline)'],
     [join(ROOT, 'dist/cli/index.js'), 'npm run build'],
   ]) {
-    if (!await access(file).then(() => true, () => false)) problems.push(`${file} is missing: ${fix}`);
+    if (
+      !(await access(file).then(
+        () => true,
+        () => false,
+      ))
+    )
+      problems.push(`${file} is missing: ${fix}`);
   }
   const up = await hostsUp(world);
-  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n])])].sort((a, b) => a - b);
+  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n])])].sort(
+    (a, b) => a - b,
+  );
   const missing = needed.filter((n) => !up.includes(n));
-  if (missing.length > 0) problems.push(`the test world lacks host(s) ${missing.map((n) => `h${n}`).join(', ')}: run \`WORLD_HOSTS=8 bash scripts/world.sh up\` (it adds hosts and leaves h1..h5 alone)`);
+  if (missing.length > 0)
+    problems.push(
+      `the test world lacks host(s) ${missing.map((n) => `h${n}`).join(', ')}: run \`WORLD_HOSTS=8 bash scripts/world.sh up\` (it adds hosts and leaves h1..h5 alone)`,
+    );
   if (problems.length > 0) throw new Error(`cannot run the benchmark:\n  ${problems.join('\n  ')}`);
 }
 
@@ -99,14 +134,23 @@ function baselinePhases(output) {
 
 /** Runner-engine events of the bench's images and containers between two instants (seconds since the epoch). */
 async function engineWork(since, until, image) {
-  const { stdout } = await run(DOCKER, ['events', '--since', String(since), '--until', String(until), '--format', '{{json .}}'], { maxBuffer: 1 << 26 });
-  const events = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  const { stdout } = await run(DOCKER, ['events', '--since', String(since), '--until', String(until), '--format', '{{json .}}'], {
+    maxBuffer: 1 << 26,
+  });
+  const events = stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
   const ours = (name = '') => name.startsWith(`${image}:`) || name.startsWith(`${image}@`) || name === image;
   return {
     builds: events.filter((e) => e.Type === 'image' && e.Action === 'tag' && ours(e.Actor?.Attributes?.name)).length,
     pushes: events.filter((e) => e.Type === 'image' && e.Action === 'push' && ours(e.Actor?.Attributes?.name)).length,
-    containers: events.filter((e) => e.Type === 'container' && e.Action === 'create'
-      && (e.Actor?.Attributes?.['pipeline.project'] === PROJECT || ours(e.Actor?.Attributes?.image))).length,
+    containers: events.filter(
+      (e) =>
+        e.Type === 'container' &&
+        e.Action === 'create' &&
+        (e.Actor?.Attributes?.['pipeline.project'] === PROJECT || ours(e.Actor?.Attributes?.image)),
+    ).length,
   };
 }
 
@@ -162,8 +206,22 @@ async function benchStartup(cli) {
     mediansMs: medians,
     ratios: { 'pipeline --version / node -e 0': versionRatio, 'pipeline --help / node -e 0': helpRatio },
     rows: [
-      row('1 start-up', '`pipeline --version` / `node -e 0`', versionRatio, '≤ 1.5×', versionRatio <= 1.5, `${Math.round(medians['pipeline --version'])} vs ${Math.round(medians['node -e 0'])} ms`),
-      row('1 start-up', '`pipeline --help` / `node -e 0`', helpRatio, '≤ 1.5×', helpRatio <= 1.5, `${Math.round(medians['pipeline --help'])} vs ${Math.round(medians['node -e 0'])} ms`),
+      row(
+        '1 start-up',
+        '`pipeline --version` / `node -e 0`',
+        versionRatio,
+        '≤ 1.5×',
+        versionRatio <= 1.5,
+        `${Math.round(medians['pipeline --version'])} vs ${Math.round(medians['node -e 0'])} ms`,
+      ),
+      row(
+        '1 start-up',
+        '`pipeline --help` / `node -e 0`',
+        helpRatio,
+        '≤ 1.5×',
+        helpRatio <= 1.5,
+        `${Math.round(medians['pipeline --help'])} vs ${Math.round(medians['node -e 0'])} ms`,
+      ),
     ],
   };
 }
@@ -173,11 +231,23 @@ async function benchStartup(cli) {
 function baselineEnv(world, { repo, sha, tag = 'master', image = benchImage(world), web, worker, noWaits = false }) {
   return childEnv({
     NO_WAITS: noWaits ? '1' : '',
-    IMAGE: image, TAG: tag, SHA: sha ?? '', CONTEXT: repo?.work ?? '',
-    REGISTRY: world.registry, REGISTRY_USER: world.username, REGISTRY_PASSWORD: world.password,
-    SSH_USER: world.sshUser, SSH_KEY: world.sshKey, KNOWN_HOSTS: world.knownHosts,
-    WEB_HOSTS: web.map(world.host).join(' '), WORKER_HOSTS: worker.map(world.host).join(' '),
-    PROJECT, WEB_PORT: '9080', APP_ENV: 'bench', LOGSTASH_IMAGE: world.logstashImage, BASE_IMAGE: world.nodeImage,
+    IMAGE: image,
+    TAG: tag,
+    SHA: sha ?? '',
+    CONTEXT: repo?.work ?? '',
+    REGISTRY: world.registry,
+    REGISTRY_USER: world.username,
+    REGISTRY_PASSWORD: world.password,
+    SSH_USER: world.sshUser,
+    SSH_KEY: world.sshKey,
+    KNOWN_HOSTS: world.knownHosts,
+    WEB_HOSTS: web.map(world.host).join(' '),
+    WORKER_HOSTS: worker.map(world.host).join(' '),
+    PROJECT,
+    WEB_PORT: '9080',
+    APP_ENV: 'bench',
+    LOGSTASH_IMAGE: world.logstashImage,
+    BASE_IMAGE: world.nodeImage,
   });
 }
 
@@ -193,12 +263,18 @@ async function benchPipeline(world, cli, repo, configFile) {
     /** The same by hand: docker CLI, then host after host over OpenSSH, waiting for each service as the pipeline does. */
     baseline: async () => {
       const sha = await repo.newRevision();
-      return measure(['bash', join(BENCH, 'baseline.sh'), 'all'], { cwd: repo.work, env: baselineEnv(world, { repo, sha, ...PIPELINE_HOSTS }) });
+      return measure(['bash', join(BENCH, 'baseline.sh'), 'all'], {
+        cwd: repo.work,
+        env: baselineEnv(world, { repo, sha, ...PIPELINE_HOSTS }),
+      });
     },
     /** The documented process as the seed's fabfile ran it: no health check, no settle time. */
     'no waits': async () => {
       const sha = await repo.newRevision();
-      return measure(['bash', join(BENCH, 'baseline.sh'), 'all'], { cwd: repo.work, env: baselineEnv(world, { repo, sha, ...PIPELINE_HOSTS, noWaits: true }) });
+      return measure(['bash', join(BENCH, 'baseline.sh'), 'all'], {
+        cwd: repo.work,
+        env: baselineEnv(world, { repo, sha, ...PIPELINE_HOSTS, noWaits: true }),
+      });
     },
     /** The retry of the deploy of the commit last pushed: no build, test or push. */
     retry: async () => measure(['node', cli, 'run', '--only', 'deploy', '--config', configFile], { cwd: repo.work, env: childEnv() }),
@@ -222,7 +298,10 @@ async function benchPipeline(world, cli, repo, configFile) {
       if (name === 'baseline' || name === 'no waits') record.phasesMs = baselinePhases(result.output);
       else record.stages = stageDurations(result.output);
       if (name === 'retry') {
-        record.work = { ...await engineWork(since, until, image), registryUploads: await registryUploads(registryFrom, `${PROJECT}/shopping-tool`) };
+        record.work = {
+          ...(await engineWork(since, until, image)),
+          registryUploads: await registryUploads(registryFrom, `${PROJECT}/shopping-tool`),
+        };
         record.work.stagesRun = Object.keys(record.stages).filter((stage) => ['build', 'test', 'push'].includes(stage));
       }
       samples[name].push(record.ms);
@@ -242,7 +321,8 @@ async function benchPipeline(world, cli, repo, configFile) {
     registryUploads: Math.max(...retries.map((r) => r.work.registryUploads ?? 0)),
     stagesRun: [...new Set(retries.flatMap((r) => r.work.stagesRun))],
   };
-  const noWork = work.builds === 0 && work.pushes === 0 && work.testContainers === 0 && work.registryUploads === 0 && work.stagesRun.length === 0;
+  const noWork =
+    work.builds === 0 && work.pushes === 0 && work.testContainers === 0 && work.registryUploads === 0 && work.stagesRun.length === 0;
   const connections = runs.filter((r) => r.variant === 'pipeline' || r.variant === 'retry').flatMap((r) => Object.values(r.sshConnections));
   return {
     pipeline: {
@@ -254,8 +334,22 @@ async function benchPipeline(world, cli, repo, configFile) {
       sshConnectionsPerHostPerRun: { pipeline: Math.max(...connections) },
       runs: runs.filter((r) => r.variant !== 'retry'),
       rows: [
-        row('2 whole pipeline', '`pipeline run` (2 hosts) / by hand with the same waits', overhead, '≤ 0.8×', overhead <= 0.8, `${secs(medians.pipeline)} vs ${secs(medians.baseline)}`),
-        row('2 whole pipeline', '`pipeline run` (2 hosts) / by hand without waits (the fabfile)', noWaits, '≤ 1.0×', noWaits <= 1.0, `${secs(medians.pipeline)} vs ${secs(medians['no waits'])}`),
+        row(
+          '2 whole pipeline',
+          '`pipeline run` (2 hosts) / by hand with the same waits',
+          overhead,
+          '≤ 0.8×',
+          overhead <= 0.8,
+          `${secs(medians.pipeline)} vs ${secs(medians.baseline)}`,
+        ),
+        row(
+          '2 whole pipeline',
+          '`pipeline run` (2 hosts) / by hand without waits (the fabfile)',
+          noWaits,
+          '≤ 1.0×',
+          noWaits <= 1.0,
+          `${secs(medians.pipeline)} vs ${secs(medians['no waits'])}`,
+        ),
       ],
     },
     retry: {
@@ -266,8 +360,22 @@ async function benchPipeline(world, cli, repo, configFile) {
       workDuringRetry: work,
       runs: retries,
       rows: [
-        row('5 retry', 'work done by `run --only deploy` (builds, test containers, pushes, registry uploads)', `${work.builds}, ${work.testContainers}, ${work.pushes}, ${work.registryUploads}`, 'none', noWork, ''),
-        row('5 retry', '`run --only deploy` / `run`', retryRatio, '(no target)', undefined, `${secs(medians.retry)} vs ${secs(medians.pipeline)}`),
+        row(
+          '5 retry',
+          'work done by `run --only deploy` (builds, test containers, pushes, registry uploads)',
+          `${work.builds}, ${work.testContainers}, ${work.pushes}, ${work.registryUploads}`,
+          'none',
+          noWork,
+          '',
+        ),
+        row(
+          '5 retry',
+          '`run --only deploy` / `run`',
+          retryRatio,
+          '(no target)',
+          undefined,
+          `${secs(medians.retry)} vs ${secs(medians.pipeline)}`,
+        ),
       ],
     },
   };
@@ -280,7 +388,10 @@ async function benchScaling(world, cli, repo, configFile) {
   const tags = ['scale-a', 'scale-b'];
   for (const tag of tags) {
     await repo.newRevision();
-    const result = await measure(['node', cli, 'run', '--skip', 'test', '--branch', tag, '--config', configFile], { cwd: repo.work, env: childEnv() });
+    const result = await measure(['node', cli, 'run', '--skip', 'test', '--branch', tag, '--config', configFile], {
+      cwd: repo.work,
+      env: childEnv(),
+    });
     if (result.code !== 0) throw new Error(`building ${tag} failed (exit ${result.code}):\n${result.output.slice(-3000)}`);
   }
   const largest = SCALE_SIZES.at(-1);
@@ -289,12 +400,27 @@ async function benchScaling(world, cli, repo, configFile) {
   const nextTag = () => tags[turn++ % 2];
   const image = benchImage(world);
   const variants = Object.fromEntries([
-    ...SCALE_SIZES.map((n) => [`pipeline ${n}`, (tag) => measure(['node', cli, 'deploy', `scale${n}`, '--docker-tag', tag, '--config', configFile], { cwd: repo.work, env: childEnv() })]),
-    ...serialSizes.map((n) => [`baseline ${n}`, (tag) => measure(['bash', join(BENCH, 'baseline.sh'), 'deploy'], {
-      cwd: repo.work, env: baselineEnv(world, { tag, web: SCALE_HOSTS[n], worker: SCALE_HOSTS[n] }),
-    })]),
-    ...SCALE_SIZES.map((n) => [`engine ${n}`, (tag) => engineWorkAlone(world, SCALE_HOSTS[n], image, tag)
-      .then((ms) => ({ ms, code: 0, output: '' }), (error) => ({ ms: 0, code: 1, output: error.message }))]),
+    ...SCALE_SIZES.map((n) => [
+      `pipeline ${n}`,
+      (tag) =>
+        measure(['node', cli, 'deploy', `scale${n}`, '--docker-tag', tag, '--config', configFile], { cwd: repo.work, env: childEnv() }),
+    ]),
+    ...serialSizes.map((n) => [
+      `baseline ${n}`,
+      (tag) =>
+        measure(['bash', join(BENCH, 'baseline.sh'), 'deploy'], {
+          cwd: repo.work,
+          env: baselineEnv(world, { tag, web: SCALE_HOSTS[n], worker: SCALE_HOSTS[n] }),
+        }),
+    ]),
+    ...SCALE_SIZES.map((n) => [
+      `engine ${n}`,
+      (tag) =>
+        engineWorkAlone(world, SCALE_HOSTS[n], image, tag).then(
+          (ms) => ({ ms, code: 0, output: '' }),
+          (error) => ({ ms: 0, code: 1, output: error.message }),
+        ),
+    ]),
   ]);
   log(`scaling: warm-up deploys to ${largest} hosts (not measured)`);
   for (const tag of QUICK ? tags.slice(0, 1) : tags) {
@@ -337,13 +463,42 @@ async function benchScaling(world, cli, repo, configFile) {
   const sizes = (prefix) => SCALE_SIZES.map((n) => `${n}: ${secs(medians[`${prefix} ${n}`])}`).join(', ');
   const rows = [
     row('3 scaling', `time(${largest} hosts) / time(1 host)`, scale, '≤ 1.5', scale <= 1.5, sizes('pipeline')),
-    row('3 scaling', '  the same, engine work alone (the floor)', floorScale, '(reference)', undefined,
-      `${sizes('engine')}; the runner adds ${SCALE_SIZES.map((n) => `${n}: +${secs(medians[`pipeline ${n}`] - medians[`engine ${n}`])}`).join(', ')}`),
-    ...serialSizes.map((n) => row('3 scaling', `\`pipeline deploy\` / serial hand-written, ${n} hosts`, vsBaseline[n], SERIAL_TARGET[n] ? `≤ ${SERIAL_TARGET[n]}×` : '(no target)',
-      SERIAL_TARGET[n] ? vsBaseline[n] <= SERIAL_TARGET[n] : undefined, `${secs(medians[`pipeline ${n}`])} vs ${secs(medians[`baseline ${n}`])}`)),
-    ...serialSizes.map((n) => row('3 scaling', `the runner's time over the engine floor, ${n} hosts`, `${secs(overFloor[n])}`, `≤ ${secs(OVER_FLOOR_TARGET_MS)}`,
-      overFloor[n] <= OVER_FLOOR_TARGET_MS, `${secs(medians[`pipeline ${n}`])} vs ${secs(medians[`engine ${n}`])}`)),
-    row('3 scaling', 'SSH connections per host per deploy', pipelineConnections, '1', pipelineConnections === 1, `hand-written: ${baselineConnections}`),
+    row(
+      '3 scaling',
+      '  the same, engine work alone (the floor)',
+      floorScale,
+      '(reference)',
+      undefined,
+      `${sizes('engine')}; the runner adds ${SCALE_SIZES.map((n) => `${n}: +${secs(medians[`pipeline ${n}`] - medians[`engine ${n}`])}`).join(', ')}`,
+    ),
+    ...serialSizes.map((n) =>
+      row(
+        '3 scaling',
+        `\`pipeline deploy\` / serial hand-written, ${n} hosts`,
+        vsBaseline[n],
+        SERIAL_TARGET[n] ? `≤ ${SERIAL_TARGET[n]}×` : '(no target)',
+        SERIAL_TARGET[n] ? vsBaseline[n] <= SERIAL_TARGET[n] : undefined,
+        `${secs(medians[`pipeline ${n}`])} vs ${secs(medians[`baseline ${n}`])}`,
+      ),
+    ),
+    ...serialSizes.map((n) =>
+      row(
+        '3 scaling',
+        `the runner's time over the engine floor, ${n} hosts`,
+        `${secs(overFloor[n])}`,
+        `≤ ${secs(OVER_FLOOR_TARGET_MS)}`,
+        overFloor[n] <= OVER_FLOOR_TARGET_MS,
+        `${secs(medians[`pipeline ${n}`])} vs ${secs(medians[`engine ${n}`])}`,
+      ),
+    ),
+    row(
+      '3 scaling',
+      'SSH connections per host per deploy',
+      pipelineConnections,
+      '1',
+      pipelineConnections === 1,
+      `hand-written: ${baselineConnections}`,
+    ),
   ];
   return {
     repetitions: REPS.scaling,
@@ -357,7 +512,11 @@ async function benchScaling(world, cli, repo, configFile) {
       ...Object.fromEntries(serialSizes.map((n) => [`pipeline ${n} / baseline ${n}`, vsBaseline[n]])),
     },
     runnerAboveEngineWorkMs: overFloor,
-    sshConnectionsPerHostPerDeploy: { pipeline: pipelineConnections, baseline: baselineConnections, countedOn: countedHosts.map((n) => `h${n}`) },
+    sshConnectionsPerHostPerDeploy: {
+      pipeline: pipelineConnections,
+      baseline: baselineConnections,
+      countedOn: countedHosts.map((n) => `h${n}`),
+    },
     runs,
     rows,
   };
@@ -383,8 +542,14 @@ async function benchStreaming(world, cli, work) {
     if (built.code !== 0) throw new Error(`building the loud app failed:\n${built.output.slice(-3000)}`);
     const sha = await repo.sha();
     const variants = {
-      pipeline: () => measure(['node', cli, 'run', '--only', 'test', '--config', config], { cwd: repo.work, env: childEnv(), rss: true, sink: 'null' }),
-      'docker run': () => measure([DOCKER, 'run', '--rm', '-e', 'CI=true', `${image}:${sha}`, 'node', 'print.js', String(OUTPUT_MB)], { env: childEnv(), rss: true, sink: 'null' }),
+      pipeline: () =>
+        measure(['node', cli, 'run', '--only', 'test', '--config', config], { cwd: repo.work, env: childEnv(), rss: true, sink: 'null' }),
+      'docker run': () =>
+        measure([DOCKER, 'run', '--rm', '-e', 'CI=true', `${image}:${sha}`, 'node', 'print.js', String(OUTPUT_MB)], {
+          env: childEnv(),
+          rss: true,
+          sink: 'null',
+        }),
     };
     result.output = await compareStreaming('output', variants);
     result.output.megabytes = OUTPUT_MB;
@@ -398,8 +563,9 @@ async function benchStreaming(world, cli, work) {
     for (const [folder, mb] of Object.entries(CONTEXT_MB)) {
       await mkdir(join(repo.work, folder), { recursive: true });
       for (let i = 0; i < mb / 10; i += 1) {
-        await run('head', ['-c', '10M', '/dev/urandom'], { encoding: 'buffer', maxBuffer: 11 << 20 })
-          .then(({ stdout }) => writeFile(join(repo.work, folder, `part-${i}.bin`), stdout));
+        await run('head', ['-c', '10M', '/dev/urandom'], { encoding: 'buffer', maxBuffer: 11 << 20 }).then(({ stdout }) =>
+          writeFile(join(repo.work, folder, `part-${i}.bin`), stdout),
+        );
       }
     }
     await repo.git('add', '-A');
@@ -407,10 +573,22 @@ async function benchStreaming(world, cli, work) {
     const sha = await repo.sha();
     const image = benchImage(world, 'bigctx');
     const config = await writeConfig(repo.dir, smallConfig(repo, image, ['true']));
-    const labels = ['--label', `org.opencontainers.image.revision=${sha}`, '--label', `pipeline.commit=${sha}`, '--label', 'pipeline.branch=master'];
+    const labels = [
+      '--label',
+      `org.opencontainers.image.revision=${sha}`,
+      '--label',
+      `pipeline.commit=${sha}`,
+      '--label',
+      'pipeline.branch=master',
+    ];
     const variants = {
       pipeline: () => measure(['node', cli, 'run', '--only', 'build', '--config', config], { cwd: repo.work, env: childEnv(), rss: true }),
-      'docker build': () => measure([DOCKER, 'build', '-t', `${image}:master`, '-t', `${image}:${sha}`, ...labels, '.'], { cwd: repo.work, env: childEnv(), rss: true }),
+      'docker build': () =>
+        measure([DOCKER, 'build', '-t', `${image}:master`, '-t', `${image}:${sha}`, ...labels, '.'], {
+          cwd: repo.work,
+          env: childEnv(),
+          rss: true,
+        }),
     };
     // The first build of each makes the 50 MB layer; the measured ones send the whole context and hit the cache, as a rebuild of an unchanged tree does.
     for (const variant of Object.values(variants)) {
@@ -423,11 +601,32 @@ async function benchStreaming(world, cli, work) {
 
   const { output, context } = result;
   const baselineName = (r) => Object.keys(r.mediansMs).find((name) => name !== 'pipeline');
-  for (const [r, label] of [[output, `test printing ${OUTPUT_MB} MB`], [context, `${CONTEXT_MB.kept + CONTEXT_MB.ignored} MB context, ${CONTEXT_MB.ignored} MB ignored`]]) {
+  for (const [r, label] of [
+    [output, `test printing ${OUTPUT_MB} MB`],
+    [context, `${CONTEXT_MB.kept + CONTEXT_MB.ignored} MB context, ${CONTEXT_MB.ignored} MB ignored`],
+  ]) {
     const other = baselineName(r);
     const wall = r.ratios[`pipeline / ${other}`];
-    result.rows.push(row('4 streaming', `${label}: runner peak RSS`, `${Math.round(r.peakRssKb.pipeline / 1024)} MB`, '≤ 150 MB', r.peakRssKb.pipeline <= RSS_TARGET_KB, `${other}: ${Math.round(r.peakRssKb[other] / 1024)} MB`));
-    result.rows.push(row('4 streaming', `${label}: wall time / \`${other}\``, wall, '≤ 1.2×', wall <= 1.2, `${secs(r.mediansMs.pipeline)} vs ${secs(r.mediansMs[other])}`));
+    result.rows.push(
+      row(
+        '4 streaming',
+        `${label}: runner peak RSS`,
+        `${Math.round(r.peakRssKb.pipeline / 1024)} MB`,
+        '≤ 150 MB',
+        r.peakRssKb.pipeline <= RSS_TARGET_KB,
+        `${other}: ${Math.round(r.peakRssKb[other] / 1024)} MB`,
+      ),
+    );
+    result.rows.push(
+      row(
+        '4 streaming',
+        `${label}: wall time / \`${other}\``,
+        wall,
+        '≤ 1.2×',
+        wall <= 1.2,
+        `${secs(r.mediansMs.pipeline)} vs ${secs(r.mediansMs[other])}`,
+      ),
+    );
   }
   return result;
 }
@@ -460,7 +659,8 @@ async function compareStreaming(label, variants) {
 
 /** Removes every image of a repository from the runner's engine, by id, with the parent layers only they use: a fresh CI machine. */
 async function freshEngine(image) {
-  const ids = async () => (await run(DOCKER, ['images', '--filter', `reference=${image}`, '--format', '{{.ID}}'])).stdout.split('\n').filter(Boolean);
+  const ids = async () =>
+    (await run(DOCKER, ['images', '--filter', `reference=${image}`, '--format', '{{.ID}}'])).stdout.split('\n').filter(Boolean);
   const found = [...new Set(await ids())];
   if (found.length > 0) await run(DOCKER, ['rmi', '-f', ...found]).catch(() => undefined);
   if ((await ids()).length > 0) throw new Error(`the runner's engine still has images of ${image}`);
@@ -477,7 +677,10 @@ async function benchCache(world, cli, work) {
   const repo = await makeRepo(join(BENCH, 'apps', 'deps'));
   work.repos.push(repo);
   const image = benchImage(world, 'deps');
-  const base = { ...benchConfig(world, { image, context: repo.work, environments: {}, test: ['node', 'test.js'] }), services: { app: { roles: ['app'] } } };
+  const base = {
+    ...benchConfig(world, { image, context: repo.work, environments: {}, test: ['node', 'test.js'] }),
+    services: { app: { roles: ['app'] } },
+  };
   const cached = await writeConfig(repo.dir, base, 'cache.config.json');
   const uncached = await writeConfig(repo.dir, { ...base, build: { ...base.build, cache: false } }, 'nocache.config.json');
   const runWith = async (config) => {
@@ -488,8 +691,14 @@ async function benchCache(world, cli, work) {
     /** The runner's engine has the branch's last image: its layers are the cache, as on a laptop. */
     warm: () => runWith(cached),
     /** None of the app's images: the cache comes from the registry. */
-    'fresh, cache': async () => { await freshEngine(image); return runWith(cached); },
-    'fresh, no cache': async () => { await freshEngine(image); return runWith(uncached); },
+    'fresh, cache': async () => {
+      await freshEngine(image);
+      return runWith(cached);
+    },
+    'fresh, no cache': async () => {
+      await freshEngine(image);
+      return runWith(uncached);
+    },
   };
   log('cache: warm-up run (pushes master, not measured)');
   const warm = await runWith(cached);
@@ -500,8 +709,17 @@ async function benchCache(world, cli, work) {
     for (const name of order) {
       const result = await variants[name]();
       if (result.code !== 0) throw new Error(`cache: ${name} failed (exit ${result.code}):\n${result.output.slice(-3000)}`);
-      runs.push({ variant: name, ms: round(result.ms, 1), stages: stageDurations(result.output), slowStep: slowStep(result.output),
-        cacheLines: result.output.split('\n').filter((line) => line.includes('cache:')).map((line) => line.replace(/^.*?cache: /, 'cache: ')).slice(0, 6) });
+      runs.push({
+        variant: name,
+        ms: round(result.ms, 1),
+        stages: stageDurations(result.output),
+        slowStep: slowStep(result.output),
+        cacheLines: result.output
+          .split('\n')
+          .filter((line) => line.includes('cache:'))
+          .map((line) => line.replace(/^.*?cache: /, 'cache: '))
+          .slice(0, 6),
+      });
       samples[name].push(round(result.ms, 1));
       log(`cache: ${name} ${secs(result.ms)} (slow step ${runs.at(-1).slowStep})`);
     }
@@ -518,8 +736,22 @@ async function benchCache(world, cli, work) {
       freshOverWarmMs: { cache: round(over, 0), noCache: round(overUncached, 0) },
       runs,
       rows: [
-        row('6 fresh machine', 'run with the registry cache − warm run', `+${secs(over)}`, '≤ +4 s', over <= 4000, `${secs(medians['fresh, cache'])} vs ${secs(medians.warm)}`),
-        row('6 fresh machine', '  the same without the cache (`build.cache: false`)', `+${secs(overUncached)}`, '(reference)', undefined, `${secs(medians['fresh, no cache'])}`),
+        row(
+          '6 fresh machine',
+          'run with the registry cache − warm run',
+          `+${secs(over)}`,
+          '≤ +4 s',
+          over <= 4000,
+          `${secs(medians['fresh, cache'])} vs ${secs(medians.warm)}`,
+        ),
+        row(
+          '6 fresh machine',
+          '  the same without the cache (`build.cache: false`)',
+          `+${secs(overUncached)}`,
+          '(reference)',
+          undefined,
+          `${secs(medians['fresh, no cache'])}`,
+        ),
       ],
     },
   };
@@ -537,14 +769,20 @@ async function benchCache(world, cli, work) {
 async function benchUpload(world, cli, repo, configFile) {
   const dist = join(cli, '..', '..');
   const [{ pushImage }, { uploadByDigest }, { RegistryClient }, { default: Dockerode }] = await Promise.all([
-    import(join(dist, 'adapters/docker.js')), import(join(dist, 'adapters/upload.js')), import(join(dist, 'adapters/registry.js')), import('dockerode'),
+    import(join(dist, 'adapters/docker.js')),
+    import(join(dist, 'adapters/upload.js')),
+    import(join(dist, 'adapters/registry.js')),
+    import('dockerode'),
   ]);
   const docker = new Dockerode();
   const image = benchImage(world);
   const auth = { username: world.username, password: world.password, serveraddress: world.registry };
   const build = async () => {
     await repo.newRevision();
-    const built = await measure(['node', cli, 'run', '--only', 'build', '--branch', 'upload', '--config', configFile], { cwd: repo.work, env: childEnv() });
+    const built = await measure(['node', cli, 'run', '--only', 'build', '--branch', 'upload', '--config', configFile], {
+      cwd: repo.work,
+      env: childEnv(),
+    });
     if (built.code !== 0) throw new Error(`building failed:\n${built.output.slice(-3000)}`);
     return (await docker.getImage(`${image}:upload`).inspect()).Id;
   };
@@ -554,10 +792,15 @@ async function benchUpload(world, cli, repo, configFile) {
     return { ms: Number(process.hrtime.bigint() - started) / 1e6, code: 0 };
   };
   const variants = {
-    'push by tag': async () => { await build(); return timed(() => pushImage(docker, image, 'upload', auth, () => {})); },
+    'push by tag': async () => {
+      await build();
+      return timed(() => pushImage(docker, image, 'upload', auth, () => {}));
+    },
     'upload by digest': async () => {
       const id = await build();
-      return timed(() => uploadByDigest(docker, id, new RegistryClient(`http://${world.registry}`, `${PROJECT}/shopping-tool`, auth), () => {}));
+      return timed(() =>
+        uploadByDigest(docker, id, new RegistryClient(`http://${world.registry}`, `${PROJECT}/shopping-tool`, auth), () => {}),
+      );
     },
     'export the image': async () => {
       await build();
@@ -583,9 +826,30 @@ async function benchUpload(world, cli, repo, configFile) {
       samplesMs: samples,
       mediansMs: medians,
       rows: [
-        row('7 upload', 'engine push by tag (after the tests, on the critical path)', secs(medians['push by tag']), '(reference)', undefined, ''),
-        row('7 upload', 'engine push through the proxy, by digest (beside the tests)', secs(medians['upload by digest']), '(reference)', undefined, 'then two manifest PUTs after the tests'),
-        row('7 upload', 'engine export of the image, to upload blobs from the runner', secs(medians['export the image']), '(reference)', undefined, `${Math.round(size / 1e6)} MB read; compressing and hashing come on top`),
+        row(
+          '7 upload',
+          'engine push by tag (after the tests, on the critical path)',
+          secs(medians['push by tag']),
+          '(reference)',
+          undefined,
+          '',
+        ),
+        row(
+          '7 upload',
+          'engine push through the proxy, by digest (beside the tests)',
+          secs(medians['upload by digest']),
+          '(reference)',
+          undefined,
+          'then two manifest PUTs after the tests',
+        ),
+        row(
+          '7 upload',
+          'engine export of the image, to upload blobs from the runner',
+          secs(medians['export the image']),
+          '(reference)',
+          undefined,
+          `${Math.round(size / 1e6)} MB read; compressing and hashing come on top`,
+        ),
       ],
     },
   };
@@ -598,10 +862,21 @@ function row(benchmark, measure_, value, target, met, detail) {
 }
 
 function formatTable(rows) {
-  const cells = rows.map((r) => [r.benchmark, r.measure, typeof r.value === 'number' ? String(r.value) : r.value, r.target, r.met === undefined ? '' : r.met ? 'yes' : 'NO', r.detail]);
+  const cells = rows.map((r) => [
+    r.benchmark,
+    r.measure,
+    typeof r.value === 'number' ? String(r.value) : r.value,
+    r.target,
+    r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+    r.detail,
+  ]);
   const header = ['benchmark', 'measure', 'value', 'target', 'met', 'medians / detail'];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c) => c.map((text, i) => text.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (c) =>
+    c
+      .map((text, i) => text.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 
@@ -633,7 +908,13 @@ async function main() {
   const results = {
     generatedAt: new Date().toISOString(),
     quick: QUICK,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, docker: (await run(DOCKER, ['version', '--format', '{{.Server.Version}}'])).stdout.trim() },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      memoryGb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      docker: (await run(DOCKER, ['version', '--format', '{{.Server.Version}}'])).stdout.trim(),
+    },
     commit: (await run('git', ['rev-parse', 'HEAD'], { cwd: ROOT }).catch(() => ({ stdout: '' }))).stdout.trim(),
     srcChanged: (await run('git', ['status', '--porcelain', 'src'], { cwd: ROOT }).catch(() => ({ stdout: '' }))).stdout.trim() !== '',
     benchmarks: {},
@@ -650,8 +931,10 @@ async function main() {
       // `npm test` (its pretest runs world.sh up with 5 hosts) removes h6..h8: say so rather than leave a puzzle.
       const up = await hostsUp(world);
       const gone = allHosts.filter((n) => !up.includes(n));
-      const message = gone.length === 0 ? error.message
-        : `host(s) ${gone.map((n) => `h${n}`).join(', ')} went away during the run (did \`npm test\` run \`world.sh up\` with 5 hosts? run \`WORLD_HOSTS=8 bash scripts/world.sh up\`): ${error.message}`;
+      const message =
+        gone.length === 0
+          ? error.message
+          : `host(s) ${gone.map((n) => `h${n}`).join(', ')} went away during the run (did \`npm test\` run \`world.sh up\` with 5 hosts? run \`WORLD_HOSTS=8 bash scripts/world.sh up\`): ${error.message}`;
       log(`${name}: FAILED: ${message}`);
       results.errors[name] = message;
     }
@@ -688,11 +971,18 @@ async function main() {
   results.durationSeconds = Math.round((Date.now() - started) / 1000);
   await writeFile(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`\n${formatTable(rows)}\n\n`);
-  log(`${results.allTargetsMet ? 'every target met' : 'some targets not met (see bench/README.md for what bounds them)'}; ${QUICK ? 'quick run; ' : ''}results in ${relative(ROOT, RESULTS)} (${results.durationSeconds} s)`);
+  log(
+    `${results.allTargetsMet ? 'every target met' : 'some targets not met (see bench/README.md for what bounds them)'}; ${QUICK ? 'quick run; ' : ''}results in ${relative(ROOT, RESULTS)} (${results.durationSeconds} s)`,
+  );
   return Object.keys(results.errors).length > 0 ? 1 : 0;
 }
 
-main().then((code) => { process.exitCode = code; }, (error) => {
-  log(error.message);
-  process.exitCode = 1;
-});
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    log(error.message);
+    process.exitCode = 1;
+  },
+);

@@ -1,4 +1,9 @@
-export class PipelineError extends Error { constructor(message: string, options?: { cause?: unknown }) { super(message, options); this.name = new.target.name; } }
+export class PipelineError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
 /** Bad usage or invalid configuration: exit 2. */
 export class ConfigError extends PipelineError {}
 /** A stage failed: exit 1. */
@@ -7,7 +12,14 @@ export class StageError extends PipelineError {}
 export class HostError extends PipelineError {
   /** The message without the host in front, for lists that name the host already. */
   readonly reason: string;
-  constructor(readonly host: string, message: string, options?: { cause?: unknown }) { super(`${host}: ${message}`, options); this.reason = message; }
+  constructor(
+    readonly host: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${host}: ${message}`, options);
+    this.reason = message;
+  }
 }
 
 /** Every exit code the CLI ends with. */

@@ -45,14 +45,25 @@ export function benchConfig(world, { image = benchImage(world), context, environ
     build: { context, dockerfile: 'Dockerfile', args: { BASE_IMAGE: world.nodeImage } },
     test: { command: test, env: { CI: 'true' } },
     ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
-    environments: Object.fromEntries(Object.entries(environments).map(([name, env]) => [name, {
-      on: { branches: env.branches ?? [] },
-      defaultTag: env.defaultTag ?? 'master',
-      hosts: { web: env.web.map(world.host), worker: env.worker.map(world.host) },
-      env: { APP_ENV: name },
-    }])),
+    environments: Object.fromEntries(
+      Object.entries(environments).map(([name, env]) => [
+        name,
+        {
+          on: { branches: env.branches ?? [] },
+          defaultTag: env.defaultTag ?? 'master',
+          hosts: { web: env.web.map(world.host), worker: env.worker.map(world.host) },
+          env: { APP_ENV: name },
+        },
+      ]),
+    ),
     services: {
-      web: { roles: ['web'], command: ['node', 'server.js'], ports: [`${WEB_PORT}:8000`], healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 20 }, stopGracePeriod: '5s' },
+      web: {
+        roles: ['web'],
+        command: ['node', 'server.js'],
+        ports: [`${WEB_PORT}:8000`],
+        healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 20 },
+        stopGracePeriod: '5s',
+      },
       worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, stopGracePeriod: '5s' },
       logstash: { roles: ['web', 'worker'], image: world.logstashImage, redeploy: false },
     },
@@ -113,22 +124,36 @@ export async function sshLoginCounts(hostNumbers) {
 export async function hostsUp(world) {
   const up = [];
   for (let n = 1; n <= world.hosts.length; n += 1) {
-    if (await stat(world.socket(n)).then(() => true, () => false)) up.push(n);
+    if (
+      await stat(world.socket(n)).then(
+        () => true,
+        () => false,
+      )
+    )
+      up.push(n);
   }
   return up;
 }
 
 /** Removes every container of project `bench` (current and kept releases, logstash) from hosts hN. */
 export async function removeBenchContainers(world, hostNumbers) {
-  await Promise.all(hostNumbers.map(async (n) => {
-    const docker = (...args) => run(DOCKER, ['-H', `unix://${world.socket(n)}`, ...args]).then((r) => r.stdout, () => '');
-    const ids = (await docker('ps', '-aq', '--filter', `name=^/${PROJECT}-`)).split('\n').filter(Boolean);
-    if (ids.length > 0) await docker('rm', '-f', ...ids);
-    // Lock folders of the bench's environments in the deploy user's home (left only by a killed run); never the tests' locks.
-    const locks = `/var/lib/pipeline-world/h${n}/home/.pipeline/locks`;
-    const names = await readdir(locks).catch(() => []);
-    await Promise.all(names.filter((name) => name.startsWith(`${PROJECT}-`)).map((name) => rm(join(locks, name), { recursive: true, force: true })));
-  }));
+  await Promise.all(
+    hostNumbers.map(async (n) => {
+      const docker = (...args) =>
+        run(DOCKER, ['-H', `unix://${world.socket(n)}`, ...args]).then(
+          (r) => r.stdout,
+          () => '',
+        );
+      const ids = (await docker('ps', '-aq', '--filter', `name=^/${PROJECT}-`)).split('\n').filter(Boolean);
+      if (ids.length > 0) await docker('rm', '-f', ...ids);
+      // Lock folders of the bench's environments in the deploy user's home (left only by a killed run); never the tests' locks.
+      const locks = `/var/lib/pipeline-world/h${n}/home/.pipeline/locks`;
+      const names = await readdir(locks).catch(() => []);
+      await Promise.all(
+        names.filter((name) => name.startsWith(`${PROJECT}-`)).map((name) => rm(join(locks, name), { recursive: true, force: true })),
+      );
+    }),
+  );
 }
 
 /** Runner-engine images of the benchmark's repositories, removed at the end. */

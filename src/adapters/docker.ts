@@ -1,12 +1,12 @@
-import type Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { Writable, type Readable } from 'node:stream';
-import { StageError } from '../errors.js';
+import { type Readable, Writable } from 'node:stream';
+import type Docker from 'dockerode';
 import { lineBatcher } from '../core/lines.js';
-import { localEngine, type LocalEngine } from '../core/local-engine.js';
+import { type LocalEngine, localEngine } from '../core/local-engine.js';
 import type { RegistryAuth } from '../core/registry.js';
 import { followTransfer } from '../core/transfer.js';
+import { StageError } from '../errors.js';
 
 interface ProgressEvent {
   stream?: string;
@@ -30,16 +30,25 @@ export async function localDocker(env: NodeJS.ProcessEnv = process.env): Promise
   await import('./lazy-dockerode.js');
   const { default: Dockerode } = await import('dockerode');
   // A context with SkipTLSVerify: the agent's option is the one that reaches the TLS connection.
-  const insecure = engine.kind === 'tcp' && engine.tls?.verify === false ? { agent: new (await import('node:https')).Agent({ rejectUnauthorized: false }) } : {};
+  const insecure =
+    engine.kind === 'tcp' && engine.tls?.verify === false
+      ? { agent: new (await import('node:https')).Agent({ rejectUnauthorized: false }) }
+      : {};
   let docker: Docker;
   try {
     // Every connection setting is given: dockerode would otherwise fill some in from DOCKER_HOST.
-    docker = engine.kind === 'socket'
-      ? new Dockerode({ socketPath: engine.path, host: undefined, protocol: 'http' })
-      : new Dockerode({
-        host: engine.host, port: engine.port, protocol: engine.tls ? 'https' : 'http',
-        ca: engine.tls?.ca, cert: engine.tls?.cert, key: engine.tls?.key, ...insecure,
-      } as Docker.DockerOptions);
+    docker =
+      engine.kind === 'socket'
+        ? new Dockerode({ socketPath: engine.path, host: undefined, protocol: 'http' })
+        : new Dockerode({
+            host: engine.host,
+            port: engine.port,
+            protocol: engine.tls ? 'https' : 'http',
+            ca: engine.tls?.ca,
+            cert: engine.tls?.cert,
+            key: engine.tls?.key,
+            ...insecure,
+          } as Docker.DockerOptions);
   } catch (error) {
     throw new StageError(`cannot use the Docker engine at ${engine.address}, ${engine.from}: ${(error as Error).message}`);
   }
@@ -59,7 +68,9 @@ export async function checkLocalEngine(docker: Docker): Promise<void> {
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     const { address, from } = localEngines.get(docker) ?? usableLocalEngine(process.env);
-    throw new StageError(`no Docker engine is reachable at ${address} (${reason}), ${from}: start it (dockerd, Docker Desktop, Colima, OrbStack), or choose another with docker context use or DOCKER_HOST`);
+    throw new StageError(
+      `no Docker engine is reachable at ${address} (${reason}), ${from}: start it (dockerd, Docker Desktop, Colima, OrbStack), or choose another with docker context use or DOCKER_HOST`,
+    );
   }
 }
 
@@ -85,17 +96,26 @@ function readIfPresent(path: string): string | undefined {
  * failures as events in a successful HTTP response (and dockerode's
  * followProgress does not treat them as errors), so every event is checked.
  */
-export function followProgress(docker: Docker, stream: NodeJS.ReadableStream, onEvent: (event: ProgressEvent) => void): Promise<ProgressEvent[]> {
+export function followProgress(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  onEvent: (event: ProgressEvent) => void,
+): Promise<ProgressEvent[]> {
   return new Promise((resolve, reject) => {
     let failure: string | undefined;
-    docker.modem.followProgress(stream, (error: Error | null, events: ProgressEvent[]) => {
-      if (error) reject(error);
-      else if (failure !== undefined) reject(new StageError(failure));
-      else resolve(events);
-    }, (event: ProgressEvent) => {
-      if (event.error !== undefined || event.errorDetail?.message !== undefined) failure ??= (event.errorDetail?.message ?? event.error ?? 'unknown error').trim();
-      onEvent(event);
-    });
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null, events: ProgressEvent[]) => {
+        if (error) reject(error);
+        else if (failure !== undefined) reject(new StageError(failure));
+        else resolve(events);
+      },
+      (event: ProgressEvent) => {
+        if (event.error !== undefined || event.errorDetail?.message !== undefined)
+          failure ??= (event.errorDetail?.message ?? event.error ?? 'unknown error').trim();
+        onEvent(event);
+      },
+    );
   });
 }
 
@@ -112,7 +132,12 @@ export interface BuildOptions {
 export async function buildImage(docker: Docker, tar: Readable, options: BuildOptions, onLines: (lines: string) => void): Promise<string> {
   // Every tag in the one request (`t` repeated): the engine tags the image as the build ends.
   const stream = await docker.buildImage(tar, {
-    t: options.tags as never, dockerfile: options.dockerfile, buildargs: options.buildargs, labels: options.labels, rm: true, forcerm: true,
+    t: options.tags as never,
+    dockerfile: options.dockerfile,
+    buildargs: options.buildargs,
+    labels: options.labels,
+    rm: true,
+    forcerm: true,
     ...(options.cachefrom?.length ? { cachefrom: JSON.stringify(options.cachefrom) } : {}),
   });
   const lines = lineBatcher(onLines);
@@ -120,7 +145,11 @@ export async function buildImage(docker: Docker, tar: Readable, options: BuildOp
   await followProgress(docker, stream, (event) => {
     if (event.stream) lines.write(event.stream);
     if (event.aux?.ID) imageId = event.aux.ID;
-  }).catch((error) => { throw new StageError(`docker build failed: ${error.message}`); }).finally(() => lines.flush());
+  })
+    .catch((error) => {
+      throw new StageError(`docker build failed: ${error.message}`);
+    })
+    .finally(() => lines.flush());
   return imageId ?? (await docker.getImage(options.tags[0]!).inspect()).Id;
 }
 
@@ -151,7 +180,12 @@ export async function runToCompletion(docker: Docker, options: RunOptions, onLin
   try {
     const stream = await container.attach({ stream: true, stdout: true, stderr: true });
     const lines = lineBatcher(onLines);
-    const sink = new Writable({ write(chunk, _encoding, done) { lines.write(chunk); done(); } });
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.write(chunk);
+        done();
+      },
+    });
     docker.modem.demuxStream(stream, sink, sink);
     const ended = new Promise((resolve) => stream.on('end', resolve));
     await container.start();
@@ -192,23 +226,43 @@ export async function readContainerFile(container: Docker.Container, path: strin
  * Pushes one tag of a repository (never every local tag); resolves with the pushed digest. `onLine` hears the bytes
  * sent at a bounded rate (core/transfer.ts) and the digest, never each layer's every event.
  */
-export async function pushImage(docker: Docker, repo: string, tag: string, auth: RegistryAuth | undefined, onLine: (line: string) => void, signal?: AbortSignal): Promise<string | undefined> {
-  const stream = await (docker.getImage(`${repo}:${tag}`).push({ tag, authconfig: auth, ...(signal ? { abortSignal: signal } : {}) } as never) as unknown as Promise<NodeJS.ReadableStream>);
+export async function pushImage(
+  docker: Docker,
+  repo: string,
+  tag: string,
+  auth: RegistryAuth | undefined,
+  onLine: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const stream = await (docker
+    .getImage(`${repo}:${tag}`)
+    .push({ tag, authconfig: auth, ...(signal ? { abortSignal: signal } : {}) } as never) as unknown as Promise<NodeJS.ReadableStream>);
   let digest: string | undefined;
   const transfer = followTransfer((line) => onLine(`pushing: ${line}`));
   await followProgress(docker, stream, (event) => {
     if (event.aux?.Digest) digest = event.aux.Digest;
     transfer.event(event);
-  }).catch((error) => { throw new StageError(`push of ${repo}:${tag} failed: ${error.message}`); });
+  }).catch((error) => {
+    throw new StageError(`push of ${repo}:${tag} failed: ${error.message}`);
+  });
   transfer.end();
   return digest;
 }
 
 /** Pulls an image with the given credentials (sent with this pull only); `onLine` hears its progress at a bounded rate. */
-export async function pullImage(docker: Docker, ref: string, auth: RegistryAuth | undefined, onLine: (line: string) => void, signal?: AbortSignal): Promise<void> {
+export async function pullImage(
+  docker: Docker,
+  ref: string,
+  auth: RegistryAuth | undefined,
+  onLine: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await (docker.pull(ref, { ...(auth ? { authconfig: auth } : {}), ...(signal ? { abortSignal: signal } : {}) }) as Promise<NodeJS.ReadableStream>);
+    stream = await (docker.pull(ref, {
+      ...(auth ? { authconfig: auth } : {}),
+      ...(signal ? { abortSignal: signal } : {}),
+    }) as Promise<NodeJS.ReadableStream>);
   } catch (error) {
     throw new StageError(`pull of ${ref} failed: ${engineMessage(error)}`);
   }
@@ -216,7 +270,9 @@ export async function pullImage(docker: Docker, ref: string, auth: RegistryAuth 
   await followProgress(docker, stream, (event) => {
     transfer.event(event);
     if (event.status && !event.progress && /Digest|Status|Downloaded|Pulling from/.test(event.status)) onLine(event.status);
-  }).catch((error) => { throw new StageError(`pull of ${ref} failed: ${error.message}`); });
+  }).catch((error) => {
+    throw new StageError(`pull of ${ref} failed: ${error.message}`);
+  });
   transfer.end();
 }
 
@@ -234,5 +290,11 @@ export async function registryDigest(docker: Docker, ref: string, auth: Registry
 
 /** Whether the engine has an image (by reference or id). */
 export function hasImage(docker: Docker, ref: string): Promise<boolean> {
-  return docker.getImage(ref).inspect().then(() => true, () => false);
+  return docker
+    .getImage(ref)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
 }

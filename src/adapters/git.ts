@@ -56,7 +56,9 @@ export function archiveTree(repoRoot: string, sha: string, folder: string, exclu
   const out = new PassThrough();
   child.stdout.pipe(out, { end: false });
   let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk; });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
   child.on('error', (error) => out.destroy(new StageError(`cannot run git: ${error.message}`)));
   child.on('close', (code) => {
     if (code === 0) out.end();
@@ -77,13 +79,20 @@ export async function listTree(repoRoot: string, sha: string, folder: string): P
   const result = await runGit(repoRoot, ['ls-tree', '-r', '-t', '-z', folder ? `${sha}:${folder}` : sha]);
   if (result.code !== 0) throw new StageError(`cannot list ${folder || '.'} at ${sha.slice(0, 12)}: ${gitReason(result.stderr)}`);
   // Each entry is `<mode> <type> <object>\t<path>`.
-  return result.stdout.split('\0').filter(Boolean).map((line) => {
-    const tab = line.indexOf('\t');
-    return { path: line.slice(tab + 1), type: line.slice(0, tab).split(' ')[1] as ContextEntry['type'] };
-  });
+  return result.stdout
+    .split('\0')
+    .filter(Boolean)
+    .map((line) => {
+      const tab = line.indexOf('\t');
+      return { path: line.slice(tab + 1), type: line.slice(0, tab).split(' ')[1] as ContextEntry['type'] };
+    });
 }
 
-interface GitResult { code: number; stdout: string; stderr: string }
+interface GitResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs git with argv and reports its exit code: simple-git resolves a failed command that prints nothing to stderr. */
 function runGit(cwd: string, args: string[]): Promise<GitResult> {
@@ -94,8 +103,12 @@ function runGit(cwd: string, args: string[]): Promise<GitResult> {
     child.stderr.setEncoding('utf8');
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => { stdout += chunk; });
-    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
     child.on('error', (error) => reject(new StageError(`cannot run git: ${error.message}`)));
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
@@ -103,7 +116,10 @@ function runGit(cwd: string, args: string[]): Promise<GitResult> {
 
 /** The line of git's stderr that says why it failed: a rejected ref's line, else the first fatal or error line. */
 export function gitReason(stderr: string): string {
-  const lines = stderr.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   const line = lines.find((l) => l.startsWith('! [')) ?? lines.find((l) => /^(fatal|error):/.test(l)) ?? lines[0] ?? 'git failed';
   return line.replace(/^(fatal|error): |^! /, '').replace(/\s+/g, ' ');
 }
@@ -140,10 +156,15 @@ export async function remoteTagCommit(cwd: string, remote: string, tag: string):
   const ref = `refs/tags/${tag}`;
   const result = await runGit(cwd, ['ls-remote', '--end-of-options', remote, ref, `${ref}^{}`]);
   if (result.code !== 0) throw new StageError(`cannot read tag ${tag} from ${remote}: ${gitReason(result.stderr)}`);
-  const refs = new Map(result.stdout.split('\n').filter(Boolean).map((line) => {
-    const [sha, name] = line.split('\t');
-    return [name, sha] as const;
-  }));
+  const refs = new Map(
+    result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [sha, name] = line.split('\t');
+        return [name, sha] as const;
+      }),
+  );
   // An annotated tag is listed twice: the tag object, then (`^{}`) the commit it points at.
   return refs.get(`${ref}^{}`) ?? refs.get(ref);
 }

@@ -2,8 +2,8 @@ import { request } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { ServicePlan } from '../core/plan.js';
-import { StageError } from '../errors.js';
 import { withTimeout } from '../core/time.js';
+import { StageError } from '../errors.js';
 import type { OpenTcp } from './ports.js';
 
 export interface HealthOptions {
@@ -42,7 +42,8 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
     const counts = verdict.healthy === false && Date.now() >= nextCount;
     if (counts && last) options.log(`${plan.service}: not healthy yet (${attempt}/${attempts}): ${last}`);
     if (options.signal?.aborted) break;
-    if (!counts) attempt -= 1; // settling, between counted checks, or the image's own HEALTHCHECK still starting (Docker decides)
+    if (!counts)
+      attempt -= 1; // settling, between counted checks, or the image's own HEALTHCHECK still starting (Docker decides)
     else nextCount = Date.now() + every;
     if (counts && attempt === attempts) break;
     await options.sleep(check ? Math.min(SETTLE_POLL_MS, every) : counts ? 1000 : SETTLE_POLL_MS);
@@ -62,7 +63,10 @@ export async function healthNow(docker: Docker, container: Docker.Container, pla
   const info = await container.inspect();
   if (!info.State.Running) return `${info.State.Status} (exit code ${info.State.ExitCode})`;
   const verdict = plan.healthcheck
-    ? await probe(docker, container, info, plan, { openTcp, log: () => {}, sleep: async () => {} }).catch((error: Error) => ({ healthy: false, output: error.message }))
+    ? await probe(docker, container, info, plan, { openTcp, log: () => {}, sleep: async () => {} }).catch((error: Error) => ({
+        healthy: false,
+        output: error.message,
+      }))
     : imageHealth(info);
   if (verdict.healthy === 'waiting') return 'starting';
   return verdict.healthy ? 'healthy' : `unhealthy${verdict.output ? `: ${verdict.output}` : ''}`;
@@ -73,19 +77,34 @@ function imageHealth(info: Docker.ContainerInspectInfo): Verdict {
   if (!health) return { healthy: true, output: '' };
   const output = health.Log?.at(-1)?.Output?.trim() ?? '';
   if (health.Status === 'healthy') return { healthy: true, output };
-  return health.Status === 'starting' ? { healthy: 'waiting', output } : { healthy: false, output: `image HEALTHCHECK: ${health.Status}${output ? `: ${output}` : ''}` };
+  return health.Status === 'starting'
+    ? { healthy: 'waiting', output }
+    : { healthy: false, output: `image HEALTHCHECK: ${health.Status}${output ? `: ${output}` : ''}` };
 }
 
-async function probe(docker: Docker, container: Docker.Container, info: Docker.ContainerInspectInfo, plan: ServicePlan, options: HealthOptions): Promise<Verdict> {
+async function probe(
+  docker: Docker,
+  container: Docker.Container,
+  info: Docker.ContainerInspectInfo,
+  plan: ServicePlan,
+  options: HealthOptions,
+): Promise<Verdict> {
   const check = plan.healthcheck!;
   const timeoutMs = check.timeout;
   if (check.http) {
     const address = containerAddress(info);
-    const status = await httpStatus(await withTimeout(options.openTcp(address, check.http.port), timeoutMs, 'connect'), check.http.path, timeoutMs);
+    const status = await httpStatus(
+      await withTimeout(options.openTcp(address, check.http.port), timeoutMs, 'connect'),
+      check.http.path,
+      timeoutMs,
+    );
     return { healthy: status >= 200 && status < 300, output: `GET ${check.http.path} answered ${status}` };
   }
   const result = await execInContainer(docker, container, commandOf(check.test!), timeoutMs);
-  return { healthy: result.code === 0, output: `${check.test!.join(' ')} exited ${result.code}${result.output ? `: ${result.output}` : ''}` };
+  return {
+    healthy: result.code === 0,
+    output: `${check.test!.join(' ')} exited ${result.code}${result.output ? `: ${result.output}` : ''}`,
+  };
 }
 
 /** The container's address on its network, as the host reaches it. */
@@ -104,25 +123,50 @@ function commandOf(test: string[]): string[] {
 
 function httpStatus(socket: Duplex, path: string, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ createConnection: () => socket as never, path, method: 'GET', headers: { host: 'localhost', connection: 'close' } }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-      socket.destroy();
-    });
+    const req = request(
+      { createConnection: () => socket as never, path, method: 'GET', headers: { host: 'localhost', connection: 'close' } },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+        socket.destroy();
+      },
+    );
     // http.request leaves `timeout` to createConnection: the socket itself must time out.
-    (socket as Duplex & { setTimeout?(ms: number, onTimeout: () => void): void }).setTimeout?.(timeoutMs, () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
-    req.on('error', (error) => { socket.destroy(); reject(error); });
+    (socket as Duplex & { setTimeout?(ms: number, onTimeout: () => void): void }).setTimeout?.(timeoutMs, () =>
+      req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)),
+    );
+    req.on('error', (error) => {
+      socket.destroy();
+      reject(error);
+    });
     req.end();
   });
 }
 
-async function execInContainer(docker: Docker, container: Docker.Container, command: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
+async function execInContainer(
+  docker: Docker,
+  container: Docker.Container,
+  command: string[],
+  timeoutMs: number,
+): Promise<{ code: number; output: string }> {
   const exec = await container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   let output = '';
-  const sink = { write: (chunk: Buffer) => { output += chunk.toString(); return true; } };
+  const sink = {
+    write: (chunk: Buffer) => {
+      output += chunk.toString();
+      return true;
+    },
+  };
   docker.modem.demuxStream(stream, sink as never, sink as never);
-  await withTimeout(new Promise((resolve) => { stream.on('end', resolve); stream.on('close', resolve); }), timeoutMs, command.join(' '));
+  await withTimeout(
+    new Promise((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+    }),
+    timeoutMs,
+    command.join(' '),
+  );
   const { ExitCode } = await exec.inspect();
   return { code: ExitCode ?? -1, output: output.trim().split('\n').slice(-3).join(' | ') };
 }
@@ -137,7 +181,7 @@ export async function logTail(container: Docker.Container, lines = 5): Promise<s
 /** Text of a non-TTY container's multiplexed log buffer (8-byte frame headers). */
 function demuxText(buffer: Buffer): string {
   let text = '';
-  for (let offset = 0; offset + 8 <= buffer.length;) {
+  for (let offset = 0; offset + 8 <= buffer.length; ) {
     const size = buffer.readUInt32BE(offset + 4);
     text += buffer.subarray(offset + 8, offset + 8 + size).toString();
     offset += 8 + size;

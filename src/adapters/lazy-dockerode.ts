@@ -13,5 +13,12 @@ if (!require.cache[session]) {
     delete require.cache[session];
     return (require(session) as (...a: unknown[]) => unknown)(...args);
   };
-  require.cache[session] = { id: session, filename: session, loaded: true, exports: load, children: [], paths: [] } as unknown as NodeJS.Module;
+  require.cache[session] = {
+    id: session,
+    filename: session,
+    loaded: true,
+    exports: load,
+    children: [],
+    paths: [],
+  } as unknown as NodeJS.Module;
 }

@@ -1,17 +1,27 @@
 import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
-import { parseChallenge, pushScope, tokenUrl } from '../core/registry-api.js';
 import type { RegistryAuth } from '../core/registry.js';
+import { parseChallenge, pushScope, tokenUrl } from '../core/registry-api.js';
 import { StageError } from '../errors.js';
 
-export interface RegistryResponse { status: number; headers: IncomingHttpHeaders; body: Buffer }
+export interface RegistryResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
 
 /** A manifest as the registry stores it: its bytes (its digest is theirs) and its media type. */
-export interface Manifest { body: Buffer; contentType: string }
+export interface Manifest {
+  body: Buffer;
+  contentType: string;
+}
 
 /** One HTTP request to a registry; the body is a buffer or a stream; the answer is read whole. */
-export function registryRequest(url: string, options: { method: string; headers?: Record<string, string>; body?: Buffer | Readable }): Promise<RegistryResponse> {
+export function registryRequest(
+  url: string,
+  options: { method: string; headers?: Record<string, string>; body?: Buffer | Readable },
+): Promise<RegistryResponse> {
   const target = new URL(url);
   const transport = target.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
@@ -34,7 +44,11 @@ export function registryRequest(url: string, options: { method: string; headers?
 export class RegistryClient {
   private authorization: Promise<string | undefined> | undefined;
 
-  constructor(readonly base: string, readonly path: string, private readonly auth: RegistryAuth | undefined) {}
+  constructor(
+    readonly base: string,
+    readonly path: string,
+    private readonly auth: RegistryAuth | undefined,
+  ) {}
 
   /** The `Authorization` header every request to the repository gets; asked once. */
   authorize(): Promise<string | undefined> {
@@ -52,7 +66,8 @@ export class RegistryClient {
     const url = tokenUrl(challenge, pushScope(this.path));
     if (!url) throw new StageError(`${this.base} asks for a token but names no token service`);
     const answer = await registryRequest(url, { method: 'GET', headers: { authorization: basic } });
-    if (answer.status !== 200) throw new StageError(`the registry's token service answered ${answer.status}: check registry.username and registry.password`);
+    if (answer.status !== 200)
+      throw new StageError(`the registry's token service answered ${answer.status}: check registry.username and registry.password`);
     const { token, access_token: accessToken } = JSON.parse(answer.body.toString('utf8')) as { token?: string; access_token?: string };
     return `Bearer ${token ?? accessToken}`;
   }
@@ -64,8 +79,14 @@ export class RegistryClient {
 
   /** Puts a manifest under a tag or its digest; resolves with the digest the registry answered. */
   async putManifest(reference: string, manifest: Manifest): Promise<string> {
-    const answer = await this.request('PUT', `/v2/${this.path}/manifests/${encodeURIComponent(reference)}`, { 'content-type': manifest.contentType }, manifest.body);
-    if (answer.status !== 201) throw new StageError(`the registry refused the manifest for ${this.path}:${reference} (${answer.status} ${registryMessage(answer)})`);
+    const answer = await this.request(
+      'PUT',
+      `/v2/${this.path}/manifests/${encodeURIComponent(reference)}`,
+      { 'content-type': manifest.contentType },
+      manifest.body,
+    );
+    if (answer.status !== 201)
+      throw new StageError(`the registry refused the manifest for ${this.path}:${reference} (${answer.status} ${registryMessage(answer)})`);
     return String(answer.headers['docker-content-digest'] ?? '');
   }
 }

@@ -13,7 +13,12 @@ export async function findContainer(docker: Docker, name: string): Promise<Docke
 }
 
 /** The Engine API body for a service's container of an image. */
-export function containerSpec(plan: ServicePlan, image: string, secretEnv: Record<string, string>, labels: Record<string, string>): Docker.ContainerCreateOptions {
+export function containerSpec(
+  plan: ServicePlan,
+  image: string,
+  secretEnv: Record<string, string>,
+  labels: Record<string, string>,
+): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostPort: string }[]> = {};
   for (const entry of plan.ports) {
@@ -60,11 +65,25 @@ export function keptName(container: string, id: string): string {
 
 /** Kept (previous) containers of a service on a host, newest first. */
 export async function keptContainers(docker: Docker, project: string, service: string, current: string): Promise<Docker.ContainerInfo[]> {
-  return keptAmong(await docker.listContainers({ all: true, filters: { label: [`${LABEL_PREFIX}project=${project}`, `${LABEL_PREFIX}service=${service}`] } }), project, service, current);
+  return keptAmong(
+    await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_PREFIX}project=${project}`, `${LABEL_PREFIX}service=${service}`] },
+    }),
+    project,
+    service,
+    current,
+  );
 }
 
 /** The kept containers of a service among containers listed on a host, newest first. */
 export function keptAmong(all: readonly Docker.ContainerInfo[], project: string, service: string, current: string): Docker.ContainerInfo[] {
-  return all.filter((info) => info.Labels?.[`${LABEL_PREFIX}project`] === project && info.Labels?.[`${LABEL_PREFIX}service`] === service && !info.Names.includes(`/${current}`))
+  return all
+    .filter(
+      (info) =>
+        info.Labels?.[`${LABEL_PREFIX}project`] === project &&
+        info.Labels?.[`${LABEL_PREFIX}service`] === service &&
+        !info.Names.includes(`/${current}`),
+    )
     .sort((a, b) => b.Created - a.Created);
 }

@@ -1,40 +1,71 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { ConfigError, exitCodeFor, signalExitCode, StageError } from '../errors.js';
-import { loadConfig, type LoadedConfig } from '../config/load.js';
-import type { PipelineConfig } from '../config/schema.js';
 import { localDocker } from '../adapters/docker.js';
+import { readCommit } from '../adapters/git.js';
 import { localConnection } from '../adapters/local.js';
 import type { HostConnection } from '../adapters/ports.js';
+import { type LoadedConfig, loadConfig } from '../config/load.js';
+import type { PipelineConfig } from '../config/schema.js';
 import { detectCi } from '../core/ci.js';
+import type { HostAddress } from '../core/hosts.js';
 import { createMasker, MASK } from '../core/mask.js';
 import { allSecretVariables, secretVariables } from '../core/plan.js';
-import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
-import { readCommit } from '../adapters/git.js';
-import { describeRevision } from '../stages/checkout.js';
 import { registryAccess } from '../core/registry.js';
-import type { HostAddress } from '../core/hosts.js';
+import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
 import { createTarget, TargetPool } from '../deploy/targets.js';
-import { resolveTargets } from '../stages/resolve.js';
-import { runStages } from '../runner/index.js';
-import { checkStageSelection, createRunContext, stageEnabled, STAGES, type Deps, type RunContext, type StageName } from '../runner/context.js';
-import { chooseRenderer, type RendererName } from '../runner/renderer.js';
-import { writeResult } from '../runner/json.js';
-import { resultEvent, type RunOutcome } from '../runner/result.js';
-import { summaryTable } from '../runner/summary.js';
+import { ConfigError, exitCodeFor, StageError, signalExitCode } from '../errors.js';
 import { junitReport, testResultSuites } from '../report/junit.js';
+import {
+  checkStageSelection,
+  createRunContext,
+  type Deps,
+  type RunContext,
+  STAGES,
+  type StageName,
+  stageEnabled,
+} from '../runner/context.js';
+import { runStages } from '../runner/index.js';
+import { writeResult } from '../runner/json.js';
+import { chooseRenderer, type RendererName } from '../runner/renderer.js';
+import { type RunOutcome, resultEvent } from '../runner/result.js';
+import { summaryTable } from '../runner/summary.js';
+import { describeRevision } from '../stages/checkout.js';
+import { resolveTargets } from '../stages/resolve.js';
 import { currentMasker, setMasker } from './output.js';
 import type { SshConnect } from './ssh.js';
 
-export interface CommonArgs { config?: string; cwd: string; renderer?: RendererName }
-export interface RevisionArgs extends CommonArgs { branch?: string; ref?: string; env?: string; dockerTag?: string }
-interface RunArgs extends RevisionArgs, OutputArgs { only?: StageName[]; skip?: StageName[] }
-interface DeployArgs extends CommonArgs, OutputArgs { environment: string; dockerTag?: string }
+export interface CommonArgs {
+  config?: string;
+  cwd: string;
+  renderer?: RendererName;
+}
+export interface RevisionArgs extends CommonArgs {
+  branch?: string;
+  ref?: string;
+  env?: string;
+  dockerTag?: string;
+}
+interface RunArgs extends RevisionArgs, OutputArgs {
+  only?: StageName[];
+  skip?: StageName[];
+}
+interface DeployArgs extends CommonArgs, OutputArgs {
+  environment: string;
+  dockerTag?: string;
+}
 
 /** `pipeline run`: every stage, or those --only/--skip select. */
 export async function runCommand(args: RunArgs): Promise<number> {
   const loaded = await load(args);
-  const options = { cwd: args.cwd, only: args.only ?? [], skip: args.skip ?? [], branch: args.branch, ref: args.ref, env: args.env, dockerTag: args.dockerTag };
+  const options = {
+    cwd: args.cwd,
+    only: args.only ?? [],
+    skip: args.skip ?? [],
+    branch: args.branch,
+    ref: args.ref,
+    env: args.env,
+    dockerTag: args.dockerTag,
+  };
   checkStageSelection(options);
   if (options.env !== undefined) findEnvironment(loaded.config, options.env);
   const ctx = createRunContext(loaded, options, detectCi(process.env));
@@ -57,7 +88,11 @@ async function environmentsOfRun(ctx: RunContext): Promise<string[]> {
 export async function deployCommand(args: DeployArgs): Promise<number> {
   const loaded = await load(args);
   const environment = findEnvironment(loaded.config, args.environment);
-  const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag }, detectCi(process.env));
+  const ctx = createRunContext(
+    loaded,
+    { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag },
+    detectCi(process.env),
+  );
   // The release is made here, once: a missing defaultTag is a usage error before anything starts.
   Object.assign(ctx, resolveTargets(ctx));
   checkSecrets(loaded.config, ctx.environments);
@@ -98,10 +133,19 @@ function checkSecrets(config: PipelineConfig, environments: readonly string[]): 
 }
 
 /** How a run reports beyond its renderer: JSON events on stdout (--json) and a JUnit file (--report). */
-export interface OutputArgs { json?: boolean; report?: string }
+export interface OutputArgs {
+  json?: boolean;
+  report?: string;
+}
 
 /** Runs stages, turning SIGINT/SIGTERM into a clean stop: stages see the abort, clean up, and the exit code says which signal. */
-export async function runWithSignals(stages: readonly StageName[], ctx: RunContext, loaded: LoadedConfig, requested?: RendererName, output: OutputArgs = {}): Promise<number> {
+export async function runWithSignals(
+  stages: readonly StageName[],
+  ctx: RunContext,
+  loaded: LoadedConfig,
+  requested?: RendererName,
+  output: OutputArgs = {},
+): Promise<number> {
   const controller = new AbortController();
   let signal: NodeJS.Signals | undefined;
   const onSignal = (received: NodeJS.Signals) => {
@@ -174,7 +218,10 @@ async function finishRun(ctx: RunContext, outcome: RunOutcome, output: OutputArg
 /** The JUnit report of the stages, with the test command's own results when it wrote them; masked like all output. */
 async function writeReport(ctx: RunContext, file: string): Promise<void> {
   const testSuites = ctx.testResults === undefined ? [] : testResultSuites(ctx.testResults, `${ctx.config.project} tests`);
-  if (testSuites === undefined) process.stderr.write(`pipeline: the file at test.reports (${ctx.config.test?.reports}) is not JUnit XML; the report has the stages only\n`);
+  if (testSuites === undefined)
+    process.stderr.write(
+      `pipeline: the file at test.reports (${ctx.config.test?.reports}) is not JUnit XML; the report has the stages only\n`,
+    );
   const xml = junitReport({ suite: `pipeline ${ctx.config.project}`, stages: ctx.stages, testSuites });
   try {
     await mkdir(dirname(file), { recursive: true });

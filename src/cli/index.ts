@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
-import { ConfigError, EXIT, exitCodeFor, PipelineError } from '../errors.js';
 import { detectCi } from '../core/ci.js';
+import { ConfigError, EXIT, exitCodeFor, PipelineError } from '../errors.js';
 import { resultEvent } from '../runner/result.js';
 import { maskProcessOutput } from './output.js';
-import { checkCommand, COMMANDS, normalizeArgv } from './usage.js';
+import { COMMANDS, checkCommand, normalizeArgv } from './usage.js';
 
 const STAGE_NAMES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'];
 const RENDERER_NAMES = ['default', 'simple', 'verbose', 'silent'];
@@ -15,14 +15,23 @@ function common(args: Argv) {
   return args
     .option('config', { type: 'string', describe: 'Config file (default: pipeline.config.ts found from --cwd upwards)' })
     .option('cwd', { type: 'string', default: process.cwd(), defaultDescription: 'current folder', describe: 'Folder to run in' })
-    .option('renderer', { choices: RENDERER_NAMES, describe: 'Output: default (live list on a terminal), simple (lines, for CI), verbose, silent' });
+    .option('renderer', {
+      choices: RENDERER_NAMES,
+      describe: 'Output: default (live list on a terminal), simple (lines, for CI), verbose, silent',
+    });
 }
 
 /** Options of the commands that run stages: machine-readable output and a report for CI. */
 function outputOptions(args: Argv) {
   return args
-    .option('json', { type: 'boolean', describe: 'Write JSON events to stdout, one per line, the last the result; lines for people go to stderr (--renderer is ignored)' })
-    .option('report', { type: 'string', describe: 'Write a JUnit XML report of the stages (with the test results, see test.reports) to this file' });
+    .option('json', {
+      type: 'boolean',
+      describe: 'Write JSON events to stdout, one per line, the last the result; lines for people go to stderr (--renderer is ignored)',
+    })
+    .option('report', {
+      type: 'string',
+      describe: 'Write a JUnit XML report of the stages (with the test results, see test.reports) to this file',
+    });
 }
 
 function revisionOptions(args: Argv) {
@@ -48,9 +57,19 @@ function checkStageOptions(args: { only?: string[]; skip?: string[] }): true {
  */
 function answeredWithoutParser(argv: string[]): boolean {
   if (argv.length !== 1 || process.env.PIPELINE_FULL_PARSER) return false;
-  const read = (path: string) => { try { return readFileSync(new URL(path, import.meta.url), 'utf8'); } catch { return undefined; } };
-  const text = argv[0] === '--version' || argv[0] === '-v' ? `${JSON.parse(read('../../package.json') ?? '{}').version}\n`
-    : argv[0] === '--help' || argv[0] === '-h' ? read('./help.txt') : undefined;
+  const read = (path: string) => {
+    try {
+      return readFileSync(new URL(path, import.meta.url), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  const text =
+    argv[0] === '--version' || argv[0] === '-v'
+      ? `${JSON.parse(read('../../package.json') ?? '{}').version}\n`
+      : argv[0] === '--help' || argv[0] === '-h'
+        ? read('./help.txt')
+        : undefined;
   if (text === undefined) return false;
   process.stdout.write(text);
   return true;
@@ -66,7 +85,8 @@ async function main(given: string[]): Promise<number> {
   } catch (error) {
     const code = report(error);
     // With --json the last stdout line is a result event, also when no run started (bad usage, invalid configuration).
-    if (argv.includes('--json')) (await import('../runner/json.js')).writeResult(resultEvent(undefined, { exitCode: code, error }, detectCi(process.env)));
+    if (argv.includes('--json'))
+      (await import('../runner/json.js')).writeResult(resultEvent(undefined, { exitCode: code, error }, detectCi(process.env)));
     return code;
   }
 }
@@ -78,54 +98,122 @@ async function parse(argv: string[]): Promise<number> {
   const commands = () => import('./commands.js');
   const parser = yargs(argv)
     .scriptName('pipeline')
-    .usage('$0 <command> [options]\n\nRuns the whole CI/CD pipeline — checkout, build, test, push, resolve, deploy — on a laptop or as one CI step.')
-    .command('run', 'Run the pipeline: checkout, build, test, push, resolve, deploy', (args) => revisionOptions(outputOptions(common(args)))
-      .option('only', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Run only these stages (checkout and resolve always run)' })
-      .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
-      .check(checkStageOptions)
-      .example('$0 run', 'Build, test and push this branch, then deploy it where it belongs')
-      .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
-      .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
-    async (args) => { exitCode = await (await commands()).runCommand(args as never); })
-    .command('deploy <environment>', 'Deploy a tag to an environment (fab ENV deploy docker_tag=...)', (args) => outputOptions(common(args))
-      .positional('environment', { type: 'string', describe: 'Environment name or alias (stage = qa)' })
-      .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
-      .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
-    async (args) => { exitCode = await (await commands()).deployCommand(args as never); })
-    .command('rollback <environment>', 'Bring back the release that ran before the current one, on every host', (args) => outputOptions(common(args))
-      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
-      .option('to', { type: 'string', describe: 'Roll back to the kept release deployed with this tag' })
-      .example('$0 rollback production', 'Undo the last production deploy (again to go further back)')
-      .example('$0 rollback qa --to develop', 'Bring back the kept qa release tagged develop'),
-    async (args) => { exitCode = await (await import('./rollback.js')).rollbackCommand(args as never); })
-    .command('status <environment>', 'Show what runs on every host of an environment: tag, digest, commit, health, who deployed it', (args) => common(args)
-      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
-      .example('$0 status production', 'What runs in production, and is it healthy'),
-    async (args) => { exitCode = await (await import('./status.js')).statusCommand(args as never); })
-    .command('lock <action> <environment>', "Show or release an environment's deploy lock on its hosts", (args) => common(args)
-      .positional('action', { choices: ['status', 'release'], describe: 'status: who holds it; release: free a dead deploy\'s lock' })
-      .positional('environment', { type: 'string', describe: 'Environment name or alias' })
-      .example('$0 lock status qa', 'Who is deploying to qa right now')
-      .example('$0 lock release qa', 'Free the qa lock left by a deploy that died'),
-    async (args) => { exitCode = await (await import('./lock.js')).lockCommand(args as never); })
-    .command('plan', 'Show what a run would deploy where and what it would change on each host, without side effects', (args) => revisionOptions(common(args))
-      .option('offline', { type: 'boolean', describe: 'Do not connect to hosts: only the commit, tag, environments and services' })
-      .example('$0 plan', 'What this branch would deploy, host by host')
-      .example('$0 plan --env qa --docker-tag feature/x', 'What redeploying feature/x to qa would change'),
-      async (args) => { exitCode = await (await import('./plan.js')).planCommand(args as never); })
-    .command('config', 'Print the resolved configuration as JSON, secrets redacted', (args) => common(args)
-      .option('json', { type: 'boolean', describe: 'Print only the JSON (without it, the file it came from is named on stderr)' })
-      .example('$0 config --json | jq .environments', 'The environments, defaults filled in'),
-      async (args) => { exitCode = await (await commands()).configCommand(args as never); })
-    .command('promote <tag>', 'Move a tag an environment deploys on (uat) to a commit and push it, so CI deploys that commit', (args) => args
-      .positional('tag', { type: 'string', describe: 'The tag to move, e.g. uat (an environment\'s on.tags)' })
-      .option('ref', { type: 'string', default: 'HEAD', describe: 'Commit, branch or tag to promote' })
-      .option('remote', { type: 'string', default: 'origin', describe: 'Remote to push the tag to' })
-      .option('force', { type: 'boolean', default: false, describe: 'Promote even when tracked files have uncommitted changes' })
-      .option('cwd', { type: 'string', default: process.cwd(), defaultDescription: 'current folder', describe: 'Folder inside the git repository' })
-      .example('$0 promote uat', 'Deploy this commit to uat (replaces git tag -a uat && git push --tags, which fail once uat exists)')
-      .example('$0 promote uat --ref develop', 'Deploy the tip of develop to uat'),
-    async (args) => { exitCode = await (await import('./promote.js')).promoteCommand(args as never); })
+    .usage(
+      '$0 <command> [options]\n\nRuns the whole CI/CD pipeline — checkout, build, test, push, resolve, deploy — on a laptop or as one CI step.',
+    )
+    .command(
+      'run',
+      'Run the pipeline: checkout, build, test, push, resolve, deploy',
+      (args) =>
+        revisionOptions(outputOptions(common(args)))
+          .option('only', {
+            type: 'array',
+            string: true,
+            choices: STAGE_NAMES,
+            describe: 'Run only these stages (checkout and resolve always run)',
+          })
+          .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
+          .check(checkStageOptions)
+          .example('$0 run', 'Build, test and push this branch, then deploy it where it belongs')
+          .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
+          .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
+      async (args) => {
+        exitCode = await (await commands()).runCommand(args as never);
+      },
+    )
+    .command(
+      'deploy <environment>',
+      'Deploy a tag to an environment (fab ENV deploy docker_tag=...)',
+      (args) =>
+        outputOptions(common(args))
+          .positional('environment', { type: 'string', describe: 'Environment name or alias (stage = qa)' })
+          .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
+          .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
+      async (args) => {
+        exitCode = await (await commands()).deployCommand(args as never);
+      },
+    )
+    .command(
+      'rollback <environment>',
+      'Bring back the release that ran before the current one, on every host',
+      (args) =>
+        outputOptions(common(args))
+          .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+          .option('to', { type: 'string', describe: 'Roll back to the kept release deployed with this tag' })
+          .example('$0 rollback production', 'Undo the last production deploy (again to go further back)')
+          .example('$0 rollback qa --to develop', 'Bring back the kept qa release tagged develop'),
+      async (args) => {
+        exitCode = await (await import('./rollback.js')).rollbackCommand(args as never);
+      },
+    )
+    .command(
+      'status <environment>',
+      'Show what runs on every host of an environment: tag, digest, commit, health, who deployed it',
+      (args) =>
+        common(args)
+          .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+          .example('$0 status production', 'What runs in production, and is it healthy'),
+      async (args) => {
+        exitCode = await (await import('./status.js')).statusCommand(args as never);
+      },
+    )
+    .command(
+      'lock <action> <environment>',
+      "Show or release an environment's deploy lock on its hosts",
+      (args) =>
+        common(args)
+          .positional('action', { choices: ['status', 'release'], describe: "status: who holds it; release: free a dead deploy's lock" })
+          .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+          .example('$0 lock status qa', 'Who is deploying to qa right now')
+          .example('$0 lock release qa', 'Free the qa lock left by a deploy that died'),
+      async (args) => {
+        exitCode = await (await import('./lock.js')).lockCommand(args as never);
+      },
+    )
+    .command(
+      'plan',
+      'Show what a run would deploy where and what it would change on each host, without side effects',
+      (args) =>
+        revisionOptions(common(args))
+          .option('offline', { type: 'boolean', describe: 'Do not connect to hosts: only the commit, tag, environments and services' })
+          .example('$0 plan', 'What this branch would deploy, host by host')
+          .example('$0 plan --env qa --docker-tag feature/x', 'What redeploying feature/x to qa would change'),
+      async (args) => {
+        exitCode = await (await import('./plan.js')).planCommand(args as never);
+      },
+    )
+    .command(
+      'config',
+      'Print the resolved configuration as JSON, secrets redacted',
+      (args) =>
+        common(args)
+          .option('json', { type: 'boolean', describe: 'Print only the JSON (without it, the file it came from is named on stderr)' })
+          .example('$0 config --json | jq .environments', 'The environments, defaults filled in'),
+      async (args) => {
+        exitCode = await (await commands()).configCommand(args as never);
+      },
+    )
+    .command(
+      'promote <tag>',
+      'Move a tag an environment deploys on (uat) to a commit and push it, so CI deploys that commit',
+      (args) =>
+        args
+          .positional('tag', { type: 'string', describe: "The tag to move, e.g. uat (an environment's on.tags)" })
+          .option('ref', { type: 'string', default: 'HEAD', describe: 'Commit, branch or tag to promote' })
+          .option('remote', { type: 'string', default: 'origin', describe: 'Remote to push the tag to' })
+          .option('force', { type: 'boolean', default: false, describe: 'Promote even when tracked files have uncommitted changes' })
+          .option('cwd', {
+            type: 'string',
+            default: process.cwd(),
+            defaultDescription: 'current folder',
+            describe: 'Folder inside the git repository',
+          })
+          .example('$0 promote uat', 'Deploy this commit to uat (replaces git tag -a uat && git push --tags, which fail once uat exists)')
+          .example('$0 promote uat --ref develop', 'Deploy the tip of develop to uat'),
+      async (args) => {
+        exitCode = await (await import('./promote.js')).promoteCommand(args as never);
+      },
+    )
     .completion('completion', 'Print a shell completion script (add to ~/.bashrc: pipeline completion >> ~/.bashrc)')
     .demandCommand(1, `name a command: ${COMMANDS.join(', ')}`)
     .epilogue('pipeline help COMMAND (or pipeline COMMAND --help) shows what a command takes.')

@@ -1,9 +1,12 @@
 import { findEnvironment } from '../core/resolve.js';
 import { describeLock, isExpired } from '../deploy/lock.js';
-import { createDeps, load, type CommonArgs } from './commands.js';
+import { type CommonArgs, createDeps, load } from './commands.js';
 import { onEveryMember } from './members.js';
 
-interface LockArgs extends CommonArgs { action: 'status' | 'release'; environment: string }
+interface LockArgs extends CommonArgs {
+  action: 'status' | 'release';
+  environment: string;
+}
 
 /** `pipeline lock status|release ENV`: who holds an environment's deploy lock on each host, and freeing a dead deploy's lock. */
 export async function lockCommand(args: LockArgs): Promise<number> {

@@ -5,13 +5,15 @@ export type MemberOutcome<T> = { member: TargetMember; ok: true; value: T } | { 
 /** A read-only look at every member of a target at once; an unreachable member is an outcome, not a throw. The target is closed after. */
 export async function onEveryMember<T>(target: DeployTarget, look: (member: TargetMember) => Promise<T>): Promise<MemberOutcome<T>[]> {
   try {
-    return await Promise.all(target.members.map(async (member): Promise<MemberOutcome<T>> => {
-      try {
-        return { member, ok: true, value: await look(member) };
-      } catch (error) {
-        return { member, ok: false, error: (error as Error).message };
-      }
-    }));
+    return await Promise.all(
+      target.members.map(async (member): Promise<MemberOutcome<T>> => {
+        try {
+          return { member, ok: true, value: await look(member) };
+        } catch (error) {
+          return { member, ok: false, error: (error as Error).message };
+        }
+      }),
+    );
   } finally {
     await target.close();
   }

@@ -1,18 +1,20 @@
 import { readCommit } from '../adapters/git.js';
-import { detectCi } from '../core/ci.js';
 import { describeChange } from '../core/changes.js';
+import { detectCi } from '../core/ci.js';
 import type { DeployPlan } from '../core/plan.js';
 import { planDeploy, runsRelease, serviceImage } from '../core/plan.js';
+import type { Release } from '../core/release.js';
 import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
 import { planSwarm, type SwarmPlan } from '../core/swarm-spec.js';
-import type { Release } from '../core/release.js';
 import type { MemberChanges } from '../deploy/target.js';
 import { describeRevision } from '../stages/checkout.js';
 import { resolveTargets } from '../stages/resolve.js';
 import { createDeps, load, type RevisionArgs } from './commands.js';
 import { memberHeading, onEveryMember } from './members.js';
 
-interface PlanArgs extends RevisionArgs { offline?: boolean }
+interface PlanArgs extends RevisionArgs {
+  offline?: boolean;
+}
 
 /**
  * `pipeline plan`: the commit, its branch tag, the environments it deploys to and, per host, what would
@@ -38,10 +40,16 @@ export async function planCommand(args: PlanArgs): Promise<number> {
     const { release } = resolveTargets({ config, options: { ...options, env: environment }, ...revision, pushed: [], commit });
     lines.push(`deploy      ${release!.tag} → ${environment}`);
     if (args.offline) {
-      lines.push(...(config.environments[environment]!.swarm ? swarmOfflineLines(planSwarm(config, environment), release!) : offlineLines(planDeploy(config, environment), release!)));
+      lines.push(
+        ...(config.environments[environment]!.swarm
+          ? swarmOfflineLines(planSwarm(config, environment), release!)
+          : offlineLines(planDeploy(config, environment), release!)),
+      );
       continue;
     }
-    const outcomes = await onEveryMember(deps.targets.get(environment), (member) => deps.targets.get(environment).changes(member.id, release!));
+    const outcomes = await onEveryMember(deps.targets.get(environment), (member) =>
+      deps.targets.get(environment).changes(member.id, release!),
+    );
     for (const outcome of outcomes) {
       lines.push(memberHeading(outcome));
       if (outcome.ok) lines.push(...changeLines(outcome.value, release!).map((line) => `    ${line}`));
@@ -55,14 +63,19 @@ export async function planCommand(args: PlanArgs): Promise<number> {
 function offlineLines(plan: DeployPlan, release: Release): string[] {
   return plan.hosts.flatMap((host) => [
     `  ${host.address.id} [${host.roles.join(', ')}]`,
-    ...host.services.map((svc) => `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}${svc.redeploy ? '' : ' (started only when not running)'}`),
+    ...host.services.map(
+      (svc) => `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}${svc.redeploy ? '' : ' (started only when not running)'}`,
+    ),
   ]);
 }
 
 function swarmOfflineLines(plan: SwarmPlan, release: Release): string[] {
   return [
     `  ${plan.manager.id} [swarm manager]`,
-    ...plan.services.map((svc) => `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}: ${svc.redeploy ? `${svc.replicas} task(s)` : 'a task on every node'} of role ${svc.roles.join(' or ')}${svc.redeploy ? '' : ' (started only when not running)'}`),
+    ...plan.services.map(
+      (svc) =>
+        `    ${svc.service.padEnd(12)} ${serviceImage(svc, release)}: ${svc.redeploy ? `${svc.replicas} task(s)` : 'a task on every node'} of role ${svc.roles.join(' or ')}${svc.redeploy ? '' : ' (started only when not running)'}`,
+    ),
   ];
 }
 

@@ -1,8 +1,15 @@
 import { basename } from 'node:path';
-import { ConfigError } from '../errors.js';
 import {
-  commitAt, forcePushTag, hasUncommittedChanges, isValidTagName, localTagObject, moveAnnotatedTag, remoteTagCommit, restoreTag,
+  commitAt,
+  forcePushTag,
+  hasUncommittedChanges,
+  isValidTagName,
+  localTagObject,
+  moveAnnotatedTag,
+  remoteTagCommit,
+  restoreTag,
 } from '../adapters/git.js';
+import { ConfigError } from '../errors.js';
 
 export interface PromoteArgs {
   /** The tag an environment deploys on (`uat`). */

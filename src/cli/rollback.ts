@@ -1,9 +1,12 @@
-import { findEnvironment } from '../core/resolve.js';
 import { detectCi } from '../core/ci.js';
+import { findEnvironment } from '../core/resolve.js';
 import { createRunContext } from '../runner/context.js';
-import { load, runWithSignals, type CommonArgs, type OutputArgs } from './commands.js';
+import { type CommonArgs, load, type OutputArgs, runWithSignals } from './commands.js';
 
-interface RollbackArgs extends CommonArgs, OutputArgs { environment: string; to?: string }
+interface RollbackArgs extends CommonArgs, OutputArgs {
+  environment: string;
+  to?: string;
+}
 
 /**
  * `pipeline rollback ENV [--to TAG]`: on every host, under the lock, the release
@@ -13,6 +16,10 @@ interface RollbackArgs extends CommonArgs, OutputArgs { environment: string; to?
 export async function rollbackCommand(args: RollbackArgs): Promise<number> {
   const loaded = await load(args);
   const environment = findEnvironment(loaded.config, args.environment);
-  const ctx = createRunContext(loaded, { cwd: args.cwd, only: [], skip: [], env: environment, rollback: { to: args.to } }, detectCi(process.env));
+  const ctx = createRunContext(
+    loaded,
+    { cwd: args.cwd, only: [], skip: [], env: environment, rollback: { to: args.to } },
+    detectCi(process.env),
+  );
   return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer, args);
 }

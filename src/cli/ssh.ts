@@ -10,7 +10,7 @@ import { readSshConfig, SshPool } from '../adapters/ssh/index.js';
 import { configPath, type LoadedConfig } from '../config/load.js';
 import { environmentSsh, type HostAddress } from '../core/hosts.js';
 import type { SshConfigFile } from '../core/ssh-config.js';
-import { resolveRoute, type RouteContext } from '../core/ssh-route.js';
+import { type RouteContext, resolveRoute } from '../core/ssh-route.js';
 
 export type SshConnect = (address: Extract<HostAddress, { kind: 'ssh' }>, environment: string) => Promise<HostConnection>;
 

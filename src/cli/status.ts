@@ -1,10 +1,12 @@
 import { findEnvironment } from '../core/resolve.js';
 import { describeLock } from '../deploy/lock.js';
 import type { ServiceStatus } from '../deploy/target.js';
-import { createDeps, load, type CommonArgs } from './commands.js';
+import { type CommonArgs, createDeps, load } from './commands.js';
 import { onEveryMember } from './members.js';
 
-interface StatusArgs extends CommonArgs { environment: string }
+interface StatusArgs extends CommonArgs {
+  environment: string;
+}
 
 /** `pipeline status ENV`: per host and service, what runs (tag, digest, commit), since when, its health, and who deployed it. */
 export async function statusCommand(args: StatusArgs): Promise<number> {
@@ -13,7 +15,10 @@ export async function statusCommand(args: StatusArgs): Promise<number> {
   const target = createDeps(loaded, new AbortController().signal).targets.get(environment);
   const outcomes = await onEveryMember(target, async (member) => {
     const [lock, services] = await Promise.all([target.readLock(member.id), target.status(member.id)]);
-    return [`  ${member.id} [${member.roles.join(', ')}]${lock ? ` — locked by ${describeLock(lock)}` : ''}`, ...services.map((svc) => `    ${statusLine(svc)}`)];
+    return [
+      `  ${member.id} [${member.roles.join(', ')}]${lock ? ` — locked by ${describeLock(lock)}` : ''}`,
+      ...services.map((svc) => `    ${statusLine(svc)}`),
+    ];
   });
   const lines = [environment, ...outcomes.flatMap((o) => (o.ok ? o.value : [`  ${o.member.id}: unreachable: ${o.error}`]))];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -33,5 +38,7 @@ export function statusLine(svc: ServiceStatus): string {
     svc.health ?? '',
     svc.deployedBy ? `deployed by ${svc.deployedBy}` : '',
     svc.kept ? `${svc.kept} kept for rollback` : '',
-  ].filter(Boolean).join('  ');
+  ]
+    .filter(Boolean)
+    .join('  ');
 }

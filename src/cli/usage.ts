@@ -18,9 +18,11 @@ export function checkCommand(argv: readonly string[]): void {
   const word = argv[0];
   if (word === undefined || word.startsWith('-') || (COMMANDS as readonly string[]).includes(word)) return;
   const closest = closestCommand(word);
-  throw new ConfigError(closest
-    ? `unknown command "${word}": did you mean ${closest}? (pipeline --help lists the commands)`
-    : `unknown command "${word}": the commands are ${COMMANDS.join(', ')}`);
+  throw new ConfigError(
+    closest
+      ? `unknown command "${word}": did you mean ${closest}? (pipeline --help lists the commands)`
+      : `unknown command "${word}": the commands are ${COMMANDS.join(', ')}`,
+  );
 }
 
 /** The command nearest to `word` (a typo, a transposition), if one is near enough. */
@@ -35,7 +37,9 @@ export function closestCommand(word: string): string | undefined {
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn `a` into `b`. */
 function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;

@@ -5,14 +5,22 @@ import type TypeScript from 'typescript';
 import { ConfigError } from '../errors.js';
 
 /** Where in a config file a problem is; line and column count from 1. */
-export interface Place { file: string; line?: number; column?: number }
+export interface Place {
+  file: string;
+  line?: number;
+  column?: number;
+}
 
 /**
  * A config file that cannot be read as a configuration: a syntax error, or code
  * that threw while it was imported. The loader rewords it with the file as the user sees it.
  */
 export class ConfigFileProblem extends ConfigError {
-  constructor(readonly kind: 'syntax error' | 'configuration threw', readonly place: Place, readonly detail: string) {
+  constructor(
+    readonly kind: 'syntax error' | 'configuration threw',
+    readonly place: Place,
+    readonly detail: string,
+  ) {
     super(`${kind} in ${place.file}: ${detail}`);
   }
 }
@@ -33,7 +41,11 @@ export function lineAndColumn(text: string, offset: number): { line: number; col
 }
 
 /** The first error among TypeScript's syntactic diagnostics, with its place, or undefined when there is none. */
-export function syntaxProblem(ts: typeof TypeScript, file: string, diagnostics: readonly TypeScript.Diagnostic[]): ConfigFileProblem | undefined {
+export function syntaxProblem(
+  ts: typeof TypeScript,
+  file: string,
+  diagnostics: readonly TypeScript.Diagnostic[],
+): ConfigFileProblem | undefined {
   const errors = diagnostics.filter((diagnostic) => diagnostic.category === ts.DiagnosticCategory.Error && diagnostic.file);
   const first = errors[0];
   if (first === undefined) return undefined;
@@ -57,8 +69,12 @@ export function jsonProblem(file: string, text: string, error: Error): ConfigFil
 /** The offset at which `text` stops being strict JSON (its length when it ends too early). */
 export function jsonErrorOffset(text: string): number {
   let at = 0;
-  const skipSpace = () => { while (' \t\n\r'.includes(text[at] ?? '_')) at++; };
-  const expect = (ok: boolean) => { if (!ok) throw at; };
+  const skipSpace = () => {
+    while (' \t\n\r'.includes(text[at] ?? '_')) at++;
+  };
+  const expect = (ok: boolean) => {
+    if (!ok) throw at;
+  };
   const string = () => {
     const match = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.exec(text.slice(at));
     expect(match !== null);
@@ -67,11 +83,17 @@ export function jsonErrorOffset(text: string): number {
   const list = (close: string, item: () => void) => {
     at++;
     skipSpace();
-    if (text[at] === close) { at++; return; }
+    if (text[at] === close) {
+      at++;
+      return;
+    }
     for (;;) {
       item();
       skipSpace();
-      if (text[at] === close) { at++; return; }
+      if (text[at] === close) {
+        at++;
+        return;
+      }
       expect(text[at] === ',');
       at++;
       skipSpace();
@@ -80,13 +102,24 @@ export function jsonErrorOffset(text: string): number {
   const value = (): void => {
     skipSpace();
     const char = text[at];
-    if (char === '{') return list('}', () => { expect(text[at] === '"'); string(); skipSpace(); expect(text[at] === ':'); at++; value(); });
+    if (char === '{')
+      return list('}', () => {
+        expect(text[at] === '"');
+        string();
+        skipSpace();
+        expect(text[at] === ':');
+        at++;
+        value();
+      });
     if (char === '[') return list(']', value);
     if (char === '"') return string();
     const literal = ['true', 'false', 'null'].find((word) => word[0] === char);
     if (literal !== undefined) {
       // Where V8 stops too: at the first character that breaks the word.
-      for (const letter of literal) { expect(text[at] === letter); at++; }
+      for (const letter of literal) {
+        expect(text[at] === letter);
+        at++;
+      }
       return;
     }
     const number = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(at));
@@ -109,7 +142,10 @@ export function jsonErrorOffset(text: string): number {
  * JavaScript a TypeScript config became, each also as its real path) and, for generated
  * code, that code, whose inline source map leads back to the config's lines.
  */
-export interface Imported { paths: string[]; code?: string }
+export interface Imported {
+  paths: string[];
+  code?: string;
+}
 
 /**
  * Why importing a config failed, naming the config: its frame in the stack gives the
@@ -121,14 +157,16 @@ export function importProblem(error: unknown, file: string, imported: Imported):
   const message = mentions.reduce((text, mention) => text.split(mention).join(file), error.message.split('\n')[0]!);
   const stack = error.stack ?? '';
   const generatedFrame = imported.code === undefined ? undefined : frameIn(stack, imported.paths);
-  const place = imported.code === undefined
-    ? frameIn(stack, [file, ...imported.paths])
-    : frameIn(stack, [file]) ?? (generatedFrame && originalPlace(imported.code, generatedFrame.line, generatedFrame.column));
+  const place =
+    imported.code === undefined
+      ? frameIn(stack, [file, ...imported.paths])
+      : (frameIn(stack, [file]) ?? (generatedFrame && originalPlace(imported.code, generatedFrame.line, generatedFrame.column)));
   if (place !== undefined) return new ConfigFileProblem('configuration threw', { file, ...place }, `${error.name}: ${message}`);
   // A module that cannot be found or linked did not run: not something the config threw.
   const code = (error as NodeJS.ErrnoException).code;
   if (typeof code === 'string' && code.startsWith('ERR_')) return new Error(message);
-  if (error instanceof SyntaxError) return new ConfigFileProblem('syntax error', { file }, `${message} (in this file or a module it imports)`);
+  if (error instanceof SyntaxError)
+    return new ConfigFileProblem('syntax error', { file }, `${message} (in this file or a module it imports)`);
   return new ConfigFileProblem('configuration threw', { file }, `${error.name}: ${message}`);
 }
 

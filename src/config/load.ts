@@ -5,9 +5,9 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Loaders } from 'cosmiconfig';
 import { ConfigError } from '../errors.js';
-import { resolveOwnPackage } from './own-package.js';
-import { validateConfig, type PipelineConfig } from './schema.js';
 import { ConfigFileProblem, describeProblem, importProblem, jsonProblem, syntaxProblem } from './load-errors.js';
+import { resolveOwnPackage } from './own-package.js';
+import { type PipelineConfig, validateConfig } from './schema.js';
 
 export interface LoadedConfig {
   config: PipelineConfig;
@@ -18,8 +18,15 @@ export interface LoadedConfig {
 }
 
 const SEARCH_PLACES = [
-  'pipeline.config.ts', 'pipeline.config.mts', 'pipeline.config.mjs', 'pipeline.config.js', 'pipeline.config.cjs',
-  'pipeline.config.json', 'pipeline.config.yaml', 'pipeline.config.yml', 'package.json',
+  'pipeline.config.ts',
+  'pipeline.config.mts',
+  'pipeline.config.mjs',
+  'pipeline.config.js',
+  'pipeline.config.cjs',
+  'pipeline.config.json',
+  'pipeline.config.yaml',
+  'pipeline.config.yml',
+  'package.json',
 ];
 
 /** Find (from `cwd` up to the project root) or read `file`, then validate it. */
@@ -28,11 +35,20 @@ export async function loadConfig(options: { cwd: string; file?: string }): Promi
   const explorer = cosmiconfig('pipeline', {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: 'project',
-    loaders: withOwnPackage({
-      '.ts': loadTypeScript, '.mts': loadTypeScript,
-      '.js': loadJavaScript, '.mjs': loadJavaScript, '.cjs': loadJavaScript,
-      '.json': loadJson, '.yaml': loadYaml, '.yml': loadYaml, noExt: loadYaml,
-    }, ['.ts', '.mts', '.js', '.mjs', '.cjs']),
+    loaders: withOwnPackage(
+      {
+        '.ts': loadTypeScript,
+        '.mts': loadTypeScript,
+        '.js': loadJavaScript,
+        '.mjs': loadJavaScript,
+        '.cjs': loadJavaScript,
+        '.json': loadJson,
+        '.yaml': loadYaml,
+        '.yml': loadYaml,
+        noExt: loadYaml,
+      },
+      ['.ts', '.mts', '.js', '.mjs', '.cjs'],
+    ),
   });
   let result;
   try {
@@ -41,9 +57,11 @@ export async function loadConfig(options: { cwd: string; file?: string }): Promi
     throw loadFailure(error, options.cwd);
   }
   if (!result || result.isEmpty) {
-    throw new ConfigError(options.file
-      ? `configuration file ${options.file} is empty`
-      : `no pipeline configuration found from ${options.cwd} up to the project root (looked for pipeline.config.ts, .mjs, .js, .json, .yaml or a "pipeline" key in package.json)`);
+    throw new ConfigError(
+      options.file
+        ? `configuration file ${options.file} is empty`
+        : `no pipeline configuration found from ${options.cwd} up to the project root (looked for pipeline.config.ts, .mjs, .js, .json, .yaml or a "pipeline" key in package.json)`,
+    );
   }
   const raw = result.config?.default ?? result.config;
   return { config: validateConfig(raw, basename(result.filepath)), filepath: result.filepath, dir: dirname(result.filepath) };
@@ -67,10 +85,15 @@ async function loadTypeScript(filepath: string, content: string): Promise<unknow
   if (code === undefined) {
     const ts = (await import('typescript')).default;
     code = transpileConfig(ts, filepath, content);
-    await mkdir(dirname(cacheFile), { recursive: true }).then(() => writeFile(cacheFile, code!)).catch(() => undefined);
+    await mkdir(dirname(cacheFile), { recursive: true })
+      .then(() => writeFile(cacheFile, code!))
+      .catch(() => undefined);
   }
   const tempFile = join(dirname(filepath), `.${basename(filepath)}.${hash}.${process.pid}.mjs`);
-  const target = await writeFile(tempFile, code).then(() => tempFile, () => cacheFile);
+  const target = await writeFile(tempFile, code).then(
+    () => tempFile,
+    () => cacheFile,
+  );
   try {
     return await import(pathToFileURL(target).href).catch(async (error: unknown) => {
       throw importProblem(error, filepath, { paths: await withRealPaths([target]), code });
@@ -82,10 +105,13 @@ async function loadTypeScript(filepath: string, content: string): Promise<unknow
 
 /** The loaders, those of `extensions` (code that can import) first making the package importable by its name. */
 function withOwnPackage(loaders: Loaders, extensions: string[]): Loaders {
-  const wrapped = extensions.map((extension) => [extension, (filepath: string, content: string) => {
-    resolveOwnPackage();
-    return loaders[extension]!(filepath, content);
-  }]);
+  const wrapped = extensions.map((extension) => [
+    extension,
+    (filepath: string, content: string) => {
+      resolveOwnPackage();
+      return loaders[extension]!(filepath, content);
+    },
+  ]);
   return { ...loaders, ...Object.fromEntries(wrapped) };
 }
 

@@ -8,8 +8,12 @@ export const OWN_PACKAGE_NAMES: readonly string[] = ['@allume/pipeline', 'pipeli
 const ENTRY_URL = new URL('../index.js', import.meta.url).href;
 
 type Resolve = (specifier: string, context: object, next: (specifier: string, context: object) => object) => object;
-interface ModuleWithHooks { registerHooks?: (hooks: { resolve: Resolve }) => unknown }
-interface CommonJsResolver { _resolveFilename: (request: string, ...rest: unknown[]) => string }
+interface ModuleWithHooks {
+  registerHooks?: (hooks: { resolve: Resolve }) => unknown;
+}
+interface CommonJsResolver {
+  _resolveFilename: (request: string, ...rest: unknown[]) => string;
+}
 
 let registered = false;
 
@@ -26,7 +30,8 @@ export function resolveOwnPackage(): void {
   if (registerHooks) {
     // Node ≥ 22.15: one synchronous hook, in this thread, for import and require alike.
     registerHooks({
-      resolve: (specifier, context, next) => OWN_PACKAGE_NAMES.includes(specifier) ? { url: ENTRY_URL, shortCircuit: true } : next(specifier, context),
+      resolve: (specifier, context, next) =>
+        OWN_PACKAGE_NAMES.includes(specifier) ? { url: ENTRY_URL, shortCircuit: true } : next(specifier, context),
     });
     return;
   }

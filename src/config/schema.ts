@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ConfigError } from '../errors.js';
-import { environmentSsh, LOCAL_HOST, parseHost } from '../core/hosts.js';
 import { parseDuration } from '../core/duration.js';
+import { environmentSsh, LOCAL_HOST, parseHost } from '../core/hosts.js';
+import { ConfigError } from '../errors.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const NAME_RULE = 'must be letters, digits, "_", "." or "-", starting with a letter or digit';
@@ -9,10 +9,13 @@ const name = z.string().regex(NAME_RE, NAME_RULE);
 const stringMap = z.record(z.string(), z.string());
 const argv = z.array(z.string()).min(1, 'must name a program');
 /** A duration as written (`'500ms'`, `'10s'`, `'2m'`, `'1h'`), in milliseconds once validated. */
-const duration = z.string()
+const duration = z
+  .string()
   .refine((text) => parseDuration(text) !== undefined, 'must be a duration such as "500ms", "10s" or "2m"')
   .transform((text) => parseDuration(text)!);
-const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits and "_", not starting with a digit)');
+const variableName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits and "_", not starting with a digit)');
 /**
  * Secrets: variable names read from the runner's environment (`['DB_PASSWORD']`), or the name the container sees
  * mapped to the runner variable that holds its value (`{ DATABASE_URL: 'PROD_DATABASE_URL' }`): one CI context can
@@ -23,7 +26,8 @@ const secretList = z.array(variableName).superRefine((names, ctx) => {
     if (names.indexOf(name) < index) ctx.addIssue({ code: 'custom', path: [index], message: `"${name}" is listed twice` });
   });
 });
-const secrets = z.union([secretList, z.record(variableName, variableName)])
+const secrets = z
+  .union([secretList, z.record(variableName, variableName)])
   .transform((value): Record<string, string> => (Array.isArray(value) ? Object.fromEntries(value.map((name) => [name, name])) : value))
   .default({});
 
@@ -37,14 +41,17 @@ function namedRecord<T extends z.ZodType>(value: T) {
 }
 
 /** A deploy host as `parseHost` reads it; the defaults cannot make a host invalid, so any will do here. */
-const host = z.string().min(1).superRefine((spec, ctx) => {
-  try {
-    parseHost(spec, { user: 'deploy', port: 22 });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    ctx.addIssue({ code: 'custom', message: error.message });
-  }
-});
+const host = z
+  .string()
+  .min(1)
+  .superRefine((spec, ctx) => {
+    try {
+      parseHost(spec, { user: 'deploy', port: 22 });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message });
+    }
+  });
 
 const PORT_RE = /^(?:(?<published>\d+):)?(?<container>\d+)(?:\/(?:tcp|udp))?$/;
 
@@ -55,7 +62,10 @@ const portMapping = z.string().superRefine((entry, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'must be "HOST:CONTAINER" or "CONTAINER", e.g. "8080:8000"' });
     return;
   }
-  for (const [side, text] of [['host', groups.published], ['container', groups.container]] as const) {
+  for (const [side, text] of [
+    ['host', groups.published],
+    ['container', groups.container],
+  ] as const) {
     if (text !== undefined && !(Number(text) >= 1 && Number(text) <= 65535)) {
       ctx.addIssue({ code: 'custom', message: `${side} port ${text} must be from 1 to 65535` });
     }
@@ -68,14 +78,16 @@ const registry = z.strictObject({
   password: z.string().optional(),
 });
 
-const healthcheck = z.strictObject({
-  http: z.strictObject({ path: z.string().startsWith('/').default('/'), port: z.number().int().min(1).max(65535) }).optional(),
-  test: z.array(z.string()).min(2).optional(),
-  interval: duration.default(1_000),
-  timeout: duration.default(2_000),
-  retries: z.number().int().min(1).default(15),
-  startPeriod: duration.default(0),
-}).refine((check) => (check.http === undefined) !== (check.test === undefined), 'needs exactly one of http or test');
+const healthcheck = z
+  .strictObject({
+    http: z.strictObject({ path: z.string().startsWith('/').default('/'), port: z.number().int().min(1).max(65535) }).optional(),
+    test: z.array(z.string()).min(2).optional(),
+    interval: duration.default(1_000),
+    timeout: duration.default(2_000),
+    retries: z.number().int().min(1).default(15),
+    startPeriod: duration.default(0),
+  })
+  .refine((check) => (check.http === undefined) !== (check.test === undefined), 'needs exactly one of http or test');
 
 const service = z.strictObject({
   roles: z.array(name).min(1, 'a service needs at least one role'),
@@ -116,7 +128,9 @@ const sshSettings = z.strictObject({
 
 const environment = z.strictObject({
   aliases: z.array(name).default([]),
-  on: z.strictObject({ branches: z.array(z.string().min(1)).default([]), tags: z.array(z.string().min(1)).default([]) }).default({ branches: [], tags: [] }),
+  on: z
+    .strictObject({ branches: z.array(z.string().min(1)).default([]), tags: z.array(z.string().min(1)).default([]) })
+    .default({ branches: [], tags: [] }),
   defaultTag: z.string().min(1).optional(),
   hosts: namedRecord(z.array(host).min(1, 'a role needs at least one host')).optional(),
   swarm: swarm.optional(),
@@ -127,21 +141,27 @@ const environment = z.strictObject({
 
 export const configSchema = z.strictObject({
   project: name,
-  image: z.string().regex(/^[a-z0-9][a-z0-9._\-/:]*$/, 'must be a lowercase image name, e.g. "registry.example.com/team/app"')
+  image: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._\-/:]*$/, 'must be a lowercase image name, e.g. "registry.example.com/team/app"')
     .refine((image) => !image.split('/').at(-1)!.includes(':'), 'must not carry a tag: the pipeline chooses it'),
   registry: registry.optional(),
-  build: z.strictObject({
-    context: z.string().default('.'),
-    dockerfile: z.string().default('Dockerfile'),
-    args: stringMap.default({}),
-    /** Reuse the layers of the branch's and the environments' images in the registry (pulled when missing). */
-    cache: z.boolean().default(true),
-  }).default({ context: '.', dockerfile: 'Dockerfile', args: {}, cache: true }),
-  test: z.strictObject({
-    command: argv,
-    env: stringMap.default({}),
-    reports: z.string().startsWith('/', 'must be an absolute path inside the test container, e.g. "/app/reports/junit.xml"').optional(),
-  }).optional(),
+  build: z
+    .strictObject({
+      context: z.string().default('.'),
+      dockerfile: z.string().default('Dockerfile'),
+      args: stringMap.default({}),
+      /** Reuse the layers of the branch's and the environments' images in the registry (pulled when missing). */
+      cache: z.boolean().default(true),
+    })
+    .default({ context: '.', dockerfile: 'Dockerfile', args: {}, cache: true }),
+  test: z
+    .strictObject({
+      command: argv,
+      env: stringMap.default({}),
+      reports: z.string().startsWith('/', 'must be an absolute path inside the test container, e.g. "/app/reports/junit.xml"').optional(),
+    })
+    .optional(),
   ssh: sshSettings.extend({ passphrase: z.string().optional() }).default({}),
   parallel: z.number().int().min(1).default(10),
   keepReleases: z.number().int().min(0).default(3),
@@ -177,12 +197,14 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 
 /** `services.web.ports[0]`; a key that is not a plain word is quoted: `environments["eu.prod"]`. */
 function formatPath(path: readonly PropertyKey[]): string {
-  return path.map((part, index) => {
-    if (typeof part === 'number') return `[${part}]`;
-    const key = String(part);
-    if (!/^[A-Za-z0-9_-]+$/.test(key)) return `[${JSON.stringify(key)}]`;
-    return index === 0 ? key : `.${key}`;
-  }).join('');
+  return path
+    .map((part, index) => {
+      if (typeof part === 'number') return `[${part}]`;
+      const key = String(part);
+      if (!/^[A-Za-z0-9_-]+$/.test(key)) return `[${JSON.stringify(key)}]`;
+      return index === 0 ? key : `.${key}`;
+    })
+    .join('');
 }
 
 type ValidConfig = z.output<typeof configSchema>;
@@ -200,14 +222,17 @@ function crossFieldProblems(config: ValidConfig): string[] {
     ...Object.entries(config.services).flatMap(([svcName, svc]) => [
       ...listedTwice(['services', svcName, 'roles'], svc.roles),
       ...listedTwice(['services', svcName, 'ports'], svc.ports),
-      ...(!svc.redeploy && svc.replicas !== undefined ? [`${formatPath(['services', svcName, 'replicas'])}: a redeploy: false service runs once on every node of its roles`] : []),
+      ...(!svc.redeploy && svc.replicas !== undefined
+        ? [`${formatPath(['services', svcName, 'replicas'])}: a redeploy: false service runs once on every node of its roles`]
+        : []),
     ]),
   ];
 }
 
 /** An environment deploys to a fleet (`hosts`) or to a swarm (`swarm`), never both. */
 function targetProblems(envName: string, env: EnvironmentConfig): string[] {
-  if (env.hosts && env.swarm) return [`${formatPath(['environments', envName])}: has both hosts and swarm; an environment deploys to a fleet of hosts or to a swarm`];
+  if (env.hosts && env.swarm)
+    return [`${formatPath(['environments', envName])}: has both hosts and swarm; an environment deploys to a fleet of hosts or to a swarm`];
   if (!env.hosts && !env.swarm) return [`${formatPath(['environments', envName, 'hosts'])}: required (or swarm: { manager })`];
   return [];
 }
@@ -245,7 +270,8 @@ function hostProblems(config: ValidConfig, envName: string, env: EnvironmentConf
     hosts[role]!.forEach((spec, index) => {
       const { id } = parseHost(spec, environmentSsh(config.ssh, env.ssh));
       const first = seen.get(id);
-      if (first !== undefined) problems.push(`${formatPath(['environments', envName, 'hosts', role, index])}: "${spec}" is the same host as "${first}"`);
+      if (first !== undefined)
+        problems.push(`${formatPath(['environments', envName, 'hosts', role, index])}: "${spec}" is the same host as "${first}"`);
       else seen.set(id, spec);
     });
   }
@@ -274,7 +300,9 @@ function portClashes(config: ValidConfig, envName: string, env: EnvironmentConfi
         const port = `${Number(groups.published)}/${entry.endsWith('/udp') ? 'udp' : 'tcp'}`;
         const other = publisher.get(port);
         if (other !== undefined && other !== svcName) {
-          problems.add(`${formatPath(['environments', envName, 'hosts'])}: services ${other} and ${svcName} both publish port ${port} on ${hostId}`);
+          problems.add(
+            `${formatPath(['environments', envName, 'hosts'])}: services ${other} and ${svcName} both publish port ${port} on ${hostId}`,
+          );
         }
         publisher.set(port, other ?? svcName);
       }
@@ -284,7 +312,9 @@ function portClashes(config: ValidConfig, envName: string, env: EnvironmentConfi
 }
 
 function listedTwice(path: PropertyKey[], values: readonly string[]): string[] {
-  return values.flatMap((value, index) => (values.indexOf(value) < index ? [`${formatPath([...path, index])}: "${value}" is listed twice`] : []));
+  return values.flatMap((value, index) =>
+    values.indexOf(value) < index ? [`${formatPath([...path, index])}: "${value}" is listed twice`] : [],
+  );
 }
 
 /** The embedded `local` environment: every role on the runner's own engine, for running the whole pipeline on a laptop. */

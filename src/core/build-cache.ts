@@ -12,7 +12,10 @@ import { branchTag } from './tag.js';
  */
 export function cacheCandidates(config: Pick<PipelineConfig, 'image' | 'registry' | 'build' | 'environments'>, tag: string): string[] {
   if (!config.registry || config.build.cache === false) return [];
-  const tags = [tag, ...Object.values(config.environments).flatMap((env) => (env.defaultTag === undefined ? [] : [branchTag(env.defaultTag)]))];
+  const tags = [
+    tag,
+    ...Object.values(config.environments).flatMap((env) => (env.defaultTag === undefined ? [] : [branchTag(env.defaultTag)])),
+  ];
   return [...new Set(tags)].map((t) => `${config.image}:${t}`);
 }
 
@@ -42,7 +45,8 @@ export function buildKitFeature(dockerfile: string): string | undefined {
       if (flag) return `RUN ${flag}`;
     }
     if ((name === 'COPY' || name === 'ADD') && flags.includes('--link')) return `${name} --link`;
-    if (['RUN', 'COPY', 'ADD'].includes(name) && /^<<-?["']?[A-Za-z_]/.test(words[flags.length] ?? '')) return `a here-document (${name} <<…)`;
+    if (['RUN', 'COPY', 'ADD'].includes(name) && /^<<-?["']?[A-Za-z_]/.test(words[flags.length] ?? ''))
+      return `a here-document (${name} <<…)`;
   }
   return undefined;
 }

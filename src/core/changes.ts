@@ -19,7 +19,11 @@ export interface ObservedContainer {
  */
 export type ChangeAction = 'start' | 'replace' | 'leave' | 'remove';
 
-export interface ServiceChange { service: string; action: ChangeAction; current?: ObservedContainer }
+export interface ServiceChange {
+  service: string;
+  action: ChangeAction;
+  current?: ObservedContainer;
+}
 
 /** The action for every service of a host, from the services it should run and what it runs now; `pipeline plan` and the deploy both use it. */
 export function planChanges(services: readonly ServicePlan[], observed: ReadonlyMap<string, ObservedContainer>): ServiceChange[] {
@@ -43,13 +47,23 @@ export function describeContainer(container: ObservedContainer): string {
 export function describeChange(change: ServiceChange, redeploy: boolean, target: string): string {
   const { current } = change;
   switch (change.action) {
-    case 'leave': return `left alone: ${describeContainer(current!)} is running`;
-    case 'start': return `start ${target} (${redeploy ? 'not deployed yet' : 'not running'})`;
-    case 'replace': return `replace ${describeContainer(current!)}${current!.running ? '' : ' (stopped)'} → ${target}`;
-    case 'remove': return `remove ${describeContainer(current!)} (no longer on this host)`;
+    case 'leave':
+      return `left alone: ${describeContainer(current!)} is running`;
+    case 'start':
+      return `start ${target} (${redeploy ? 'not deployed yet' : 'not running'})`;
+    case 'replace':
+      return `replace ${describeContainer(current!)}${current!.running ? '' : ' (stopped)'} → ${target}`;
+    case 'remove':
+      return `remove ${describeContainer(current!)} (no longer on this host)`;
   }
 }
 
 /** One service on a host after a deploy: what was done, and what runs there now. */
 export type ServiceAction = 'started' | 'replaced' | 'created' | 'updated' | 'left running' | 'rolled back' | 'removed';
-export interface ServiceResult { service: string; container: string; image: string; action: ServiceAction; digest?: string }
+export interface ServiceResult {
+  service: string;
+  container: string;
+  image: string;
+  action: ServiceAction;
+  digest?: string;
+}

@@ -10,11 +10,15 @@ export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
  * Prints the settings the CLI reads, one `name=value` a line. Only the currentContext line of
  * config.json is printed: the file may hold registry credentials.
  */
-export const DOCKER_ENDPOINT_PROBE: readonly string[] = ['sh', '-c', [
-  `printf 'DOCKER_HOST=%s\\nDOCKER_CONTEXT=%s\\n' "\${DOCKER_HOST-}" "\${DOCKER_CONTEXT-}"`,
-  `sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/currentContext=\\1/p' "\${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null`,
-  'exit 0',
-].join('\n')];
+export const DOCKER_ENDPOINT_PROBE: readonly string[] = [
+  'sh',
+  '-c',
+  [
+    `printf 'DOCKER_HOST=%s\\nDOCKER_CONTEXT=%s\\n' "\${DOCKER_HOST-}" "\${DOCKER_CONTEXT-}"`,
+    `sed -n 's/.*"currentContext"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*/currentContext=\\1/p' "\${DOCKER_CONFIG:-$HOME/.docker}/config.json" 2>/dev/null`,
+    'exit 0',
+  ].join('\n'),
+];
 
 export interface DockerSettings {
   dockerHost: string;
@@ -36,9 +40,15 @@ export function parseDockerProbe(stdout: string): DockerSettings {
     if (equals < 0) continue;
     const value = line.slice(equals + 1);
     switch (line.slice(0, equals)) {
-      case 'DOCKER_HOST': settings.dockerHost = value; break;
-      case 'DOCKER_CONTEXT': settings.dockerContext = value; break;
-      case 'currentContext': settings.currentContext = value; break;
+      case 'DOCKER_HOST':
+        settings.dockerHost = value;
+        break;
+      case 'DOCKER_CONTEXT':
+        settings.dockerContext = value;
+        break;
+      case 'currentContext':
+        settings.currentContext = value;
+        break;
     }
   }
   return settings;
@@ -50,9 +60,12 @@ export function dockerEndpoint(settings: DockerSettings): DockerEndpoint {
   if (dockerHost !== '') {
     if (!dockerHost.startsWith('unix://')) return { kind: 'cli', reason: `DOCKER_HOST is ${dockerHost}` };
     const path = dockerHost.slice('unix://'.length) || DEFAULT_DOCKER_SOCKET;
-    return path.startsWith('/') ? { kind: 'socket', path } : { kind: 'cli', reason: `DOCKER_HOST is a relative socket path (${dockerHost})` };
+    return path.startsWith('/')
+      ? { kind: 'socket', path }
+      : { kind: 'cli', reason: `DOCKER_HOST is a relative socket path (${dockerHost})` };
   }
   if (dockerContext !== '' && dockerContext !== 'default') return { kind: 'cli', reason: `DOCKER_CONTEXT is ${dockerContext}` };
-  if (dockerContext === '' && currentContext !== '' && currentContext !== 'default') return { kind: 'cli', reason: `the docker context is ${currentContext} (config.json)` };
+  if (dockerContext === '' && currentContext !== '' && currentContext !== 'default')
+    return { kind: 'cli', reason: `the docker context is ${currentContext} (config.json)` };
   return { kind: 'socket', path: DEFAULT_DOCKER_SOCKET };
 }

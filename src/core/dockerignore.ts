@@ -13,7 +13,10 @@ export interface ContextEntry {
 
 /** The patterns of a `.dockerignore` file: its lines trimmed, without blank lines and `#` comments. */
 export function dockerignorePatterns(text: string | undefined): string[] {
-  return (text ?? '').split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  return (text ?? '')
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
 }
 
 /** A path of the context as the filter compares it: no leading `./`, no trailing `/` (a tar names folders `dir/`). */
@@ -56,7 +59,8 @@ function globPattern(line: string): string | undefined {
   // `!` or `#` in front would read as a re-include or a comment when the pattern is given to the filter alone.
   if (/^[!#]|^\s|\s$/.test(pattern) || DOUBTFUL.test(pattern)) return undefined;
   const segments = pattern.split('/');
-  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..' || (segment !== '**' && segment.includes('**')))) return undefined;
+  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..' || (segment !== '**' && segment.includes('**'))))
+    return undefined;
   return pattern;
 }
 
@@ -96,7 +100,9 @@ export function gitExclusions(patterns: string[], sent: (path: string) => boolea
       if (isSent) withSentFile.add(folder);
     }
   }
-  const bare = new Set(entries.filter((entry) => entry.type === 'tree' && sent(entry.path) && !withSentFile.has(entry.path)).map((entry) => entry.path));
+  const bare = new Set(
+    entries.filter((entry) => entry.type === 'tree' && sent(entry.path) && !withSentFile.has(entry.path)).map((entry) => entry.path),
+  );
   if ([...bare].some((folder) => !withFile.has(folder))) return [];
   const mustStay = files.filter((file) => sent(file) || (bare.size > 0 && folders(file).some((folder) => bare.has(folder))));
   if (mustStay.length === 0) return [];

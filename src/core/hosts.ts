@@ -8,7 +8,10 @@ export type HostAddress =
   /** `user` and `port` only when the spec or the defaults give them: else the SSH config or ssh's defaults decide. */
   | { kind: 'ssh'; id: string; host: string; user?: string; port?: number };
 
-export interface HostDefaults { user?: string; port?: number }
+export interface HostDefaults {
+  user?: string;
+  port?: number;
+}
 
 /** The `ssh` settings of one environment, the top-level ones under its own; paths as written. */
 export interface SshSettings extends HostDefaults {
@@ -36,10 +39,17 @@ export function parseHost(spec: string, defaults: HostDefaults): HostAddress {
   let port: number | undefined = defaults.port;
   if (portText !== undefined) {
     port = Number(portText);
-    if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new ConfigError(`invalid host "${spec}": port must be a number from 1 to 65535`);
+    if (!/^\d+$/.test(portText) || port < 1 || port > 65535)
+      throw new ConfigError(`invalid host "${spec}": port must be a number from 1 to 65535`);
   }
   const host = (v6 ?? name)!;
-  return { kind: 'ssh', id: formatHost(user, host, port), host, ...(user !== undefined ? { user } : {}), ...(port !== undefined ? { port } : {}) };
+  return {
+    kind: 'ssh',
+    id: formatHost(user, host, port),
+    host,
+    ...(user !== undefined ? { user } : {}),
+    ...(port !== undefined ? { port } : {}),
+  };
 }
 
 /** How the host is named in output: as written, with the defaults filled in (port 22 left out). */

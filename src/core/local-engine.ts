@@ -18,7 +18,12 @@ export interface LocalEngineInput {
 }
 
 /** TLS material of a tcp engine (PEM text); `verify: false` accepts any server certificate. */
-export interface EngineTls { ca?: string; cert?: string; key?: string; verify: boolean }
+export interface EngineTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  verify: boolean;
+}
 
 /**
  * `address`: the endpoint as the docker CLI writes it; `from`: where it came from, written to follow
@@ -60,7 +65,10 @@ export function localEngine(input: LocalEngineInput): LocalEngine {
   return defaultEngine(input);
 }
 
-interface ConfigFolder { path: string; shown: string }
+interface ConfigFolder {
+  path: string;
+  shown: string;
+}
 
 /** DOCKER_CONFIG, else ~/.docker; `shown` writes a folder under the home folder with ~. */
 function configFolder({ env, home }: LocalEngineInput): ConfigFolder {
@@ -81,14 +89,19 @@ function contextEngine(input: LocalEngineInput, config: ConfigFolder, name: stri
   const folder = contextFolder(name);
   const metaFile = `${config.shown}/contexts/meta/${folder}/meta.json`;
   const text = input.read(join(config.path, 'contexts/meta', folder, 'meta.json'));
-  if (text === undefined) return { kind: 'unusable', message: `${source} does not exist (no ${metaFile}): create it with docker context create, or choose another with docker context use` };
+  if (text === undefined)
+    return {
+      kind: 'unusable',
+      message: `${source} does not exist (no ${metaFile}): create it with docker context create, or choose another with docker context use`,
+    };
   let endpoint: { Host?: unknown; SkipTLSVerify?: unknown } | undefined;
   try {
     endpoint = (JSON.parse(text) as { Endpoints?: { docker?: typeof endpoint } } | null)?.Endpoints?.docker;
   } catch (error) {
     return { kind: 'unusable', message: `${metaFile} of ${source} is not valid JSON (${(error as Error).message})` };
   }
-  if (typeof endpoint?.Host !== 'string' || endpoint.Host === '') return { kind: 'unusable', message: `${source} has no Docker endpoint (Endpoints.docker.Host in ${metaFile})` };
+  if (typeof endpoint?.Host !== 'string' || endpoint.Host === '')
+    return { kind: 'unusable', message: `${source} has no Docker endpoint (Endpoints.docker.Host in ${metaFile})` };
   const skipVerify = endpoint.SkipTLSVerify === true;
   return engineAt(endpoint.Host, `from ${source}`, () => {
     const tls = readTls(input, join(config.path, 'contexts/tls', folder, 'docker'));
@@ -123,8 +136,14 @@ export function engineAt(address: string, from: string, tlsFor: () => EngineTls 
   if (scheme === 'unix') return { kind: 'socket', path: address.slice('unix://'.length) || DEFAULT_DOCKER_SOCKET, address, from };
   if (scheme === 'npipe') return { kind: 'socket', path: address.slice('npipe://'.length) || '//./pipe/docker_engine', address, from };
   if (scheme !== undefined && scheme !== 'tcp') {
-    const forward = scheme === 'ssh' ? ' (forward it to a local socket: ssh -NL /tmp/docker.sock:/var/run/docker.sock HOST, then DOCKER_HOST=unix:///tmp/docker.sock)' : '';
-    return { kind: 'unusable', message: `cannot use the Docker engine at ${address}, ${from}: pipeline reaches its own engine over unix:// or tcp:// only${forward}` };
+    const forward =
+      scheme === 'ssh'
+        ? ' (forward it to a local socket: ssh -NL /tmp/docker.sock:/var/run/docker.sock HOST, then DOCKER_HOST=unix:///tmp/docker.sock)'
+        : '';
+    return {
+      kind: 'unusable',
+      message: `cannot use the Docker engine at ${address}, ${from}: pipeline reaches its own engine over unix:// or tcp:// only${forward}`,
+    };
   }
   const match = /^(?:tcp:\/\/)?(\[[0-9a-f:.]+\]|[^:/?#[\]@]+)(?::(\d{1,5}))?\/?$/i.exec(address);
   const port = match?.[2] === undefined ? undefined : Number(match[2]);

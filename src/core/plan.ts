@@ -1,7 +1,7 @@
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
-import { environmentSsh, parseHost, type HostAddress } from './hosts.js';
+import { environmentSsh, type HostAddress, parseHost } from './hosts.js';
 import { tagOf } from './image-ref.js';
-import { releaseRef, type Release } from './release.js';
+import { type Release, releaseRef } from './release.js';
 
 export const LABEL_PREFIX = 'pipeline.';
 
@@ -25,10 +25,17 @@ export interface ServicePlan {
   stopGraceMs: number;
 }
 
-export interface HostPlan { address: HostAddress; roles: string[]; services: ServicePlan[] }
+export interface HostPlan {
+  address: HostAddress;
+  roles: string[];
+  services: ServicePlan[];
+}
 
 /** Which service runs where in an environment: hosts in config order, each service once per host. */
-export interface DeployPlan { environment: string; hosts: HostPlan[] }
+export interface DeployPlan {
+  environment: string;
+  hosts: HostPlan[];
+}
 
 export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
   const env = config.environments[environment]!;
@@ -95,13 +102,16 @@ function prefixed(labels: Record<string, string>): Record<string, string> {
 
 /** The runner variables a deploy to these environments reads secrets from: theirs, and their services'. */
 export function secretVariables(config: PipelineConfig, environments: readonly string[]): string[] {
-  const variables = environments.flatMap((environment) => environmentServices(config, environment).flatMap((svc) => Object.values(svc.secrets)));
+  const variables = environments.flatMap((environment) =>
+    environmentServices(config, environment).flatMap((svc) => Object.values(svc.secrets)),
+  );
   return [...new Set(variables)];
 }
 
 /** The services an environment runs: those of its hosts' roles, or every service on a swarm. */
 function environmentServices(config: PipelineConfig, environment: string): ServicePlan[] {
-  if (config.environments[environment]!.swarm) return Object.keys(config.services).map((service) => servicePlan(config, environment, service, service));
+  if (config.environments[environment]!.swarm)
+    return Object.keys(config.services).map((service) => servicePlan(config, environment, service, service));
   return planDeploy(config, environment).hosts.flatMap((host) => host.services);
 }
 

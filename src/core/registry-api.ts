@@ -5,13 +5,17 @@
 import { createHash } from 'node:crypto';
 
 /** A `WWW-Authenticate` challenge: `Basic realm=…` or `Bearer realm=…,service=…,scope=…`. */
-export interface Challenge { scheme: 'basic' | 'bearer'; params: Record<string, string> }
+export interface Challenge {
+  scheme: 'basic' | 'bearer';
+  params: Record<string, string>;
+}
 
 export function parseChallenge(header: string | undefined): Challenge | undefined {
   const match = /^\s*(basic|bearer)\b\s*(.*)$/i.exec(header ?? '');
   if (!match) return undefined;
   const params: Record<string, string> = {};
-  for (const [, key, quoted, bare] of match[2]!.matchAll(/([a-zA-Z_]+)=(?:"([^"]*)"|([^,\s]*))/g)) params[key!.toLowerCase()] = quoted ?? bare ?? '';
+  for (const [, key, quoted, bare] of match[2]!.matchAll(/([a-zA-Z_]+)=(?:"([^"]*)"|([^,\s]*))/g))
+    params[key!.toLowerCase()] = quoted ?? bare ?? '';
   return { scheme: match[1]!.toLowerCase() as Challenge['scheme'], params };
 }
 
@@ -52,7 +56,7 @@ export function inCidr(address: string, cidr: string): boolean {
   const n = Number(bits);
   if (a === undefined || b === undefined || !Number.isInteger(n) || n < 0 || n > 32) return false;
   const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
-  return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+  return (a & mask) >>> 0 === (b & mask) >>> 0;
 }
 
 function ipv4(text: string): number | undefined {
@@ -92,7 +96,9 @@ export function proxyRoute(method: string, url: string, path: string): ProxyRout
   const manifest = /^manifests\/([^/]+)$/.exec(rest);
   if (manifest) {
     if (method !== 'PUT') return { kind: 'forward' };
-    return isDigest(decodeURIComponent(manifest[1]!)) ? { kind: 'forward' } : { kind: 'manifest', reference: decodeURIComponent(manifest[1]!) };
+    return isDigest(decodeURIComponent(manifest[1]!))
+      ? { kind: 'forward' }
+      : { kind: 'manifest', reference: decodeURIComponent(manifest[1]!) };
   }
   if (/^blobs\/(uploads\/.*|[^/]+)$/.test(rest)) return { kind: 'forward' };
   return { kind: 'refuse', reason: `unexpected ${method} ${pathname}` };

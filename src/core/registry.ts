@@ -1,7 +1,11 @@
 import { parseImageRef } from './image-ref.js';
 
 /** Credentials as the Engine API takes them (X-Registry-Auth). */
-export interface RegistryAuth { username: string; password: string; serveraddress: string }
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  serveraddress: string;
+}
 
 /** The configured registry, resolved once from the config: which images it holds and the credentials for them. */
 export interface RegistryAccess {

@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
-import { ConfigError } from '../errors.js';
 import type { PipelineConfig } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
 import { branchTag } from './tag.js';
 
 /** The environment a name or alias stands for (`stage` → `qa`). */
@@ -8,18 +8,25 @@ export function findEnvironment(config: PipelineConfig, nameOrAlias: string): st
   if (config.environments[nameOrAlias]) return nameOrAlias;
   const owner = Object.entries(config.environments).find(([, env]) => env.aliases.includes(nameOrAlias));
   if (owner) return owner[0];
-  const known = Object.entries(config.environments).map(([name, env]) => (env.aliases.length ? `${name} (${env.aliases.join(', ')})` : name));
+  const known = Object.entries(config.environments).map(([name, env]) =>
+    env.aliases.length ? `${name} (${env.aliases.join(', ')})` : name,
+  );
   throw new ConfigError(`unknown environment "${nameOrAlias}"; known: ${known.join(', ')}`);
 }
 
-export interface Revision { branch?: string; tags: string[] }
+export interface Revision {
+  branch?: string;
+  tags: string[];
+}
 
 /** The environments whose `on.branches` match the branch or whose `on.tags` match a tag at HEAD, in config order. */
 export function resolveEnvironments(config: PipelineConfig, revision: Revision): string[] {
   return Object.entries(config.environments)
-    .filter(([, env]) =>
-      (revision.branch !== undefined && matchesAny(env.on.branches, revision.branch)) ||
-      revision.tags.some((tag) => matchesAny(env.on.tags, tag)))
+    .filter(
+      ([, env]) =>
+        (revision.branch !== undefined && matchesAny(env.on.branches, revision.branch)) ||
+        revision.tags.some((tag) => matchesAny(env.on.tags, tag)),
+    )
     .map(([name]) => name);
 }
 

@@ -4,7 +4,8 @@ import { ConfigError } from '../errors.js';
 /** Quote one argument for a POSIX shell: wrap in single quotes, escaping embedded single quotes. */
 export function shellQuote(arg: string): string {
   // A NUL cannot travel in a command string: the remote side would cut the argument short.
-  if (arg.includes('\0')) throw new ConfigError(`cannot pass an argument containing a NUL byte to a remote command: ${JSON.stringify(arg)}`);
+  if (arg.includes('\0'))
+    throw new ConfigError(`cannot pass an argument containing a NUL byte to a remote command: ${JSON.stringify(arg)}`);
   // Inside single quotes nothing is special except the closing quote: close, add \', reopen.
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }

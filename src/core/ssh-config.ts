@@ -3,7 +3,7 @@
  * it says about one host, evaluated as ssh does: Host and Match blocks in file order, the first value
  * of a keyword wins (IdentityFile accumulates), Include in place. Pure: the caller reads the files.
  */
-import { parse, type Line } from 'ssh-config';
+import { type Line, parse } from 'ssh-config';
 import { ConfigError } from '../errors.js';
 import { wildcardMatches } from './known-hosts.js';
 

@@ -73,8 +73,13 @@ function route(resolution: Resolution, role: 'target' | 'jump', jumpsGiven: Host
   const chain = [...seen, spec.host];
   if (seen.includes(spec.host)) throw new ConfigError(`SSH config ${file?.path}: ProxyJump loop: ${chain.join(' → ')}`);
   // The user known before the file is read: for a target, the spec's or the settings'.
-  const user = role === 'target' ? spec.user ?? resolution.settings.user : spec.user;
-  const lookup = { name: spec.host, user, defaultUser: resolution.settings.user ?? DEFAULT_SSH_USER, localUser: resolution.context.localUser };
+  const user = role === 'target' ? (spec.user ?? resolution.settings.user) : spec.user;
+  const lookup = {
+    name: spec.host,
+    user,
+    defaultUser: resolution.settings.user ?? DEFAULT_SSH_USER,
+    localUser: resolution.context.localUser,
+  };
   const found = file ? lookupHost(file, lookup) : { identityFiles: [] };
   const hop = makeHop(resolution, role, found);
   const jumps = jumpsGiven ?? proxyJumps(found, hop, file);
@@ -90,17 +95,22 @@ function makeHop(resolution: Resolution, role: 'target' | 'jump', found: SshHost
   const name = spec.host;
   const host = found.hostName === undefined ? name : expandHostName(found.hostName, name);
   const fileUser = found.user;
-  const user = role === 'target'
-    ? spec.user ?? settings.user ?? fileUser ?? DEFAULT_SSH_USER
-    : spec.user ?? fileUser ?? settings.user ?? DEFAULT_SSH_USER;
-  const port = (role === 'target' ? spec.port ?? settings.port : spec.port) ?? filePort(found, name, file) ?? DEFAULT_PORT;
+  const user =
+    role === 'target'
+      ? (spec.user ?? settings.user ?? fileUser ?? DEFAULT_SSH_USER)
+      : (spec.user ?? fileUser ?? settings.user ?? DEFAULT_SSH_USER);
+  const port = (role === 'target' ? (spec.port ?? settings.port) : spec.port) ?? filePort(found, name, file) ?? DEFAULT_PORT;
   const tokens = { home: context.home, localUser: context.localUser, host, name, port, user };
-  const fromFile = found.identityFiles.filter((path) => path.toLowerCase() !== 'none').map((path) => ({ path: expandPath(path, tokens, 'IdentityFile', file), required: false }));
+  const fromFile = found.identityFiles
+    .filter((path) => path.toLowerCase() !== 'none')
+    .map((path) => ({ path: expandPath(path, tokens, 'IdentityFile', file), required: false }));
   const fromSettings = settings.identityFile === undefined ? [] : [{ path: settings.identityFile, required: true }];
-  const knownHosts = settings.knownHosts !== undefined
-    ? [settings.knownHosts]
-    : found.userKnownHostsFiles?.filter((path) => path.toLowerCase() !== 'none').map((path) => expandPath(path, tokens, 'UserKnownHostsFile', file))
-      ?? [`${context.home}/.ssh/known_hosts`];
+  const knownHosts =
+    settings.knownHosts !== undefined
+      ? [settings.knownHosts]
+      : (found.userKnownHostsFiles
+          ?.filter((path) => path.toLowerCase() !== 'none')
+          .map((path) => expandPath(path, tokens, 'UserKnownHostsFile', file)) ?? [`${context.home}/.ssh/known_hosts`]);
   return {
     name,
     host,
@@ -116,7 +126,8 @@ function makeHop(resolution: Resolution, role: 'target' | 'jump', found: SshHost
 function filePort(found: SshHostConfig, name: string, file: SshConfigFile | undefined): number | undefined {
   if (found.port === undefined) return undefined;
   const port = Number(found.port);
-  if (!/^\d+$/.test(found.port) || port < 1 || port > 65535) throw new ConfigError(`SSH config ${file?.path}: Port "${found.port}" for ${name} must be a number from 1 to 65535`);
+  if (!/^\d+$/.test(found.port) || port < 1 || port > 65535)
+    throw new ConfigError(`SSH config ${file?.path}: Port "${found.port}" for ${name} must be a number from 1 to 65535`);
   return port;
 }
 
@@ -135,7 +146,11 @@ function parseJump(jump: string, name: string, file: SshConfigFile | undefined):
   try {
     const address = parseHost(jump.replace(/^ssh:\/\//, ''), {});
     if (address.kind === 'local') return { host: address.id };
-    return { host: address.host, ...(address.user !== undefined ? { user: address.user } : {}), ...(address.port !== undefined ? { port: address.port } : {}) };
+    return {
+      host: address.host,
+      ...(address.user !== undefined ? { user: address.user } : {}),
+      ...(address.port !== undefined ? { port: address.port } : {}),
+    };
   } catch (error) {
     throw new ConfigError(`SSH config ${file?.path}: ProxyJump of ${name}: ${(error as Error).message}`);
   }
@@ -154,15 +169,24 @@ interface PathTokens {
 export function expandPath(path: string, tokens: PathTokens, keyword: string, file?: SshConfigFile): string {
   const expanded = path.replace(/%(.)/g, (token, letter: string) => {
     switch (letter) {
-      case '%': return '%';
-      case 'd': return tokens.home;
-      case 'h': return tokens.host;
-      case 'k': return knownHostsName(tokens.host, tokens.port);
-      case 'n': return tokens.name;
-      case 'p': return String(tokens.port);
-      case 'r': return tokens.user;
-      case 'u': return tokens.localUser;
-      default: throw new ConfigError(`SSH config ${file?.path}: ${keyword} ${path}: the token ${token} is not supported`);
+      case '%':
+        return '%';
+      case 'd':
+        return tokens.home;
+      case 'h':
+        return tokens.host;
+      case 'k':
+        return knownHostsName(tokens.host, tokens.port);
+      case 'n':
+        return tokens.name;
+      case 'p':
+        return String(tokens.port);
+      case 'r':
+        return tokens.user;
+      case 'u':
+        return tokens.localUser;
+      default:
+        throw new ConfigError(`SSH config ${file?.path}: ${keyword} ${path}: the token ${token} is not supported`);
     }
   });
   return expanded === '~' ? tokens.home : expanded.startsWith('~/') ? `${tokens.home}${expanded.slice(1)}` : expanded;

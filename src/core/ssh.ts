@@ -7,8 +7,13 @@ import type { HostKeyVerdict } from './known-hosts.js';
 
 /** ssh2's host key algorithms, in its own order of preference. */
 const HOST_KEY_ALGORITHMS = [
-  'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
-  'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa',
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
 ] as const;
 
 export type HostKeyAlgorithm = (typeof HOST_KEY_ALGORITHMS)[number];
@@ -27,7 +32,12 @@ export function hostKeyAlgorithms(types: string[]): HostKeyAlgorithm[] | undefin
 }
 
 /** Why a host key was refused, and for an unknown host how to add it (to the first of several known_hosts files). */
-export function describeHostKeyProblem(host: string, port: number, knownHosts: string | readonly string[], verdict: Exclude<HostKeyVerdict, 'match'>): string {
+export function describeHostKeyProblem(
+  host: string,
+  port: number,
+  knownHosts: string | readonly string[],
+  verdict: Exclude<HostKeyVerdict, 'match'>,
+): string {
   const files = typeof knownHosts === 'string' ? [knownHosts] : knownHosts;
   if (verdict === 'unknown') {
     const scan = port === 22 ? `ssh-keyscan ${host}` : `ssh-keyscan -p ${port} ${host}`;

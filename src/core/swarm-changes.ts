@@ -41,7 +41,10 @@ export function planSwarmChanges(services: readonly SwarmServicePlan[], observed
   const changes = services.map((svc): SwarmChange => {
     const current = observed.get(svc.service);
     if (!current) return { service: svc.service, action: 'create' };
-    if (!svc.redeploy) return current.running > 0 ? { service: svc.service, action: 'leave', current } : { service: svc.service, action: 'update', current, force: true };
+    if (!svc.redeploy)
+      return current.running > 0
+        ? { service: svc.service, action: 'leave', current }
+        : { service: svc.service, action: 'update', current, force: true };
     return { service: svc.service, action: 'update', current };
   });
   for (const [service, current] of observed) {
@@ -55,19 +58,27 @@ export function asServiceChange(change: SwarmChange): ServiceChange {
   const action = ({ create: 'start', update: 'replace', leave: 'leave', remove: 'remove' } as const)[change.action];
   const { current } = change;
   if (!current) return { service: change.service, action };
-  const seen = { running: current.running > 0, image: current.image?.image ?? 'no image', ...(current.image ? { tag: current.image.tag } : {}), ...(current.image?.digest ? { digest: current.image.digest } : {}) };
+  const seen = {
+    running: current.running > 0,
+    image: current.image?.image ?? 'no image',
+    ...(current.image ? { tag: current.image.tag } : {}),
+    ...(current.image?.digest ? { digest: current.image.digest } : {}),
+  };
   return { service: change.service, action, current: seen };
 }
 
 /** The history the new spec carries: what ran until now first, without the release being deployed, at most `keep`. */
 export function nextHistory(current: ObservedService | undefined, next: ServiceImage, keep: number): ServiceImage[] {
-  const before = current?.image ? [current.image, ...current.history] : current?.history ?? [];
+  const before = current?.image ? [current.image, ...current.history] : (current?.history ?? []);
   const seen = new Set<string>([next.image]);
   return before.filter((entry) => !seen.has(entry.image) && seen.add(entry.image)).slice(0, keep);
 }
 
 /** The kept release a rollback brings back — the newest, or the one deployed with `to` — and the history it leaves. */
-export function rollbackTarget(history: readonly ServiceImage[], to?: string): { target: ServiceImage; history: ServiceImage[] } | undefined {
+export function rollbackTarget(
+  history: readonly ServiceImage[],
+  to?: string,
+): { target: ServiceImage; history: ServiceImage[] } | undefined {
   const index = to === undefined ? (history.length > 0 ? 0 : -1) : history.findIndex((entry) => entry.tag === to);
   return index === -1 ? undefined : { target: history[index]!, history: history.slice(index + 1) };
 }
@@ -97,7 +108,15 @@ export function templateFingerprint(template: TemplateShape | undefined): string
     env: c.Env ?? [],
     labels: c.Labels ?? {},
     stopGrace: c.StopGracePeriod ?? 0,
-    health: health ? { test: health.Test ?? [], interval: health.Interval ?? 0, timeout: health.Timeout ?? 0, retries: health.Retries ?? 0, start: health.StartPeriod ?? 0 } : null,
+    health: health
+      ? {
+          test: health.Test ?? [],
+          interval: health.Interval ?? 0,
+          timeout: health.Timeout ?? 0,
+          retries: health.Retries ?? 0,
+          start: health.StartPeriod ?? 0,
+        }
+      : null,
     constraints: template?.Placement?.Constraints ?? [],
     networks: (template?.Networks ?? []).map((n) => ({ target: n.Target ?? '', aliases: n.Aliases ?? [] })),
     force: template?.ForceUpdate ?? 0,
@@ -107,7 +126,12 @@ export function templateFingerprint(template: TemplateShape | undefined): string
 /** The parts of a task template (a service's TaskTemplate, a task's Spec) that say what its tasks run. */
 export interface TemplateShape {
   ContainerSpec?: {
-    Image?: string; Command?: string[]; Args?: string[]; Env?: string[]; Labels?: Record<string, string>; StopGracePeriod?: number;
+    Image?: string;
+    Command?: string[];
+    Args?: string[];
+    Env?: string[];
+    Labels?: Record<string, string>;
+    StopGracePeriod?: number;
     HealthCheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
   };
   Placement?: { Constraints?: string[] };
@@ -118,7 +142,10 @@ export interface TemplateShape {
 function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${stableJson((value as Record<string, unknown>)[key])}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${stableJson((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value ?? null);
 }

@@ -21,7 +21,11 @@ export interface TaskView {
   tag?: string;
 }
 
-export interface UpdateView { state: string; startedAt?: string; message?: string }
+export interface UpdateView {
+  state: string;
+  startedAt?: string;
+  message?: string;
+}
 
 export interface RolloutView {
   /** What was asked of Swarm: a new service, a new spec, or the previous spec back (`rollback=previous`). */
@@ -36,10 +40,7 @@ export interface RolloutView {
   tasks: readonly TaskView[];
 }
 
-export type RolloutVerdict =
-  | { done: false }
-  | { done: true; ok: true }
-  | { done: true; ok: false; rolledBack: boolean; reason: string };
+export type RolloutVerdict = { done: false } | { done: true; ok: true } | { done: true; ok: false; rolledBack: boolean; reason: string };
 
 const WAITING = { done: false } as const;
 const OK = { done: true, ok: true } as const;
@@ -48,7 +49,12 @@ export function rolloutVerdict(view: RolloutView, describe: (task: TaskView) => 
   const update = view.update && view.update.startedAt !== view.previousStartedAt ? view.update : undefined;
   const failure = (rolledBack: boolean, what: string): RolloutVerdict => {
     const task = failedTask(view.tasks, update?.message);
-    return { done: true, ok: false, rolledBack, reason: `${what}${task ? `: ${describe(task)}` : update?.message ? ` (${update.message})` : ''}` };
+    return {
+      done: true,
+      ok: false,
+      rolledBack,
+      reason: `${what}${task ? `: ${describe(task)}` : update?.message ? ` (${update.message})` : ''}`,
+    };
   };
   if (update) {
     switch (update.state) {
@@ -86,7 +92,12 @@ export function failedTask(tasks: readonly TaskView[], message: string | undefin
 export function describeTask(service: string, task: TaskView, names: ReadonlyMap<string, string>): string {
   const node = task.nodeId ? ` on ${names.get(task.nodeId) ?? task.nodeId.slice(0, 12)}` : '';
   const which = task.slot !== undefined ? `${service}.${task.slot}` : service;
-  const desired = task.desired !== task.state && ['shutdown', 'remove'].includes(task.desired) && !['shutdown', 'complete', 'failed', 'rejected'].includes(task.state) ? ` (stopping)` : '';
+  const desired =
+    task.desired !== task.state &&
+    ['shutdown', 'remove'].includes(task.desired) &&
+    !['shutdown', 'complete', 'failed', 'rejected'].includes(task.state)
+      ? ` (stopping)`
+      : '';
   return `${which}${node}: ${task.state}${desired}${task.tag ? ` ${task.tag}` : ''}${task.err ? `: ${task.err}` : ''}`;
 }
 
@@ -94,7 +105,12 @@ export function describeTask(service: string, task: TaskView, names: ReadonlyMap
  * The lines to print for tasks that changed since `seen` (task id → what was printed), which is updated: a rollout
  * prints one line per task each time its state changes, and nothing for tasks that were already as they are.
  */
-export function taskLines(service: string, tasks: readonly TaskView[], seen: Map<string, string>, names: ReadonlyMap<string, string>): string[] {
+export function taskLines(
+  service: string,
+  tasks: readonly TaskView[],
+  seen: Map<string, string>,
+  names: ReadonlyMap<string, string>,
+): string[] {
   const lines: string[] = [];
   for (const task of [...tasks].sort((a, b) => (a.at ?? '').localeCompare(b.at ?? ''))) {
     const line = describeTask(service, task, names);
@@ -107,11 +123,17 @@ export function taskLines(service: string, tasks: readonly TaskView[], seen: Map
 /** What `pipeline status` says of a service's rollout: converged, or where its last update stands. */
 export function describeUpdate(update: { State?: string; Message?: string } | undefined, running: number, desired: number): string {
   switch (update?.State) {
-    case 'updating': return 'updating';
-    case 'rollback_started': return 'rolling back';
-    case 'rollback_completed': return `last update rolled back${update.Message && update.Message !== 'rollback completed' ? ` (${update.Message})` : ''}`;
-    case 'paused': return `update paused${update.Message ? `: ${update.Message}` : ''}`;
-    case 'rollback_paused': return `rollback paused${update.Message ? `: ${update.Message}` : ''}`;
-    default: return running >= desired ? 'converged' : 'converging';
+    case 'updating':
+      return 'updating';
+    case 'rollback_started':
+      return 'rolling back';
+    case 'rollback_completed':
+      return `last update rolled back${update.Message && update.Message !== 'rollback completed' ? ` (${update.Message})` : ''}`;
+    case 'paused':
+      return `update paused${update.Message ? `: ${update.Message}` : ''}`;
+    case 'rollback_paused':
+      return `rollback paused${update.Message ? `: ${update.Message}` : ''}`;
+    default:
+      return running >= desired ? 'converged' : 'converging';
   }
 }

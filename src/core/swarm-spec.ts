@@ -3,10 +3,10 @@
  * service, made from the same plan a fleet deploys (pure: the nodes, network and secrets are passed in).
  */
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
-import { parseHost, type HostAddress } from './hosts.js';
+import { type HostAddress, parseHost } from './hosts.js';
 import { tagOf } from './image-ref.js';
-import { LABEL_PREFIX, publishedPort, runsRelease, servicePlan, type ServicePlan } from './plan.js';
-import { releaseRef, type Release } from './release.js';
+import { LABEL_PREFIX, publishedPort, runsRelease, type ServicePlan, servicePlan } from './plan.js';
+import { type Release, releaseRef } from './release.js';
 
 /** The labels `docker stack` reads: `docker stack ps <project>` lists the services that carry it. */
 export const STACK_NAMESPACE = 'com.docker.stack.namespace';
@@ -90,8 +90,13 @@ const CONSTRAINT_VALUE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 export function placementConstraints(roles: readonly string[], nodes: readonly SwarmNode[]): string[] {
   if (roles.length === 1) return [`node.labels.role==${roles[0]}`];
   const outside = nodes.filter((node) => node.role === undefined || !roles.includes(node.role));
-  const otherRoles = [...new Set(outside.flatMap((node) => (node.role !== undefined && CONSTRAINT_VALUE.test(node.role) ? [node.role] : [])))].sort();
-  const unnamed = outside.filter((node) => node.role === undefined || !CONSTRAINT_VALUE.test(node.role)).map((node) => node.id).sort();
+  const otherRoles = [
+    ...new Set(outside.flatMap((node) => (node.role !== undefined && CONSTRAINT_VALUE.test(node.role) ? [node.role] : []))),
+  ].sort();
+  const unnamed = outside
+    .filter((node) => node.role === undefined || !CONSTRAINT_VALUE.test(node.role))
+    .map((node) => node.id)
+    .sort();
   return [...otherRoles.map((role) => `node.labels.role!=${role}`), ...unnamed.map((id) => `node.id!=${id}`)];
 }
 
@@ -101,26 +106,41 @@ export function placementProblems(plan: Pick<SwarmPlan, 'publish' | 'services'>,
   const roles = [...new Set(plan.services.flatMap((svc) => svc.roles))];
   for (const role of roles) {
     if (nodesOf([role], nodes).length === 0) {
-      const users = plan.services.filter((svc) => svc.roles.includes(role)).map((svc) => svc.service).join(', ');
+      const users = plan.services
+        .filter((svc) => svc.roles.includes(role))
+        .map((svc) => svc.service)
+        .join(', ');
       problems.push(`no available node has the label role=${role} (for ${users}): docker node update --label-add role=${role} NODE`);
     }
   }
   for (const svc of plan.services) {
     const eligible = nodesOf(svc.roles, nodes).length;
     if (plan.publish === 'host' && svc.redeploy && svc.ports.length > 0 && eligible > 0 && svc.replicas > eligible) {
-      problems.push(`${svc.service}: ${svc.replicas} replicas publish ${svc.ports.join(', ')} in host mode, but ${eligible} node(s) have its roles: a port is published once per node`);
+      problems.push(
+        `${svc.service}: ${svc.replicas} replicas publish ${svc.ports.join(', ')} in host mode, but ${eligible} node(s) have its roles: a port is published once per node`,
+      );
     }
   }
   return problems;
 }
 
 /** The image a service's tasks run, pinned by digest when it is known (`repo:tag@sha256:…`), with what it is. */
-export interface ServiceImage { image: string; tag: string; digest?: string; commit?: string }
+export interface ServiceImage {
+  image: string;
+  tag: string;
+  digest?: string;
+  commit?: string;
+}
 
 /** The release for a service of the pipeline's image; a third-party image with the digest found for it (if any). */
 export function serviceImageOf(svc: ServicePlan, release: Release, thirdPartyDigest?: string): ServiceImage {
   if (runsRelease(svc)) {
-    return { image: pinned(releaseRef(release), release.digest), tag: release.tag, ...(release.digest ? { digest: release.digest } : {}), ...(release.commit ? { commit: release.commit } : {}) };
+    return {
+      image: pinned(releaseRef(release), release.digest),
+      tag: release.tag,
+      ...(release.digest ? { digest: release.digest } : {}),
+      ...(release.commit ? { commit: release.commit } : {}),
+    };
   }
   return { image: pinned(svc.image!, thirdPartyDigest), tag: tagOf(svc.image!), ...(thirdPartyDigest ? { digest: thirdPartyDigest } : {}) };
 }
@@ -129,13 +149,34 @@ function pinned(ref: string, digest: string | undefined): string {
   return digest ? `${ref.split('@')[0]}@${digest}` : ref;
 }
 
-export interface HealthCheckSpec { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number }
-export interface RolloutConfig {
-  Parallelism: number; Delay: number; FailureAction: 'rollback' | 'pause'; Monitor: number; MaxFailureRatio: number; Order: 'start-first' | 'stop-first';
+export interface HealthCheckSpec {
+  Test: string[];
+  Interval: number;
+  Timeout: number;
+  Retries: number;
+  StartPeriod: number;
 }
-export interface PortSpec { Protocol: 'tcp' | 'udp'; TargetPort: number; PublishedPort?: number; PublishMode: 'ingress' | 'host' }
+export interface RolloutConfig {
+  Parallelism: number;
+  Delay: number;
+  FailureAction: 'rollback' | 'pause';
+  Monitor: number;
+  MaxFailureRatio: number;
+  Order: 'start-first' | 'stop-first';
+}
+export interface PortSpec {
+  Protocol: 'tcp' | 'udp';
+  TargetPort: number;
+  PublishedPort?: number;
+  PublishMode: 'ingress' | 'host';
+}
 export interface ContainerSpec {
-  Image: string; Args?: string[]; Env: string[]; Labels: Record<string, string>; StopGracePeriod: number; HealthCheck?: HealthCheckSpec;
+  Image: string;
+  Args?: string[];
+  Env: string[];
+  Labels: Record<string, string>;
+  StopGracePeriod: number;
+  HealthCheck?: HealthCheckSpec;
 }
 export interface TaskTemplate {
   ContainerSpec: ContainerSpec;
@@ -225,7 +266,10 @@ export function ns(ms: number): number {
  * mode is in the way, which a new task on the same node could not bind; a failed task rolls the update back. Monitor
  * covers the health check's start period and retries, so a task that turns unhealthy after starting counts as failed.
  */
-export function rolloutConfig(svc: Pick<ServicePlan, 'ports' | 'healthcheck' | 'startPeriodMs'>, publish: 'ingress' | 'host'): RolloutConfig {
+export function rolloutConfig(
+  svc: Pick<ServicePlan, 'ports' | 'healthcheck' | 'startPeriodMs'>,
+  publish: 'ingress' | 'host',
+): RolloutConfig {
   return {
     Parallelism: 1,
     Delay: 0,
@@ -253,8 +297,16 @@ export function healthCheckSpec(check: HealthcheckConfig | undefined): HealthChe
   if (!check) return undefined;
   const test = check.http
     ? ['CMD', 'sh', '-c', HTTP_PROBE, 'sh', `http://127.0.0.1:${check.http.port}${check.http.path}`]
-    : ['CMD', 'CMD-SHELL', 'NONE'].includes(check.test![0]!) ? check.test! : ['CMD', ...check.test!];
-  return { Test: test, Interval: ns(check.interval), Timeout: ns(check.timeout), Retries: check.retries, StartPeriod: ns(check.startPeriod) };
+    : ['CMD', 'CMD-SHELL', 'NONE'].includes(check.test![0]!)
+      ? check.test!
+      : ['CMD', ...check.test!];
+  return {
+    Test: test,
+    Interval: ns(check.interval),
+    Timeout: ns(check.timeout),
+    Retries: check.retries,
+    StartPeriod: ns(check.startPeriod),
+  };
 }
 
 /** Exit 0 only when $1 answers 2xx (wget fails on 4xx and 5xx and follows redirects). */
@@ -271,32 +323,49 @@ export function endpointSpec(ports: readonly string[], publish: 'ingress' | 'hos
     Ports: ports.map((entry) => {
       const [mapping, protocol = 'tcp'] = entry.split('/');
       const [published, target] = mapping!.includes(':') ? mapping!.split(':') : [undefined, mapping];
-      return { Protocol: protocol as 'tcp' | 'udp', TargetPort: Number(target), ...(published ? { PublishedPort: Number(published) } : {}), PublishMode: publish };
+      return {
+        Protocol: protocol as 'tcp' | 'udp',
+        TargetPort: Number(target),
+        ...(published ? { PublishedPort: Number(published) } : {}),
+        PublishMode: publish,
+      };
     }),
   };
 }
 
 /** The release a service's spec says it runs (its labels), for history and status. */
-export function specImage(spec: { Labels?: Record<string, string>; TaskTemplate?: { ContainerSpec?: { Image?: string } } } | undefined): ServiceImage | undefined {
+export function specImage(
+  spec: { Labels?: Record<string, string>; TaskTemplate?: { ContainerSpec?: { Image?: string } } } | undefined,
+): ServiceImage | undefined {
   const image = spec?.TaskTemplate?.ContainerSpec?.Image;
   if (!image) return undefined;
   const labels = spec.Labels ?? {};
   const digest = labels[`${LABEL_PREFIX}digest`] ?? image.split('@')[1];
   const commit = labels[`${LABEL_PREFIX}commit`];
-  return { image, tag: labels[`${LABEL_PREFIX}tag`] ?? tagOf(image.split('@')[0]!), ...(digest ? { digest } : {}), ...(commit ? { commit } : {}) };
+  return {
+    image,
+    tag: labels[`${LABEL_PREFIX}tag`] ?? tagOf(image.split('@')[0]!),
+    ...(digest ? { digest } : {}),
+    ...(commit ? { commit } : {}),
+  };
 }
 
 /**
  * Where people reach each service that publishes its health check port (or its first port): in host mode on every
  * node that runs one of its tasks, through the routing mesh on the manager.
  */
-export function serviceUrls(plan: Pick<SwarmPlan, 'publish' | 'services' | 'manager'>, taskNodes: ReadonlyMap<string, readonly string[]>, nodes: readonly SwarmNode[]): { host: string; service: string; url: string }[] {
+export function serviceUrls(
+  plan: Pick<SwarmPlan, 'publish' | 'services' | 'manager'>,
+  taskNodes: ReadonlyMap<string, readonly string[]>,
+  nodes: readonly SwarmNode[],
+): { host: string; service: string; url: string }[] {
   const names = nodeNames(nodes);
   return plan.services.flatMap((svc) => {
     const containerPort = svc.healthcheck?.http?.port ?? Number(svc.ports[0]?.split('/')[0]?.split(':').at(-1));
     const port = publishedPort(svc.ports, containerPort);
     if (!port) return [];
-    const url = (address: string) => `http://${address.includes(':') ? `[${address}]` : address}:${port}${svc.healthcheck?.http?.path ?? '/'}`;
+    const url = (address: string) =>
+      `http://${address.includes(':') ? `[${address}]` : address}:${port}${svc.healthcheck?.http?.path ?? '/'}`;
     if (plan.publish === 'ingress') {
       const manager = plan.manager.kind === 'local' ? '127.0.0.1' : plan.manager.host;
       return [{ host: plan.manager.id, service: svc.service, url: url(manager) }];

@@ -5,7 +5,9 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise,
-    new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new StageError(`${what} timed out after ${ms / 1000}s`)), ms); }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StageError(`${what} timed out after ${ms / 1000}s`)), ms);
+    }),
   ]).finally(() => clearTimeout(timer));
 }
 

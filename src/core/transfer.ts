@@ -32,7 +32,10 @@ export interface TransferPolicy {
 
 export const TRANSFER_POLICY: TransferPolicy = { step: 0.1, everyMs: 5_000, minBytes: 1_000_000 };
 
-interface Layer { done: number; total: number }
+interface Layer {
+  done: number;
+  total: number;
+}
 
 export interface TransferState {
   layers: ReadonlyMap<string, Layer>;
@@ -52,11 +55,16 @@ const MOVING = new Set(['Downloading', 'Pushing']);
 const MOVED = new Set(['Download complete', 'Verifying Checksum', 'Pull complete', 'Pushed']);
 
 /** The next state after one event, and the report to give now, if any. */
-export function transferStep(state: TransferState, event: LayerEvent, now: number, policy: TransferPolicy = TRANSFER_POLICY): { state: TransferState; report?: TransferReport } {
+export function transferStep(
+  state: TransferState,
+  event: LayerEvent,
+  now: number,
+  policy: TransferPolicy = TRANSFER_POLICY,
+): { state: TransferState; report?: TransferReport } {
   const next = withEvent(state, event, now);
   if (next === state) return { state };
   const { done, total } = sums(next.layers);
-  const step = total > 0 ? Math.floor((done / total) / policy.step + 1e-9) : 0;
+  const step = total > 0 ? Math.floor(done / total / policy.step + 1e-9) : 0;
   const due = step > next.reportedStep || (next.reportedAt !== undefined ? now - next.reportedAt : now - next.startedAt!) >= policy.everyMs;
   if (!due || done === next.reportedDone || total < policy.minBytes) return { state: next };
   return {
@@ -128,7 +136,11 @@ export function formatTransfer(report: TransferReport): string {
  * A transfer followed event by event, calling `report` with a line when one is due (see transferStep) and once at
  * its end; the clock is injected.
  */
-export function followTransfer(report: (line: string) => void, now: () => number = Date.now, policy: TransferPolicy = TRANSFER_POLICY): { event(event: LayerEvent): void; end(): void } {
+export function followTransfer(
+  report: (line: string) => void,
+  now: () => number = Date.now,
+  policy: TransferPolicy = TRANSFER_POLICY,
+): { event(event: LayerEvent): void; end(): void } {
   let state = NEW_TRANSFER;
   return {
     event(event) {

@@ -3,7 +3,7 @@ import type { ServiceResult } from '../core/changes.js';
 import type { Masker } from '../core/mask.js';
 import { HostError } from '../errors.js';
 import type { LockFields } from './lock.js';
-import { Phase, type MemberTask } from './phase.js';
+import { type MemberTask, Phase } from './phase.js';
 import type { DeployJob, DeployTarget, Log, MemberDeploy, ServiceUrl, TargetMember } from './target.js';
 
 export interface EnvironmentDeployOptions {
@@ -49,7 +49,10 @@ export class EnvironmentDeploy {
       title: 'unlock',
       task: async (_ctx, task) => {
         await Promise.allSettled([...this.members.values()].map((member) => member.finish()));
-        this.options.onDeployed(this.target.members.map((m) => ({ host: m.id, services: this.members.get(m.id)!.results })), this.target.urls());
+        this.options.onDeployed(
+          this.target.members.map((m) => ({ host: m.id, services: this.members.get(m.id)!.results })),
+          this.target.urls(),
+        );
         await this.target.close();
         task.title = `unlock: ${this.target.environment} released`;
       },
@@ -60,12 +63,20 @@ export class EnvironmentDeploy {
     }
     const pull = this.phase('pull', (member) => this.member(member).pull());
     const switchHosts = this.switching('switch', (member) => member.switch());
-    const verify = this.phase('verify', (member) => this.member(member).verify(), () => this.undoAll());
+    const verify = this.phase(
+      'verify',
+      (member) => this.member(member).verify(),
+      () => this.undoAll(),
+    );
     return [preflight.task(), lock, pull.task(), switchHosts.task(), verify.task(), unlock];
   }
 
   /** A phase; `afterFailure` runs when a member failed, before the deploy fails. */
-  private phase(title: string, work: (member: TargetMember, task: MemberTask) => Promise<void>, afterFailure?: () => Promise<string>): Phase {
+  private phase(
+    title: string,
+    work: (member: TargetMember, task: MemberTask) => Promise<void>,
+    afterFailure?: () => Promise<string>,
+  ): Phase {
     const { concurrency, job, mask, onFailure } = this.options;
     return new Phase(title, () => this.target.members, work, {
       concurrency,
@@ -93,18 +104,30 @@ export class EnvironmentDeploy {
 
   /** The switch (or, for a rollback, the switch back), each member's title saying what its services did. */
   private switching(title: string, act: (member: MemberDeploy) => Promise<void>): Phase {
-    return this.phase(title, async (member, task) => {
-      const deploy = this.member(member);
-      await act(deploy);
-      task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
-    }, () => this.undoAll());
+    return this.phase(
+      title,
+      async (member, task) => {
+        const deploy = this.member(member);
+        await act(deploy);
+        task.title = `${member.id}: ${deploy.results.map((r) => `${r.service} ${r.action}`).join(', ')}`;
+      },
+      () => this.undoAll(),
+    );
   }
 
   /** Puts every member that switched back on its release; the text ends the failure's message. */
   private async undoAll(): Promise<string> {
-    const outcomes = await Promise.all([...this.members.values()].map((member) => member.undo().then(() => undefined, (error: Error) =>
-      `${member.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`)));
+    const outcomes = await Promise.all(
+      [...this.members.values()].map((member) =>
+        member.undo().then(
+          () => undefined,
+          (error: Error) => `${member.id} (${error instanceof HostError ? error.reason.replace(/^.*: /, '') : error.message})`,
+        ),
+      ),
+    );
     const failed = outcomes.filter(Boolean);
-    return failed.length === 0 ? '; every host is back on its previous release' : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${this.target.environment}`;
+    return failed.length === 0
+      ? '; every host is back on its previous release'
+      : `; could not roll back ${failed.join(', ')}: check it with pipeline status ${this.target.environment}`;
   }
 }

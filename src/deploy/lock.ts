@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import type { CiInfo } from '../core/ci.js';
 import type { ExecResult, HostExec } from '../adapters/ports.js';
+import type { CiInfo } from '../core/ci.js';
 
 export type { HostExec };
 

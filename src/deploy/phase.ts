@@ -38,9 +38,18 @@ export class Phase {
       task: (_ctx, phaseTask) => {
         if (this.options.signal.aborted) throw new StageError('stopped by a signal');
         const members: ListrTask = {
-          task: (_members, group) => group.newListr(this.members().map((member) => this.memberTask(member)), { concurrent: this.options.concurrency, exitOnError: false }),
+          task: (_members, group) =>
+            group.newListr(
+              this.members().map((member) => this.memberTask(member)),
+              { concurrent: this.options.concurrency, exitOnError: false },
+            ),
         };
-        const gate: ListrTask = { task: () => this.gate((text) => { phaseTask.title = text; }) };
+        const gate: ListrTask = {
+          task: () =>
+            this.gate((text) => {
+              phaseTask.title = text;
+            }),
+        };
         return phaseTask.newListr([members, gate], { exitOnError: true });
       },
     };
@@ -51,7 +60,9 @@ export class Phase {
     return {
       title: member.id,
       task: async (_ctx, memberTask) => {
-        attachLog(member.id, (line) => { memberTask.output = mask(`${member.id}: ${line}`); });
+        attachLog(member.id, (line) => {
+          memberTask.output = mask(`${member.id}: ${line}`);
+        });
         try {
           await this.work(member, memberTask as MemberTask);
         } catch (error) {
@@ -67,7 +78,9 @@ export class Phase {
   private async gate(retitle: (text: string) => void): Promise<void> {
     if (this.failures.length > 0) {
       const after = this.options.afterFailure ? await this.options.afterFailure() : '';
-      throw new StageError(this.options.mask(`${this.title} failed on ${this.failures.length} host(s): ${this.failures.join('; ')}${after}`));
+      throw new StageError(
+        this.options.mask(`${this.title} failed on ${this.failures.length} host(s): ${this.failures.join('; ')}${after}`),
+      );
     }
     retitle(`${this.title}: ${this.members().length} host(s) ok`);
   }

@@ -11,7 +11,10 @@ import type { LockFields, LockInfo } from './lock.js';
 export type Log = (line: string) => void;
 
 /** A place the phases of a deploy run on: a host of a fleet, a swarm's manager. */
-export interface TargetMember { id: string; roles: string[] }
+export interface TargetMember {
+  id: string;
+  roles: string[];
+}
 
 /** What a deploy tells every member. */
 export interface DeployJob {
@@ -82,7 +85,11 @@ export interface EarlyPull {
 }
 
 /** A published address of a deployed service, for people to open. */
-export interface ServiceUrl { host: string; service: string; url: string }
+export interface ServiceUrl {
+  host: string;
+  service: string;
+  url: string;
+}
 
 export interface DeployTarget {
   readonly environment: string;

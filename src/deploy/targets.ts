@@ -18,7 +18,14 @@ export interface TargetDeps {
 export function createTarget(config: PipelineConfig, environment: string, deps: TargetDeps): DeployTarget {
   if (config.environments[environment]!.swarm) {
     const { parallel, keepReleases, lockTtl, ssh } = config;
-    return new SwarmTarget(planSwarm(config, environment), { parallel, keepReleases, lockTtlMs: lockTtl, registry: deps.registry, ssh, connect: (address) => deps.connect(address, environment) });
+    return new SwarmTarget(planSwarm(config, environment), {
+      parallel,
+      keepReleases,
+      lockTtlMs: lockTtl,
+      registry: deps.registry,
+      ssh,
+      connect: (address) => deps.connect(address, environment),
+    });
   }
   return new FleetTarget(planDeploy(config, environment), {
     project: config.project,

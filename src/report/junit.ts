@@ -1,17 +1,23 @@
 import type { StageResult } from '../runner/context.js';
 
 // Characters XML 1.0 does not allow at all (test output carries terminal escapes and other control bytes).
-const INVALID_XML_CHARS = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const INVALID_XML_CHARS =
+  /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const ANSI_ESCAPE = /\x1B\[[0-9;?]*[A-Za-z]/g;
 const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
 /** Text safe inside an XML attribute or element: escaped, colour codes and forbidden characters removed. */
 export function escapeXml(text: string): string {
-  return text.replace(ANSI_ESCAPE, '').replace(INVALID_XML_CHARS, '').replace(/[&<>"']/g, (char) => XML_ENTITIES[char]!);
+  return text
+    .replace(ANSI_ESCAPE, '')
+    .replace(INVALID_XML_CHARS, '')
+    .replace(/[&<>"']/g, (char) => XML_ENTITIES[char]!);
 }
 
 function attributes(values: Record<string, string | number>): string {
-  return Object.entries(values).map(([name, value]) => ` ${name}="${escapeXml(String(value))}"`).join('');
+  return Object.entries(values)
+    .map(([name, value]) => ` ${name}="${escapeXml(String(value))}"`)
+    .join('');
 }
 
 function seconds(ms: number): string {
@@ -22,9 +28,10 @@ function stageCase(stage: StageResult, classname: string): string {
   const open = `    <testcase${attributes({ classname, name: stage.stage, time: seconds(stage.durationMs) })}`;
   const message = stage.message ?? '';
   if (stage.status === 'success') return `${open}/>`;
-  const body = stage.status === 'failure'
-    ? `<failure${attributes({ message: message.split('\n')[0]!, type: 'StageFailure' })}>${escapeXml(message)}</failure>`
-    : `<skipped${attributes({ message })}/>`;
+  const body =
+    stage.status === 'failure'
+      ? `<failure${attributes({ message: message.split('\n')[0]!, type: 'StageFailure' })}>${escapeXml(message)}</failure>`
+      : `<skipped${attributes({ message })}/>`;
   return `${open}>\n      ${body}\n    </testcase>`;
 }
 
@@ -62,9 +69,15 @@ export function junitReport(input: JunitInput): string {
 }
 
 // Markup that opens or closes nothing (declarations, comments, CDATA) and tags, whose quoted attribute values may hold '>'.
-const XML_TOKEN = /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/([A-Za-z_][\w.:-]*)\s*>|<([A-Za-z_][\w.:-]*)(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(\/?)>/g;
+const XML_TOKEN =
+  /<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>|<\?[\s\S]*?\?>|<![^>]*>|<\/([A-Za-z_][\w.:-]*)\s*>|<([A-Za-z_][\w.:-]*)(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*(\/?)>/g;
 
-interface XmlElement { name: string; start: number; end: number; children: XmlElement[] }
+interface XmlElement {
+  name: string;
+  start: number;
+  end: number;
+  children: XmlElement[];
+}
 
 /** The element tree of a document, with each element's offsets; undefined when its tags do not nest. */
 function topElements(xml: string): XmlElement[] | undefined {
@@ -103,6 +116,7 @@ export function testResultSuites(xml: string, name: string): string[] | undefine
   const suites = root.children.filter((child) => child.name === 'testsuite').map(text);
   const cases = root.children.filter((child) => child.name === 'testcase');
   const failures = cases.filter((testcase) => testcase.children.some((child) => child.name === 'failure' || child.name === 'error')).length;
-  if (cases.length > 0) suites.unshift(`<testsuite${attributes({ name, tests: cases.length, failures })}>\n${cases.map(text).join('\n')}\n</testsuite>`);
+  if (cases.length > 0)
+    suites.unshift(`<testsuite${attributes({ name, tests: cases.length, failures })}>\n${cases.map(text).join('\n')}\n</testsuite>`);
   return suites;
 }

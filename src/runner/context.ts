@@ -1,15 +1,15 @@
 import type Docker from 'dockerode';
+import type { Commit } from '../adapters/git.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
-import type { Commit } from '../adapters/git.js';
 import type { ServiceResult } from '../core/changes.js';
 import type { CiInfo } from '../core/ci.js';
 import type { Masker } from '../core/mask.js';
 import type { RegistryAccess } from '../core/registry.js';
 import type { Release } from '../core/release.js';
 import type { TargetPool } from '../deploy/targets.js';
-import type { EarlyRelease } from '../stages/early.js';
 import { ConfigError } from '../errors.js';
+import type { EarlyRelease } from '../stages/early.js';
 
 export const STAGES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -29,9 +29,19 @@ export interface RunOptions {
 }
 
 /** How a stage ended, for summaries and reports. */
-export interface StageResult { stage: StageName; status: 'success' | 'failure' | 'skipped'; startedAt: string; durationMs: number; message?: string }
+export interface StageResult {
+  stage: StageName;
+  status: 'success' | 'failure' | 'skipped';
+  startedAt: string;
+  durationMs: number;
+  message?: string;
+}
 
-export interface HostDeployment { environment: string; host: string; services: ServiceResult[] }
+export interface HostDeployment {
+  environment: string;
+  host: string;
+  services: ServiceResult[];
+}
 
 /** What the stages hand to each other. */
 export interface RunContext {
@@ -64,7 +74,18 @@ export interface RunContext {
 }
 
 export function createRunContext(loaded: LoadedConfig, options: RunOptions, ci: CiInfo): RunContext {
-  return { config: loaded.config, configDir: loaded.dir, options, ci, tags: [], pushed: [], environments: [], deployments: [], urls: [], stages: [] };
+  return {
+    config: loaded.config,
+    configDir: loaded.dir,
+    options,
+    ci,
+    tags: [],
+    pushed: [],
+    environments: [],
+    deployments: [],
+    urls: [],
+    stages: [],
+  };
 }
 
 /** Whether a stage runs under --only/--skip. */
@@ -77,7 +98,8 @@ export function stageEnabled(options: Pick<RunOptions, 'only' | 'skip'>, stage: 
 /** Rejects --skip of the stages every other stage depends on. */
 export function checkStageSelection(options: Pick<RunOptions, 'only' | 'skip'>): void {
   const bad = options.skip.filter((stage) => ALWAYS_RUN.includes(stage));
-  if (bad.length > 0) throw new ConfigError(`--skip ${bad[0]}: ${bad[0]} only reads and decides, and the other stages need it; it cannot be skipped`);
+  if (bad.length > 0)
+    throw new ConfigError(`--skip ${bad[0]}: ${bad[0]} only reads and decides, and the other stages need it; it cannot be skipped`);
 }
 
 /**

@@ -1,19 +1,26 @@
 import {
-  Listr, LISTR_LOGGER_STDERR_LEVELS, ListrLogLevels, ListrTaskEventType, ListrTaskState, PRESET_TIMER, PRESET_TIMESTAMP, type ListrTask,
+  LISTR_LOGGER_STDERR_LEVELS,
+  Listr,
+  ListrLogLevels,
+  type ListrTask,
+  ListrTaskEventType,
+  ListrTaskState,
+  PRESET_TIMER,
+  PRESET_TIMESTAMP,
 } from 'listr2';
-import { LineLogger } from './line-logger.js';
+import { localEngineAddress } from '../adapters/docker.js';
+import { lastLine } from '../core/lines.js';
+import { StageError } from '../errors.js';
 import { buildStage } from '../stages/build.js';
 import { checkoutStage } from '../stages/checkout.js';
 import { deployStage } from '../stages/deploy.js';
+import { EarlyRelease } from '../stages/early.js';
 import { pushStage } from '../stages/push.js';
 import { resolveStage, resolveTargets } from '../stages/resolve.js';
 import { testStage } from '../stages/test.js';
-import { stageEnabled, type Deps, type RunContext, type StageName, type StageResult } from './context.js';
+import { type Deps, type RunContext, type StageName, type StageResult, stageEnabled } from './context.js';
 import { JsonRenderer } from './json.js';
-import { StageError } from '../errors.js';
-import { lastLine } from '../core/lines.js';
-import { EarlyRelease } from '../stages/early.js';
-import { localEngineAddress } from '../adapters/docker.js';
+import { LineLogger } from './line-logger.js';
 import type { RunRenderer } from './renderer.js';
 
 const STAGE_FACTORIES: Record<StageName, (deps: Deps) => ListrTask<RunContext>> = {
@@ -32,7 +39,14 @@ function recorded(stage: StageName, task: ListrTask<RunContext>, signal: AbortSi
     ...task,
     skip: async (ctx) => {
       const reason = typeof skip === 'function' ? await skip(ctx) : skip;
-      if (reason) ctx.stages.push({ stage, status: 'skipped', startedAt: new Date().toISOString(), durationMs: 0, message: typeof reason === 'string' ? reason : undefined });
+      if (reason)
+        ctx.stages.push({
+          stage,
+          status: 'skipped',
+          startedAt: new Date().toISOString(),
+          durationMs: 0,
+          message: typeof reason === 'string' ? reason : undefined,
+        });
       return reason ?? false;
     },
     task: (ctx, wrapper) => {
@@ -48,7 +62,9 @@ function recorded(stage: StageName, task: ListrTask<RunContext>, signal: AbortSi
         if (state === ListrTaskState.FAILED) result.status = 'failure';
       });
       // listr2 sets why a task failed only after its FAILED state.
-      wrapper.task.on(ListrTaskEventType.MESSAGE, (message) => { if (message.error) result.message = message.error; });
+      wrapper.task.on(ListrTaskEventType.MESSAGE, (message) => {
+        if (message.error) result.message = message.error;
+      });
       return task.task(ctx, wrapper);
     },
   };
@@ -109,7 +125,13 @@ async function startEarlyRelease(ctx: RunContext, deps: Deps, deploys: boolean):
   }
   const docker = await deps.docker();
   deps.early = new EarlyRelease({
-    docker, imageId: ctx.imageId, image: config.image, registry: deps.registry, targets: targets.map((env) => deps.targets.get(env)), mask: deps.mask, signal: deps.signal,
+    docker,
+    imageId: ctx.imageId,
+    image: config.image,
+    registry: deps.registry,
+    targets: targets.map((env) => deps.targets.get(env)),
+    mask: deps.mask,
+    signal: deps.signal,
   });
 }
 
@@ -122,8 +144,10 @@ function lineRendererOptions(toStderr: readonly ListrLogLevels[] = LISTR_LOGGER_
 
 /** The listr2 renderer and its options for the chosen output. */
 function listrRenderer(renderer: RunRenderer) {
-  if (renderer === 'json') return { renderer: JsonRenderer, rendererOptions: { human: lineRendererOptions(Object.values(ListrLogLevels)) } };
-  if (renderer === 'default') return { renderer, rendererOptions: { timer: PRESET_TIMER, collapseSubtasks: false, collapseSkips: false, showSkipMessage: true } };
+  if (renderer === 'json')
+    return { renderer: JsonRenderer, rendererOptions: { human: lineRendererOptions(Object.values(ListrLogLevels)) } };
+  if (renderer === 'default')
+    return { renderer, rendererOptions: { timer: PRESET_TIMER, collapseSubtasks: false, collapseSkips: false, showSkipMessage: true } };
   return { renderer, rendererOptions: lineRendererOptions() };
 }
 
@@ -133,20 +157,23 @@ export async function runStages(stages: readonly StageName[], ctx: RunContext, d
   const stageDeps: Deps = { ...deps, ...(renderer === 'default' ? { show: (lines: string) => lastLine(deps.show(lines)) } : {}) };
   const prepare = stages.includes('deploy') && stageEnabled(ctx.options, 'deploy') && !ctx.options.rollback;
   const early = (['test', 'push'] as const).every((stage) => stages.includes(stage) && stageEnabled(ctx.options, stage));
-  const list = new Listr<RunContext>(stages.map((stage) => {
-    const task = STAGE_FACTORIES[stage](stageDeps);
-    if (stage === 'checkout' && prepare) return recorded(stage, thenPrepareDeploy(task, stageDeps), deps.signal);
-    if (stage === 'build' && early) return recorded(stage, thenUploadEarly(task, stageDeps, prepare), deps.signal);
-    return recorded(stage, task, deps.signal);
-  }), {
-    ctx,
-    exitOnError: true,
-    // Signals are handled by the CLI, which cleans up before exiting with 130/143.
-    registerSignalListeners: false,
-    ...listrRenderer(renderer) as { renderer: 'default' },
-    fallbackRenderer: 'simple',
-    fallbackRendererOptions: lineRendererOptions(),
-  });
+  const list = new Listr<RunContext>(
+    stages.map((stage) => {
+      const task = STAGE_FACTORIES[stage](stageDeps);
+      if (stage === 'checkout' && prepare) return recorded(stage, thenPrepareDeploy(task, stageDeps), deps.signal);
+      if (stage === 'build' && early) return recorded(stage, thenUploadEarly(task, stageDeps, prepare), deps.signal);
+      return recorded(stage, task, deps.signal);
+    }),
+    {
+      ctx,
+      exitOnError: true,
+      // Signals are handled by the CLI, which cleans up before exiting with 130/143.
+      registerSignalListeners: false,
+      ...(listrRenderer(renderer) as { renderer: 'default' }),
+      fallbackRenderer: 'simple',
+      fallbackRendererOptions: lineRendererOptions(),
+    },
+  );
   try {
     return await list.run();
   } finally {

@@ -1,19 +1,50 @@
 import {
-  ListrLogger, ListrLogLevels, ListrTaskEventType, ListrTaskState, SimpleRenderer,
-  type ListrRenderer, type ListrRendererFactory, type ListrRendererTask, type ListrSimpleRendererOptions,
+  ListrLogger,
+  ListrLogLevels,
+  type ListrRenderer,
+  type ListrRendererFactory,
+  type ListrRendererTask,
+  type ListrSimpleRendererOptions,
+  ListrTaskEventType,
+  ListrTaskState,
+  SimpleRenderer,
 } from 'listr2';
 import type { ResultEvent } from './result.js';
 
 type Task = ListrRendererTask<ListrRendererFactory>;
 export type ProgressStatus = 'started' | 'success' | 'failure' | 'skipped';
 
-export interface StageEvent { type: 'stage'; stage: string; status: ProgressStatus; time: string; durationMs?: number; message?: string }
-export interface HostEvent { type: 'host'; environment: string; phase: string; host: string; status: ProgressStatus; time: string; durationMs?: number; message?: string }
-export interface OutputEvent { type: 'output'; stage: string; host?: string; line: string }
+export interface StageEvent {
+  type: 'stage';
+  stage: string;
+  status: ProgressStatus;
+  time: string;
+  durationMs?: number;
+  message?: string;
+}
+export interface HostEvent {
+  type: 'host';
+  environment: string;
+  phase: string;
+  host: string;
+  status: ProgressStatus;
+  time: string;
+  durationMs?: number;
+  message?: string;
+}
+export interface OutputEvent {
+  type: 'output';
+  stage: string;
+  host?: string;
+  line: string;
+}
 export type JsonEvent = StageEvent | HostEvent | OutputEvent | ResultEvent;
 
 /** Where a task sits in the run: its stage and, for one host's part of a deploy phase, the environment, phase and host. */
-export interface TaskPlace { stage: string; host?: { environment: string; phase: string; host: string } }
+export interface TaskPlace {
+  stage: string;
+  host?: { environment: string; phase: string; host: string };
+}
 
 /**
  * Places a task by the titles it was created with (stages rename their tasks
@@ -92,7 +123,10 @@ export class JsonRenderer implements ListrRenderer {
   private readonly write: (line: string) => void;
   private readonly now: () => number;
 
-  constructor(private readonly tasks: Task[], options: JsonRendererOptions = {}) {
+  constructor(
+    private readonly tasks: Task[],
+    options: JsonRendererOptions = {},
+  ) {
     this.write = options.write ?? writeStdout;
     this.now = options.now ?? Date.now;
     if (options.human !== false) {
@@ -115,7 +149,9 @@ export class JsonRenderer implements ListrRenderer {
       task.on(ListrTaskEventType.STATE, (state) => this.changed(task, state));
       task.on(ListrTaskEventType.OUTPUT, (output) => this.output(task, output));
       // listr2 says why a task failed only after its FAILED state: the end is known when it closes.
-      task.on(ListrTaskEventType.CLOSED, () => { if (task.state === ListrTaskState.FAILED) this.progress(task, 'failure', task.message.error); });
+      task.on(ListrTaskEventType.CLOSED, () => {
+        if (task.state === ListrTaskState.FAILED) this.progress(task, 'failure', task.message.error);
+      });
     }
   }
 
@@ -148,7 +184,9 @@ export class JsonRenderer implements ListrRenderer {
   private output(task: Task, output: string): void {
     const { stage, host } = placeOf(initialNames(task));
     // One write for all the lines of an output: a test printing millions of lines makes as few writes as chunks.
-    const events = output.split(/\r?\n/).filter((line) => line.trim() !== '')
+    const events = output
+      .split(/\r?\n/)
+      .filter((line) => line.trim() !== '')
       .map((line) => jsonLine({ type: 'output', stage, ...(host ? { host: host.host } : {}), line }));
     if (events.length > 0) this.write(events.join(''));
   }

@@ -9,7 +9,10 @@ export class LineLogger extends ListrLogger {
   override log(level: ListrLogLevels, message: string, options?: LoggerFieldOptions): void {
     if (level === ListrLogLevels.FAILED) {
       if (!message) return;
-      super.log(level, message, { ...options, suffix: { field: ListrLogLevels.FAILED, format: () => (text?: string) => color.red(text ?? '') } });
+      super.log(level, message, {
+        ...options,
+        suffix: { field: ListrLogLevels.FAILED, format: () => (text?: string) => color.red(text ?? '') },
+      });
       return;
     }
     super.log(level, message, options);

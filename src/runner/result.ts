@@ -1,6 +1,6 @@
 import type { CiInfo } from '../core/ci.js';
 import type { RunContext, StageName, StageResult } from './context.js';
-import { deploymentRows, type DeploymentRow } from './summary.js';
+import { type DeploymentRow, deploymentRows } from './summary.js';
 
 /** The last JSON event of a run: how it ended, what failed where, and what was deployed. */
 export interface ResultEvent {

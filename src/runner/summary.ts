@@ -2,12 +2,20 @@ import type { ServiceAction } from '../core/changes.js';
 import type { RunContext, StageResult } from './context.js';
 
 /** One service on one host after a deploy: what runs there now. */
-export interface DeploymentRow { environment: string; host: string; service: string; action: ServiceAction; image: string; digest?: string }
+export interface DeploymentRow {
+  environment: string;
+  host: string;
+  service: string;
+  action: ServiceAction;
+  image: string;
+  digest?: string;
+}
 
 /** The deploys of a run as host × service rows, in the order they were recorded. */
 export function deploymentRows(ctx: Pick<RunContext, 'deployments'>): DeploymentRow[] {
   return ctx.deployments.flatMap(({ environment, host, services }) =>
-    services.map(({ service, action, image, digest }) => ({ environment, host, service, action, image, ...(digest ? { digest } : {}) })));
+    services.map(({ service, action, image, digest }) => ({ environment, host, service, action, image, ...(digest ? { digest } : {}) })),
+  );
 }
 
 /** "0.4s", "12.3s", "2m 05s": short enough for a table column, precise enough to compare runs. */
@@ -20,7 +28,12 @@ export function formatDuration(ms: number): string {
 /** Pads every column to its widest cell so the rows line up; the last column is not padded. */
 export function alignColumns(rows: readonly (readonly string[])[]): string[] {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** A stage's note in the table: why it was skipped or failed, on one line. */
@@ -31,7 +44,12 @@ function stageNote(stage: StageResult): string {
 function stageTable(stages: readonly StageResult[]): string[] {
   return alignColumns([
     ['stage', 'status', 'duration', ''],
-    ...stages.map((stage) => [stage.stage, stage.status, stage.status === 'skipped' ? '-' : formatDuration(stage.durationMs), stageNote(stage)]),
+    ...stages.map((stage) => [
+      stage.stage,
+      stage.status,
+      stage.status === 'skipped' ? '-' : formatDuration(stage.durationMs),
+      stageNote(stage),
+    ]),
   ]);
 }
 

@@ -1,8 +1,8 @@
 import type { ListrTask } from 'listr2';
-import { readCommit, type Commit } from '../adapters/git.js';
+import { type Commit, readCommit } from '../adapters/git.js';
+import type { CiInfo } from '../core/ci.js';
 import { branchTag } from '../core/tag.js';
 import { ConfigError } from '../errors.js';
-import type { CiInfo } from '../core/ci.js';
 import type { Deps, RunContext, RunOptions } from '../runner/context.js';
 
 /** Reads the commit to build: SHA, branch, and the tags at it. */
@@ -21,7 +21,11 @@ export function checkoutStage(_deps: Deps): ListrTask<RunContext> {
 }
 
 /** The branch, tags and branch tag of a commit: --branch, else the CI's variables, else git. */
-export function describeRevision(commit: Commit, options: Pick<RunOptions, 'branch' | 'ref'>, ci: CiInfo): { branch?: string; tags: string[]; branchTag: string } {
+export function describeRevision(
+  commit: Commit,
+  options: Pick<RunOptions, 'branch' | 'ref'>,
+  ci: CiInfo,
+): { branch?: string; tags: string[]; branchTag: string } {
   // The CI's own variables describe HEAD only; with --ref the ref itself says which branch it is.
   const fromCi = options.ref === undefined;
   const branch = options.branch ?? (fromCi ? ci.branch : undefined) ?? commit.branch;

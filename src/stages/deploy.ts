@@ -1,7 +1,7 @@
 import type { ListrTask } from 'listr2';
 import { EnvironmentDeploy } from '../deploy/environment.js';
 import { lockHolder } from '../deploy/lock.js';
-import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
+import { type Deps, type RunContext, stageEnabled } from '../runner/context.js';
 
 /**
  * Deploys the release to each resolved environment: preflight every host, take the lock, pull everywhere,
@@ -17,7 +17,10 @@ export function deployStage(deps: Deps): ListrTask<RunContext> {
       task.title = rollback
         ? `rollback: ${ctx.environments.join(', ')} to ${rollback.to ?? 'the previous release'}`
         : `deploy: ${ctx.release!.tag} → ${ctx.environments.join(', ')}`;
-      return task.newListr(ctx.environments.map((environment) => environmentTask(ctx, deps, environment)), { exitOnError: true });
+      return task.newListr(
+        ctx.environments.map((environment) => environmentTask(ctx, deps, environment)),
+        { exitOnError: true },
+      );
     },
   };
 }
@@ -42,13 +45,17 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
         resolveDigest: release !== undefined && release.digest === undefined,
         concurrency: ctx.config.parallel,
         mask: deps.mask,
-        onFailure: (id) => { ctx.failedHost ??= id; },
+        onFailure: (id) => {
+          ctx.failedHost ??= id;
+        },
         onDeployed: (deployments, urls) => {
           ctx.deployments.push(...deployments.map((d) => ({ environment, host: d.host, services: [...d.services] })));
           ctx.urls.push(...urls.map((url) => ({ environment, ...url })));
         },
       });
-      task.title = release ? `${environment}: ${release.tag} to ${target.members.length} host(s)` : `${environment}: ${target.members.length} host(s)`;
+      task.title = release
+        ? `${environment}: ${release.tag} to ${target.members.length} host(s)`
+        : `${environment}: ${target.members.length} host(s)`;
       return task.newListr(deploy.tasks(), { exitOnError: true });
     },
   };

@@ -8,10 +8,10 @@
 import type Docker from 'dockerode';
 import type { ListrTask } from 'listr2';
 import { RegistryClient } from '../adapters/registry.js';
-import { uploadByDigest, type Uploaded } from '../adapters/upload.js';
+import { type Uploaded, uploadByDigest } from '../adapters/upload.js';
 import { parseImageRef } from '../core/image-ref.js';
 import type { RegistryAccess } from '../core/registry.js';
-import { registryScheme, type EngineRegistryConfig } from '../core/registry-api.js';
+import { type EngineRegistryConfig, registryScheme } from '../core/registry-api.js';
 import { Relay } from '../core/relay.js';
 import type { DeployTarget, EarlyPull } from '../deploy/target.js';
 
@@ -45,15 +45,22 @@ export class EarlyRelease {
     const { docker, imageId, image, registry, targets, mask, signal } = options;
     const { path } = parseImageRef(image);
     signal.addEventListener('abort', () => this.abort(), { once: true });
-    this.client = docker.info().then((info: { RegistryConfig?: EngineRegistryConfig }) =>
-      new RegistryClient(`${registryScheme(info.RegistryConfig, registry.server)}://${registry.server}`, path, registry.auth));
-    this.upload = this.client.then((client) => {
-      this.uploadRelay.write(`uploading ${image} by digest, untagged until the tests pass`);
-      return uploadByDigest(docker, imageId, client, (line) => this.uploadRelay.write(mask(line)), this.controller.signal);
-    }).then((uploaded) => {
-      this.uploadRelay.write(`uploaded ${uploaded.digest}, untagged`);
-      return uploaded;
-    }).finally(() => this.uploadRelay.end());
+    this.client = docker
+      .info()
+      .then(
+        (info: { RegistryConfig?: EngineRegistryConfig }) =>
+          new RegistryClient(`${registryScheme(info.RegistryConfig, registry.server)}://${registry.server}`, path, registry.auth),
+      );
+    this.upload = this.client
+      .then((client) => {
+        this.uploadRelay.write(`uploading ${image} by digest, untagged until the tests pass`);
+        return uploadByDigest(docker, imageId, client, (line) => this.uploadRelay.write(mask(line)), this.controller.signal);
+      })
+      .then((uploaded) => {
+        this.uploadRelay.write(`uploaded ${uploaded.digest}, untagged`);
+        return uploaded;
+      })
+      .finally(() => this.uploadRelay.end());
     // A target that cannot pull early (a swarm's nodes pull as its services update) pulls in the deploy.
     const pulling = targets.filter((target) => target.prefetch);
     for (const target of pulling) for (const member of target.members) this.hostRelays.set(hostKey(target, member.id), new Relay());
@@ -84,27 +91,45 @@ export class EarlyRelease {
    * (the push stage and the deploy's pull follow what is still running). A failed test stops the upload.
    */
   displayTasks(tests: Promise<unknown>): ListrTask[] {
-    const testsEnd = tests.then((): Ending => 'passed', (): Ending => {
-      this.abort();
-      return 'failed';
-    });
+    const testsEnd = tests.then(
+      (): Ending => 'passed',
+      (): Ending => {
+        this.abort();
+        return 'failed';
+      },
+    );
     const upload: ListrTask = {
       title: 'push: uploading by digest',
       task: async (_ctx, task) => {
-        this.uploadRelay.follow((line) => { task.output = line; });
-        const end = await Promise.race([this.upload.then(({ digest }) => `uploaded ${digest.slice(0, 19)}…, untagged`, () => 'upload failed: the push stage pushes by tag'), testsEnd]);
+        this.uploadRelay.follow((line) => {
+          task.output = line;
+        });
+        const end = await Promise.race([
+          this.upload.then(
+            ({ digest }) => `uploaded ${digest.slice(0, 19)}…, untagged`,
+            () => 'upload failed: the push stage pushes by tag',
+          ),
+          testsEnd,
+        ]);
         task.title = `push: ${end === 'passed' ? 'the upload goes on in the push stage' : end === 'failed' ? 'upload stopped: the tests failed' : end}`;
       },
     };
-    return [upload, ...[...this.hostRelays].map(([key, relay]): ListrTask => ({
-      title: key,
-      task: async (_ctx, task) => {
-        relay.follow((line) => { task.output = line; });
-        const pulled = this.pulls.then((pulls) => pulls.get(key)?.done.then(() => 'pulled, untagged') ?? 'nothing to pull');
-        const end = await Promise.race([pulled.catch(() => 'pull failed: the deploy pulls again'), testsEnd]);
-        task.title = `${key}: ${end === 'passed' ? 'the pull goes on in the deploy' : end === 'failed' ? 'stopped: the tests failed' : end}`;
-      },
-    }))];
+    return [
+      upload,
+      ...[...this.hostRelays].map(
+        ([key, relay]): ListrTask => ({
+          title: key,
+          task: async (_ctx, task) => {
+            relay.follow((line) => {
+              task.output = line;
+            });
+            const pulled = this.pulls.then((pulls) => pulls.get(key)?.done.then(() => 'pulled, untagged') ?? 'nothing to pull');
+            const end = await Promise.race([pulled.catch(() => 'pull failed: the deploy pulls again'), testsEnd]);
+            task.title = `${key}: ${end === 'passed' ? 'the pull goes on in the deploy' : end === 'failed' ? 'stopped: the tests failed' : end}`;
+          },
+        }),
+      ),
+    ];
   }
 
   /** Stops the upload (a failed test, a signal); the hosts' pulls end with their connections. */

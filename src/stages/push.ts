@@ -1,7 +1,7 @@
 import type { ListrTask } from 'listr2';
 import { checkLocalEngine, pushImage } from '../adapters/docker.js';
 import { StageError } from '../errors.js';
-import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
+import { type Deps, type RunContext, stageEnabled } from '../runner/context.js';
 
 /**
  * Pushes `<image>:<branch tag>` and the immutable `<image>:<commit sha>`. When the image went to the registry by
@@ -17,7 +17,9 @@ export function pushStage(deps: Deps): ListrTask<RunContext> {
       const { auth, server } = deps.registry!;
       if (!auth) throw new StageError(`registry.password is not set for ${server}`);
       const tags = [ctx.branchTag!, commit!.sha];
-      const say = (line: string) => { task.output = deps.mask(line); };
+      const say = (line: string) => {
+        task.output = deps.mask(line);
+      };
       const uploaded = await deps.early?.uploaded(say);
       if (uploaded) {
         const client = await deps.early!.client;

@@ -1,8 +1,8 @@
-import type { ListrTask } from 'listr2';
 import type Docker from 'dockerode';
+import type { ListrTask } from 'listr2';
 import { checkLocalEngine, readContainerFile, runToCompletion } from '../adapters/docker.js';
 import { StageError } from '../errors.js';
-import { stageEnabled, type Deps, type RunContext } from '../runner/context.js';
+import { type Deps, type RunContext, stageEnabled } from '../runner/context.js';
 
 /**
  * Runs the test command in a container of the image just built; the container is always removed. While it runs,
@@ -17,13 +17,30 @@ export function testStage(deps: Deps): ListrTask<RunContext> {
       const command = ctx.config.test!.command.join(' ');
       task.title = `test: ${command}`;
       const { early } = deps;
-      if (!early) return runTests(ctx, deps, (text) => { task.output = text; });
+      if (!early)
+        return runTests(ctx, deps, (text) => {
+          task.output = text;
+        });
       let settle!: { passed(): void; failed(error: unknown): void };
-      const tests = new Promise<void>((passed, failed) => { settle = { passed, failed }; });
-      return task.newListr([
-        { title: command, task: (_ctx, sub) => runTests(ctx, deps, (text) => { sub.output = text; }).then(settle.passed, (error) => { settle.failed(error); throw error; }) },
-        ...early.displayTasks(tests),
-      ], { concurrent: true, exitOnError: true });
+      const tests = new Promise<void>((passed, failed) => {
+        settle = { passed, failed };
+      });
+      return task.newListr(
+        [
+          {
+            title: command,
+            task: (_ctx, sub) =>
+              runTests(ctx, deps, (text) => {
+                sub.output = text;
+              }).then(settle.passed, (error) => {
+                settle.failed(error);
+                throw error;
+              }),
+          },
+          ...early.displayTasks(tests),
+        ],
+        { concurrent: true, exitOnError: true },
+      );
     },
   };
 }
@@ -32,14 +49,18 @@ async function runTests(ctx: RunContext, deps: Deps, show: (text: string) => voi
   const { config, commit } = ctx;
   const docker = await deps.docker();
   await checkLocalEngine(docker);
-  const code = await runToCompletion(docker, {
-    image: `${config.image}:${commit!.sha}`,
-    command: config.test!.command,
-    env: config.test!.env,
-    labels: { 'pipeline.project': config.project, 'pipeline.stage': 'test' },
-    signal: deps.signal,
-    afterExit: (container) => copyTestResults(ctx, container, show),
-  }, (lines) => show(deps.show(lines)));
+  const code = await runToCompletion(
+    docker,
+    {
+      image: `${config.image}:${commit!.sha}`,
+      command: config.test!.command,
+      env: config.test!.env,
+      labels: { 'pipeline.project': config.project, 'pipeline.stage': 'test' },
+      signal: deps.signal,
+      afterExit: (container) => copyTestResults(ctx, container, show),
+    },
+    (lines) => show(deps.show(lines)),
+  );
   if (code !== 0) throw new StageError(`tests failed: ${config.test!.command.join(' ')} exited with code ${code}`);
 }
 

@@ -30,14 +30,25 @@ export async function makeAppRepo(files, { prefix = 'pipeline-app-' } = {}) {
 /** Removes every image of `repository` from an engine, by id, with the parent layers only they use (the classic builder's cache). */
 export async function removeRepositoryImages(docker, repository) {
   const images = await docker.listImages({ filters: { reference: [repository] } });
-  for (const image of images) await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
+  for (const image of images)
+    await docker
+      .getImage(image.Id)
+      .remove({ force: true })
+      .catch(() => undefined);
   return (await docker.listImages({ filters: { reference: [repository] } })).length;
 }
 
 /** Removes every container (running or not) of a project from an engine. */
 export async function removeProjectContainers(docker, project) {
   const list = await docker.listContainers({ all: true, filters: { label: [`pipeline.project=${project}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 /** Engine events (image pulls, container starts…) between two instants, as `{ Type, Action, Actor }` objects. */
@@ -45,7 +56,11 @@ export async function engineEvents(docker, since, until, filters = {}) {
   const stream = await docker.getEvents({ since: Math.floor(since / 1000), until: Math.ceil(until / 1000) + 1, filters });
   const chunks = [];
   for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 /** The registry's answer to a manifest by tag or digest: its HTTP status (200 or 404). */
@@ -62,5 +77,16 @@ export async function manifestStatus(world, repository, reference) {
 
 /** The CI-free environment a test run needs (the branch comes from git). */
 export function plainEnv(extra = {}) {
-  return { ...process.env, CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '', GITHUB_HEAD_REF: '', ...extra };
+  return {
+    ...process.env,
+    CI: '',
+    CIRCLECI: '',
+    CIRCLE_BRANCH: '',
+    CIRCLE_TAG: '',
+    CIRCLE_SHA1: '',
+    GITHUB_ACTIONS: '',
+    GITHUB_REF_NAME: '',
+    GITHUB_HEAD_REF: '',
+    ...extra,
+  };
 }

@@ -11,8 +11,13 @@ export async function readWorldEnv(upCommand = 'bash scripts/world.sh up') {
   } catch {
     throw new Error(`the test world is not up (${WORLD_ENV_FILE} missing): run \`${upCommand}\` as root`);
   }
-  const vars = Object.fromEntries(text.split('\n').map((line) => /^([A-Z_0-9]+)=(.*)$/.exec(line.trim())).filter(Boolean)
-    .map(([, key, value]) => [key, value.replace(/^"(.*)"$/, '$1')]));
+  const vars = Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_0-9]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map(([, key, value]) => [key, value.replace(/^"(.*)"$/, '$1')]),
+  );
   return {
     vars,
     registry: vars.PIPELINE_WORLD_REGISTRY,
@@ -32,10 +37,15 @@ export async function readWorldEnv(upCommand = 'bash scripts/world.sh up') {
  * PIPELINE_TEST_HOSTS (e.g. "6 7 8") to keep off hosts others are testing on.
  */
 export function testHostNumbers(defaults, env = process.env) {
-  const chosen = (env.PIPELINE_TEST_HOSTS ?? '').split(/[\s,]+/).filter(Boolean).map(Number);
+  const chosen = (env.PIPELINE_TEST_HOSTS ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
   if (chosen.length === 0) return defaults;
   if (chosen.length < defaults.length || !chosen.every((n) => Number.isInteger(n) && n >= 1)) {
-    throw new Error(`PIPELINE_TEST_HOSTS must name at least ${defaults.length} host number(s), e.g. "6 7 8" (got "${env.PIPELINE_TEST_HOSTS}")`);
+    throw new Error(
+      `PIPELINE_TEST_HOSTS must name at least ${defaults.length} host number(s), e.g. "6 7 8" (got "${env.PIPELINE_TEST_HOSTS}")`,
+    );
   }
   return chosen.slice(0, defaults.length);
 }

@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { branchTag } from '../../dist/core/tag.js';
-import { readWorldEnv } from './world-env.js';
-
 import { CLI, ROOT } from './paths.js';
+import { readWorldEnv } from './world-env.js';
 
 export { CLI, ROOT };
 export const EXAMPLE = join(ROOT, 'examples/shopping-tool');
@@ -31,15 +30,23 @@ export function exampleEnv(world, extra = {}) {
   const [h1, h2, h3, h4, h5] = world.hosts;
   return {
     ...process.env,
-    CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '',
+    CI: '',
+    CIRCLECI: '',
+    CIRCLE_BRANCH: '',
+    CIRCLE_TAG: '',
+    CIRCLE_SHA1: '',
+    GITHUB_ACTIONS: '',
+    GITHUB_REF_NAME: '',
     REGISTRY: world.registry,
     REGISTRY_USER: world.username,
     REGISTRY_PASSWORD: world.password,
     DEPLOY_USER: world.sshUser,
     DEPLOY_KEY: world.sshKey,
     DEPLOY_KNOWN_HOSTS: world.knownHosts,
-    QA_WEB_HOSTS: h1, QA_WORKER_HOSTS: h2,
-    PRODUCTION_WEB_HOSTS: h3, PRODUCTION_WORKER_HOSTS: h4,
+    QA_WEB_HOSTS: h1,
+    QA_WORKER_HOSTS: h2,
+    PRODUCTION_WEB_HOSTS: h3,
+    PRODUCTION_WORKER_HOSTS: h4,
     UAT_HOSTS: h5,
     // The world has no Docker Hub: its own images stand in for the example's node:24-slim and logstash.
     BASE_IMAGE: world.nodeImage,
@@ -54,8 +61,12 @@ export function pipeline(args, { cwd, env }) {
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => { stdout += chunk; });
-    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
     child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr, output: stdout + stderr }));
   });
 }
@@ -85,13 +96,17 @@ export async function makeRepo() {
 /** The current container of each service of the example project on one host engine (kept previous releases aside). */
 export async function projectContainers(engine, project = 'shopping-tool') {
   const list = await engine.listContainers({ all: true, filters: { label: [`pipeline.project=${project}`] } });
-  return Object.fromEntries(list.filter((c) => c.Names.includes(`/${project}-${c.Labels['pipeline.service']}`))
-    .map((c) => [c.Labels['pipeline.service'], c]));
+  return Object.fromEntries(
+    list.filter((c) => c.Names.includes(`/${project}-${c.Labels['pipeline.service']}`)).map((c) => [c.Labels['pipeline.service'], c]),
+  );
 }
 
 /** Previous releases kept for rollback, newest first. */
 export async function keptContainers(engine, service, project = 'shopping-tool') {
-  const list = await engine.listContainers({ all: true, filters: { label: [`pipeline.project=${project}`, `pipeline.service=${service}`] } });
+  const list = await engine.listContainers({
+    all: true,
+    filters: { label: [`pipeline.project=${project}`, `pipeline.service=${service}`] },
+  });
   return list.filter((c) => !c.Names.includes(`/${project}-${service}`)).sort((a, b) => b.Created - a.Created);
 }
 
@@ -104,12 +119,22 @@ const LOCKS = '.pipeline/locks';
  * were renamed to).
  */
 export async function resetHosts(world, project = 'shopping-tool') {
-  await Promise.all(world.engines.map(async (engine, index) => {
-    const list = await engine.listContainers({ all: true });
-    await Promise.all(list.filter((c) => c.Names.some((name) => name.startsWith(`/${project}-`)) || c.Labels?.['pipeline.project'] === project)
-      .map((c) => engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
-    await removeLocks(join(hostHome(index), LOCKS), project, true);
-  }));
+  await Promise.all(
+    world.engines.map(async (engine, index) => {
+      const list = await engine.listContainers({ all: true });
+      await Promise.all(
+        list
+          .filter((c) => c.Names.some((name) => name.startsWith(`/${project}-`)) || c.Labels?.['pipeline.project'] === project)
+          .map((c) =>
+            engine
+              .getContainer(c.Id)
+              .remove({ force: true })
+              .catch(() => undefined),
+          ),
+      );
+      await removeLocks(join(hostHome(index), LOCKS), project, true);
+    }),
+  );
 }
 
 /**
@@ -136,7 +161,10 @@ const basicAuth = (world) => `Basic ${Buffer.from(`${world.username}:${world.pas
 export async function registryImage(world, repository, tag) {
   const base = `http://${world.registry}/v2/${repository}`;
   const manifest = await fetch(`${base}/manifests/${tag}`, {
-    headers: { authorization: basicAuth(world), accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json' },
+    headers: {
+      authorization: basicAuth(world),
+      accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json',
+    },
   });
   if (manifest.status === 404) return undefined;
   if (!manifest.ok) throw new Error(`registry answered ${manifest.status} for ${repository}:${tag}`);
@@ -193,12 +221,29 @@ export function worldConfig(world) {
     test: { command: ['node', '--test'], env: { CI: 'true' } },
     ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
     environments: {
-      qa: { aliases: ['stage'], on: { branches: ['develop'] }, defaultTag: 'develop', hosts: { web: [h1], worker: [h2] }, env: { APP_ENV: 'qa' } },
-      production: { on: { branches: ['master'] }, defaultTag: 'master', hosts: { web: [h3], worker: [h4] }, env: { APP_ENV: 'production' } },
+      qa: {
+        aliases: ['stage'],
+        on: { branches: ['develop'] },
+        defaultTag: 'develop',
+        hosts: { web: [h1], worker: [h2] },
+        env: { APP_ENV: 'qa' },
+      },
+      production: {
+        on: { branches: ['master'] },
+        defaultTag: 'master',
+        hosts: { web: [h3], worker: [h4] },
+        env: { APP_ENV: 'production' },
+      },
       uat: { on: { tags: ['uat'] }, defaultTag: 'develop', hosts: { web: [h5], worker: [h5] }, env: { APP_ENV: 'uat' } },
     },
     services: {
-      web: { roles: ['web'], command: ['node', 'server.js'], ports: ['8080:8000'], healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 20 }, stopGracePeriod: '5s' },
+      web: {
+        roles: ['web'],
+        command: ['node', 'server.js'],
+        ports: ['8080:8000'],
+        healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 20 },
+        stopGracePeriod: '5s',
+      },
       worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, stopGracePeriod: '5s' },
       logstash: { roles: ['web', 'worker'], image: world.logstashImage, redeploy: false },
     },

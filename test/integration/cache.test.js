@@ -1,13 +1,21 @@
 // The build cache from the registry, and the work done while the tests run: on the runner's real engine, with the
 // world's registry and hosts. Project `cache-test`, repositories `cache-test/*` of this run only.
-import test from 'ava';
+
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import test from 'ava';
 import Docker from 'dockerode';
-import { readWorldEnv, testHostNumbers } from '../helpers/world-env.js';
+import {
+  engineEvents,
+  makeAppRepo,
+  manifestStatus,
+  plainEnv,
+  removeProjectContainers,
+  removeRepositoryImages,
+} from '../helpers/image-app.js';
 import { hostHome, loadWorld, pipeline, registryTags } from '../helpers/world.js';
-import { engineEvents, makeAppRepo, manifestStatus, plainEnv, removeProjectContainers, removeRepositoryImages } from '../helpers/image-app.js';
+import { readWorldEnv, testHostNumbers } from '../helpers/world-env.js';
 
 const PROJECT = 'cache-test';
 /** This run's own: nothing another run pushed is in it, and its slow layer exists nowhere else. */
@@ -56,7 +64,7 @@ function slowStep(output) {
 }
 
 async function freshEngine(t) {
-  t.is(await removeRepositoryImages(docker, image), 0, 'the runner engine has none of the app\'s images');
+  t.is(await removeRepositoryImages(docker, image), 0, "the runner engine has none of the app's images");
 }
 
 test.before(async () => {
@@ -65,10 +73,13 @@ test.before(async () => {
   image = `${world.registry}/${REPOSITORY}`;
   hostEngine = world.engines[HOST - 1];
   await removeProjectContainers(hostEngine, PROJECT);
-  repo = await makeAppRepo({
-    Dockerfile: `FROM ${BUSYBOX}\n${SLOW_STEP}\nCOPY app.txt /app.txt\nCMD ["cat", "/app.txt"]\n`,
-    'app.txt': 'one\n',
-  }, { prefix: 'pipeline-cache-' });
+  repo = await makeAppRepo(
+    {
+      Dockerfile: `FROM ${BUSYBOX}\n${SLOW_STEP}\nCOPY app.txt /app.txt\nCMD ["cat", "/app.txt"]\n`,
+      'app.txt': 'one\n',
+    },
+    { prefix: 'pipeline-cache-' },
+  );
 });
 
 test.after.always(async () => {
@@ -78,11 +89,15 @@ test.after.always(async () => {
   await repo?.cleanup();
 });
 
-test.serial('a new commit\'s build on an engine without the app\'s images takes its slow layer from the registry', async (t) => {
+test.serial("a new commit's build on an engine without the app's images takes its slow layer from the registry", async (t) => {
   const file = await writeConfig('pipeline.config.json', config());
   const first = await cli(['run', '--skip', 'deploy'], file);
   t.is(first.code, 0, first.output);
-  t.regex(first.output, new RegExp(`cache: ${image.replaceAll('.', '\\.')}:develop is not in the registry`), 'an empty repository is no error');
+  t.regex(
+    first.output,
+    new RegExp(`cache: ${image.replaceAll('.', '\\.')}:develop is not in the registry`),
+    'an empty repository is no error',
+  );
   t.is(slowStep(first.output), 'ran');
   t.true((await registryTags(world, REPOSITORY)).includes('develop'));
 
@@ -95,7 +110,10 @@ test.serial('a new commit\'s build on an engine without the app\'s images takes 
   t.is(slowStep(second.output), 'cached', 'the slow step is taken from the pulled image');
   t.regex(second.output, /build: \S+:develop \([0-9a-f]{12}; cache from develop;/, 'the build says which cache images it used');
   const pulls = await engineEvents(docker, since, Date.now(), { type: ['image'], event: ['pull'] });
-  t.true(pulls.some((e) => e.Actor?.ID === `${image}:develop`), 'the runner engine pulled the cache image');
+  t.true(
+    pulls.some((e) => e.Actor?.ID === `${image}:develop`),
+    'the runner engine pulled the cache image',
+  );
 });
 
 test.serial('a new feature branch takes its cache from what develop pushed', async (t) => {
@@ -119,7 +137,10 @@ test.serial('a repository nobody pushed to is not an error: one line per cache i
   try {
     const result = await cli(['run', '--only', 'build'], file);
     t.is(result.code, 0, result.output);
-    const said = result.output.split('\n').filter((line) => line.includes('cache:') && !line.includes('cache: pulling')).map((line) => line.replace(/^.*cache: /, ''));
+    const said = result.output
+      .split('\n')
+      .filter((line) => line.includes('cache:') && !line.includes('cache: pulling'))
+      .map((line) => line.replace(/^.*cache: /, ''));
     t.deepEqual(said, [`${empty}:develop is not in the registry`]);
     t.notRegex(result.output, /cache from/);
   } finally {
@@ -138,7 +159,11 @@ test.serial('build.cache: false pulls nothing, and the slow step runs', async (t
   t.notRegex(result.output, /cache:/);
   t.is(slowStep(result.output), 'ran');
   const pulls = await engineEvents(docker, since, Date.now(), { type: ['image'], event: ['pull'] });
-  t.deepEqual(pulls.filter((e) => String(e.Actor?.ID).startsWith(image)), [], 'no pull of the app\'s images');
+  t.deepEqual(
+    pulls.filter((e) => String(e.Actor?.ID).startsWith(image)),
+    [],
+    "no pull of the app's images",
+  );
 });
 
 test.serial('a Dockerfile that needs BuildKit fails the build in one line', async (t) => {
@@ -146,8 +171,12 @@ test.serial('a Dockerfile that needs BuildKit fails the build in one line', asyn
   await repo.commit({ 'Dockerfile.buildkit': `FROM ${BUSYBOX}\nRUN --mount=type=cache,target=/cache true\n` });
   const result = await cli(['run', '--only', 'build'], file);
   t.is(result.code, 1, result.output);
-  const line = 'pipeline: Dockerfile.buildkit uses RUN --mount, which needs BuildKit: this runner builds with the Engine API\'s classic builder';
-  t.deepEqual(result.stderr.split('\n').filter((l) => l.startsWith('pipeline: ')), [line]);
+  const line =
+    "pipeline: Dockerfile.buildkit uses RUN --mount, which needs BuildKit: this runner builds with the Engine API's classic builder";
+  t.deepEqual(
+    result.stderr.split('\n').filter((l) => l.startsWith('pipeline: ')),
+    [line],
+  );
 });
 
 test.serial('a failing test, while the image uploads and the hosts pull it: no tag pushed, nothing deployed or left running', async (t) => {
@@ -165,13 +194,21 @@ test.serial('a failing test, while the image uploads and the hosts pull it: no t
   t.truthy(uploaded, 'the image was uploaded by digest while the tests ran');
   t.is(await manifestStatus(world, REPOSITORY, uploaded[1]), 200, 'the registry has it, by digest');
   t.regex(result.output, /pulled, untagged/, 'the host pulled it while the tests ran');
-  t.deepEqual(await registryTags(world, REPOSITORY), tagsBefore, 'no tag pushed, not the commit\'s either');
+  t.deepEqual(await registryTags(world, REPOSITORY), tagsBefore, "no tag pushed, not the commit's either");
   t.false(tagsBefore.includes(sha));
   t.is(await registryDigest(world, REPOSITORY, 'develop'), developBefore, 'develop names what it named before');
   t.not(developBefore, uploaded[1]);
-  t.deepEqual(await hostEngine.listContainers({ all: true, filters: { label: [`pipeline.project=${PROJECT}`] } }), [], 'nothing deployed on the host');
+  t.deepEqual(
+    await hostEngine.listContainers({ all: true, filters: { label: [`pipeline.project=${PROJECT}`] } }),
+    [],
+    'nothing deployed on the host',
+  );
   t.false(existsSync(join(hostHome(HOST - 1), `.pipeline/locks/${PROJECT}-qa`)), 'no lock taken');
-  t.deepEqual(await docker.listContainers({ all: true, filters: { label: [`pipeline.project=${PROJECT}`] } }), [], 'no test container left on the runner');
+  t.deepEqual(
+    await docker.listContainers({ all: true, filters: { label: [`pipeline.project=${PROJECT}`] } }),
+    [],
+    'no test container left on the runner',
+  );
   const tagged = (await hostEngine.listImages({ filters: { reference: [image] } })).filter((i) => (i.RepoTags ?? []).length > 0);
   t.deepEqual(tagged, [], 'nothing tagged on the host');
 });
@@ -194,7 +231,10 @@ test.serial('a passing run with the overlap: the push tags what was uploaded, th
 async function registryDigest(w, repository, reference) {
   const response = await fetch(`http://${w.registry}/v2/${repository}/manifests/${reference}`, {
     method: 'HEAD',
-    headers: { authorization: `Basic ${Buffer.from(`${w.username}:${w.password}`).toString('base64')}`, accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${w.username}:${w.password}`).toString('base64')}`,
+      accept: 'application/vnd.docker.distribution.manifest.v2+json',
+    },
   });
   return response.headers.get('docker-content-digest') ?? undefined;
 }

@@ -1,14 +1,27 @@
 // Deploys that fail must fail clearly and leave what was running, running.
-import test from 'ava';
+
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import test from 'ava';
 import Docker from 'dockerode';
 import {
-  commitOnBranch, hostHome, keptContainers, pipeline, pipelineWatching, projectContainers, pushBranches, registryTags, resetHosts, setUpExample,
-  sshLogins, worldCommand, worldConfig, writeConfig,
+  commitOnBranch,
+  hostHome,
+  keptContainers,
+  pipeline,
+  pipelineWatching,
+  projectContainers,
+  pushBranches,
+  registryTags,
+  resetHosts,
+  setUpExample,
+  sshLogins,
+  worldCommand,
+  worldConfig,
+  writeConfig,
 } from '../helpers/world.js';
 
 let world;
@@ -32,8 +45,14 @@ test.after.always(async () => {
 });
 
 const runIn = (args, extraEnv = {}) => pipeline(['--config', config, ...args], { cwd: repo.work, env: { ...env, ...extraEnv } });
-const running = async () => Promise.all([0, 1].map(async (index) => Object.fromEntries(Object.entries(await projectContainers(world.engines[index]))
-  .map(([service, c]) => [service, `${c.Id.slice(0, 12)} ${c.State}`]))));
+const running = async () =>
+  Promise.all(
+    [0, 1].map(async (index) =>
+      Object.fromEntries(
+        Object.entries(await projectContainers(world.engines[index])).map(([service, c]) => [service, `${c.Id.slice(0, 12)} ${c.State}`]),
+      ),
+    ),
+  );
 const lockPath = (index) => join(hostHome(index), '.pipeline/locks/shopping-tool-qa');
 
 /** Leaves a lock on a host as another deploy would (owned by the deploy user, like its own files). */
@@ -54,7 +73,12 @@ test.serial('a host whose sshd is down fails preflight: exit 1 naming it, nothin
   try {
     const result = await runIn(['deploy', 'qa', '--docker-tag', 'feature/x']);
     t.is(result.code, 1, result.output);
-    t.regex(result.stderr, new RegExp(`pipeline: preflight failed on 1 host\\(s\\): deploy@${world.hosts[1].replaceAll('.', '\\.')}: connection refused on port 22`));
+    t.regex(
+      result.stderr,
+      new RegExp(
+        `pipeline: preflight failed on 1 host\\(s\\): deploy@${world.hosts[1].replaceAll('.', '\\.')}: connection refused on port 22`,
+      ),
+    );
     await assertQaUnchanged(t, before);
   } finally {
     await worldCommand('sshd-start', 'h2');
@@ -64,26 +88,48 @@ test.serial('a host whose sshd is down fails preflight: exit 1 naming it, nothin
 test.serial('a host key that does not match known_hosts is refused', async (t) => {
   const before = await running();
   const known = await readFile(world.knownHosts, 'utf8');
-  const otherKey = known.split('\n').find((line) => line.startsWith(`${world.hosts[1]} `)).split(' ').slice(1).join(' ');
-  const forged = known.split('\n').map((line) => (line.startsWith(`${world.hosts[0]} `) ? `${world.hosts[0]} ${otherKey}` : line)).join('\n');
+  const otherKey = known
+    .split('\n')
+    .find((line) => line.startsWith(`${world.hosts[1]} `))
+    .split(' ')
+    .slice(1)
+    .join(' ');
+  const forged = known
+    .split('\n')
+    .map((line) => (line.startsWith(`${world.hosts[0]} `) ? `${world.hosts[0]} ${otherKey}` : line))
+    .join('\n');
   const knownHosts = join(repo.dir, 'known_hosts_forged');
   await writeFile(knownHosts, forged);
   const forgedConfig = worldConfig(world);
   forgedConfig.ssh.knownHosts = knownHosts;
-  const result = await pipeline(['--config', await writeConfig(repo, forgedConfig, 'forged.json'), 'deploy', 'qa'], { cwd: repo.work, env });
+  const result = await pipeline(['--config', await writeConfig(repo, forgedConfig, 'forged.json'), 'deploy', 'qa'], {
+    cwd: repo.work,
+    env,
+  });
   t.is(result.code, 1);
   t.regex(result.stderr, /host key does not match .*known_hosts_forged \(possible man-in-the-middle attack\)/);
   await assertQaUnchanged(t, before);
 });
 
 test.serial('a new release whose container exits at once is rolled back on every host', async (t) => {
-  await commitOnBranch(repo, 'feature/crash', 'develop', { 'worker.js': "console.error('worker: cannot start: QUEUE_URL missing'); process.exit(3);\n" });
+  await commitOnBranch(repo, 'feature/crash', 'develop', {
+    'worker.js': "console.error('worker: cannot start: QUEUE_URL missing'); process.exit(3);\n",
+  });
   const before = await running();
   const result = await runIn(['run', '--env', 'qa']);
   t.is(result.code, 1, result.output);
-  t.regex(result.stderr, new RegExp(`switch failed on 1 host\\(s\\): deploy@${world.hosts[1].replaceAll('.', '\\.')}: worker: container exited with code 3: worker: cannot start: QUEUE_URL missing; every host is back on its previous release`));
+  t.regex(
+    result.stderr,
+    new RegExp(
+      `switch failed on 1 host\\(s\\): deploy@${world.hosts[1].replaceAll('.', '\\.')}: worker: container exited with code 3: worker: cannot start: QUEUE_URL missing; every host is back on its previous release`,
+    ),
+  );
   await assertQaUnchanged(t, before);
-  t.is((await projectContainers(world.engines[0])).web.Image, `${world.registry}/allume/shopping-tool:develop`, 'the web host that had switched is back too');
+  t.is(
+    (await projectContainers(world.engines[0])).web.Image,
+    `${world.registry}/allume/shopping-tool:develop`,
+    'the web host that had switched is back too',
+  );
 });
 
 test.serial('a health check that never passes rolls back, naming the service, host and last health output', async (t) => {
@@ -94,19 +140,31 @@ test.serial('a health check that never passes rolls back, naming the service, ho
   const before = await running();
   const result = await runIn(['run', '--env', 'qa']);
   t.is(result.code, 1, result.output);
-  t.regex(result.stderr, new RegExp(`deploy@${world.hosts[0].replaceAll('.', '\\.')}: web: not healthy after 20 check\\(s\\): GET /health answered 503`));
+  t.regex(
+    result.stderr,
+    new RegExp(`deploy@${world.hosts[0].replaceAll('.', '\\.')}: web: not healthy after 20 check\\(s\\): GET /health answered 503`),
+  );
   await assertQaUnchanged(t, before);
 });
 
 test.serial('a deploy while another holds the lock fails at once naming the holder; an expired lock is taken over', async (t) => {
   const before = await running();
-  const holder = { id: 'other', environment: 'qa', holder: { user: 'alice', machine: 'alice-laptop', ciUrl: 'https://ci.example.com/job/7' },
-    tag: 'hotfix', acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString() };
+  const holder = {
+    id: 'other',
+    environment: 'qa',
+    holder: { user: 'alice', machine: 'alice-laptop', ciUrl: 'https://ci.example.com/job/7' },
+    tag: 'hotfix',
+    acquiredAt: new Date().toISOString(),
+    expiresAt: new Date(Date.now() + 600_000).toISOString(),
+  };
   await placeLock(1, holder);
   try {
     const result = await runIn(['deploy', 'qa']);
     t.is(result.code, 1);
-    t.regex(result.stderr, /qa is locked by alice on alice-laptop \(https:\/\/ci\.example\.com\/job\/7\) since .*, deploying hotfix, expires .* \(on deploy@10\.213\.0\.12\); if that deploy is dead, run: pipeline lock release qa/);
+    t.regex(
+      result.stderr,
+      /qa is locked by alice on alice-laptop \(https:\/\/ci\.example\.com\/job\/7\) since .*, deploying hotfix, expires .* \(on deploy@10\.213\.0\.12\); if that deploy is dead, run: pipeline lock release qa/,
+    );
     t.deepEqual(await running(), before);
     t.false(existsSync(lockPath(0)), 'the lock taken on the other host is given back');
 
@@ -126,7 +184,13 @@ test.serial('a deploy while another holds the lock fails at once naming the hold
 });
 
 test.serial('pipeline lock release frees a lock left by a dead deploy', async (t) => {
-  await placeLock(0, { id: 'dead', environment: 'qa', holder: { user: 'bob', machine: 'ci-7' }, acquiredAt: new Date().toISOString(), expiresAt: new Date(Date.now() + 600_000).toISOString() });
+  await placeLock(0, {
+    id: 'dead',
+    environment: 'qa',
+    holder: { user: 'bob', machine: 'ci-7' },
+    acquiredAt: new Date().toISOString(),
+    expiresAt: new Date(Date.now() + 600_000).toISOString(),
+  });
   const result = await runIn(['lock', 'release', 'qa']);
   t.is(result.code, 0, result.output);
   t.regex(result.stdout, /deploy@10\.213\.0\.11: released the lock of bob on ci-7/);
@@ -134,15 +198,24 @@ test.serial('pipeline lock release frees a lock left by a dead deploy', async (t
 });
 
 test.serial('Ctrl-C during the test stage: exit 130, the test container is removed, nothing pushed', async (t) => {
-  await commitOnBranch(repo, 'feature/slow-tests', 'develop', { 'test/slow.test.js': "import { test } from 'node:test';\ntest('slow', async () => { console.log('slow test running'); await new Promise((r) => setTimeout(r, 60000)); });\n" });
+  await commitOnBranch(repo, 'feature/slow-tests', 'develop', {
+    'test/slow.test.js':
+      "import { test } from 'node:test';\ntest('slow', async () => { console.log('slow test running'); await new Promise((r) => setTimeout(r, 60000)); });\n",
+  });
   let sent = false;
   const result = await pipelineWatching(['--config', config, 'run'], { cwd: repo.work, env }, (line, child) => {
-    if (!sent && line.includes('slow test running')) { sent = true; child.kill('SIGINT'); }
+    if (!sent && line.includes('slow test running')) {
+      sent = true;
+      child.kill('SIGINT');
+    }
   });
   t.true(sent, 'the test stage was reached');
   t.is(result.code, 130, result.output);
   t.regex(result.output, /SIGINT received, stopping and cleaning up/);
-  const leftovers = await new Docker().listContainers({ all: true, filters: { label: ['pipeline.stage=test', 'pipeline.project=shopping-tool'] } });
+  const leftovers = await new Docker().listContainers({
+    all: true,
+    filters: { label: ['pipeline.stage=test', 'pipeline.project=shopping-tool'] },
+  });
   t.deepEqual(leftovers, []);
   t.false((await registryTags(world, 'allume/shopping-tool')).includes('featureslow-tests'));
 });
@@ -150,9 +223,16 @@ test.serial('Ctrl-C during the test stage: exit 130, the test container is remov
 test.serial('SIGTERM during the deploy: exit 143, every host back on its previous release, the lock released', async (t) => {
   const before = await running();
   let sent = false;
-  const result = await pipelineWatching(['--config', config, 'deploy', 'qa', '--docker-tag', 'feature/x'], { cwd: repo.work, env }, (line, child) => {
-    if (!sent && /waiting until healthy/.test(line)) { sent = true; child.kill('SIGTERM'); }
-  });
+  const result = await pipelineWatching(
+    ['--config', config, 'deploy', 'qa', '--docker-tag', 'feature/x'],
+    { cwd: repo.work, env },
+    (line, child) => {
+      if (!sent && /waiting until healthy/.test(line)) {
+        sent = true;
+        child.kill('SIGTERM');
+      }
+    },
+  );
   t.true(sent, 'the switch was reached');
   t.is(result.code, 143, result.output);
   await assertQaUnchanged(t, before);
@@ -211,7 +291,7 @@ test.serial('one SSH connection per host per deploy; previous releases are kept 
   const before = await sshLogins(0);
   const result = await runIn(['deploy', 'qa', '--docker-tag', 'feature/x']);
   t.is(result.code, 0, result.output);
-  t.is(await sshLogins(0) - before, 1, 'exactly one SSH login on the web host');
+  t.is((await sshLogins(0)) - before, 1, 'exactly one SSH login on the web host');
   t.is((await runIn(['deploy', 'qa'])).code, 0);
   const since = Math.floor(Date.now() / 1000);
   for (let i = 0; i < 2; i += 1) t.is((await runIn(['deploy', 'qa'])).code, 0);
@@ -222,7 +302,11 @@ test.serial('one SSH connection per host per deploy; previous releases are kept 
   const used = new Set((await world.engines[0].listContainers({ all: true })).map((c) => c.ImageID));
   const images = await world.engines[0].listImages({ filters: { reference: [`${world.registry}/allume/shopping-tool`] } });
   t.true(images.length > 0);
-  t.deepEqual(images.filter((image) => !used.has(image.Id) && (image.RepoTags ?? []).length <= 1).map((image) => image.RepoTags), [], 'images no container uses are pruned');
+  t.deepEqual(
+    images.filter((image) => !used.has(image.Id) && (image.RepoTags ?? []).length <= 1).map((image) => image.RepoTags),
+    [],
+    'images no container uses are pruned',
+  );
 });
 
 /** The images an engine pulled since a time (seconds), from its events. */
@@ -230,7 +314,11 @@ async function imagePulls(engine, since) {
   const stream = await engine.getEvents({ since, until: Math.ceil(Date.now() / 1000) + 1, filters: { type: ['image'], event: ['pull'] } });
   const chunks = [];
   for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks).toString().split('\n').filter(Boolean).map((line) => JSON.parse(line).id);
+  return Buffer.concat(chunks)
+    .toString()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line).id);
 }
 
 test.serial('an unreachable registry fails the push in one line and deploys nothing', async (t) => {
@@ -239,7 +327,10 @@ test.serial('an unreachable registry fails the push in one line and deploys noth
   offline.registry.server = '10.213.0.1:5999';
   offline.image = '10.213.0.1:5999/allume/shopping-tool';
   await repo.git('checkout', '-q', 'develop');
-  const result = await pipeline(['--config', await writeConfig(repo, offline, 'offline.json'), 'run', '--env', 'qa'], { cwd: repo.work, env });
+  const result = await pipeline(['--config', await writeConfig(repo, offline, 'offline.json'), 'run', '--env', 'qa'], {
+    cwd: repo.work,
+    env,
+  });
   t.is(result.code, 1, result.output);
   t.regex(result.stderr, /^pipeline: push of 10\.213\.0\.1:5999\/allume\/shopping-tool:develop failed: .*(connection refused|connect)/m);
   t.notRegex(result.stderr, /\n\s+at /, 'no stack trace');
@@ -249,7 +340,8 @@ test.serial('an unreachable registry fails the push in one line and deploys noth
 test.serial('a host lost in the middle of a deploy: exit 1 naming it, the other hosts back on their previous release', async (t) => {
   // The web host takes a few seconds to become healthy; the worker host is cut off meanwhile.
   await commitOnBranch(repo, 'feature/slow-start', 'develop', {
-    'app.js': "const ready = Date.now() + 4000;\nexport function handle(request, response) { response.writeHead(Date.now() < ready ? 503 : 200); response.end('{}'); }\n",
+    'app.js':
+      "const ready = Date.now() + 4000;\nexport function handle(request, response) { response.writeHead(Date.now() < ready ? 503 : 200); response.end('{}'); }\n",
     'test/app.test.js': "import { test } from 'node:test';\ntest('nothing', () => {});\n",
   });
   const before = await running();
@@ -263,7 +355,12 @@ test.serial('a host lost in the middle of a deploy: exit 1 naming it, the other 
   try {
     t.true(cut, 'the worker host was cut off during the switch');
     t.is(result.code, 1, result.output);
-    t.regex(result.output, new RegExp(`pipeline: .*deploy@${world.hosts[1].replaceAll('.', '\\.')}: .*connection lost; could not roll back deploy@${world.hosts[1].replaceAll('.', '\\.')} \\(connection lost\\): check it with pipeline status qa`));
+    t.regex(
+      result.output,
+      new RegExp(
+        `pipeline: .*deploy@${world.hosts[1].replaceAll('.', '\\.')}: .*connection lost; could not roll back deploy@${world.hosts[1].replaceAll('.', '\\.')} \\(connection lost\\): check it with pipeline status qa`,
+      ),
+    );
     const web = await projectContainers(world.engines[0]);
     t.is(`${web.web.Id.slice(0, 12)} ${web.web.State}`, before[0].web, 'the web host is back on its previous release');
     t.false(existsSync(lockPath(0)), 'the lock is released where the host can be reached');

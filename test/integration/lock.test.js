@@ -63,10 +63,14 @@ test('a free lock is taken in one command, a held lock names its holder in one c
   t.true(await removeLock(exec, dir, first));
   t.is(exec.commands, 1);
   t.false(existsSync(join(home, dir)));
-  t.deepEqual((await readdir(join(home, '.pipeline/locks'))).filter((name) => name.includes(first.id)), [], 'no staging folder left');
+  t.deepEqual(
+    (await readdir(join(home, '.pipeline/locks'))).filter((name) => name.includes(first.id)),
+    [],
+    'no staging folder left',
+  );
 });
 
-test('renew and release act only on this deploy\'s lock', async (t) => {
+test("renew and release act only on this deploy's lock", async (t) => {
   const dir = lockDir(project, 'renew');
   const mine = deploy('alice');
   const theirs = deploy('bob');
@@ -108,7 +112,7 @@ test('of six deploys taking over the same expired lock, one gets it and the othe
     const winners = locks.filter((_, i) => results[i].acquired);
     t.is(winners.length, 1, `round ${round}: one winner`);
     t.deepEqual(results.find((r) => r.acquired).tookOver, dead);
-    t.deepEqual(await onHost(dir), winners[0], 'the lock on the host is the winner\'s');
+    t.deepEqual(await onHost(dir), winners[0], "the lock on the host is the winner's");
     for (const result of results.filter((r) => !r.acquired)) t.deepEqual(result.heldBy, winners[0]);
   }
 });

@@ -1,10 +1,9 @@
 // Looking at and undoing what runs: plan (read-only), status, rollback.
-import test from 'ava';
+
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  hostHome, pipeline, projectContainers, pushBranches, resetHosts, setUpExample, worldCommand,
-} from '../helpers/world.js';
+import test from 'ava';
+import { hostHome, pipeline, projectContainers, pushBranches, resetHosts, setUpExample, worldCommand } from '../helpers/world.js';
 
 let world;
 let repo;
@@ -26,8 +25,14 @@ test.after.always(async () => {
 });
 
 const runIn = (args) => pipeline(['--config', config, ...args], { cwd: repo.work, env });
-const qaState = async () => Promise.all([0, 1].map(async (index) => (await world.engines[index].listContainers({ all: true }))
-  .map((c) => `${c.Names[0]} ${c.Id.slice(0, 12)} ${c.Image} ${c.State}`).sort()));
+const qaState = async () =>
+  Promise.all(
+    [0, 1].map(async (index) =>
+      (await world.engines[index].listContainers({ all: true }))
+        .map((c) => `${c.Names[0]} ${c.Id.slice(0, 12)} ${c.Image} ${c.State}`)
+        .sort(),
+    ),
+  );
 const tagOn = async (index, service) => (await projectContainers(world.engines[index]))[service]?.Labels['pipeline.tag'];
 
 test.serial('plan reads the hosts and changes nothing; an unreachable host makes it exit 1', async (t) => {
@@ -63,7 +68,10 @@ test.serial('status shows per host and service the tag, digest, commit, health a
   t.is(result.code, 0, result.output);
   const sha = (await repo.git('rev-parse', 'HEAD')).stdout.trim();
   t.regex(result.stdout, /^qa\n/);
-  t.regex(result.stdout, new RegExp(`web +develop  sha256:[0-9a-f]{12}  commit ${sha.slice(0, 12)}  since \\S+  healthy  deployed by \\S+@\\S+`));
+  t.regex(
+    result.stdout,
+    new RegExp(`web +develop  sha256:[0-9a-f]{12}  commit ${sha.slice(0, 12)}  since \\S+  healthy  deployed by \\S+@\\S+`),
+  );
   t.regex(result.stdout, /worker +develop .* running|worker +develop .* healthy/);
   t.regex(result.stdout, /logstash +7\.17\.0/);
 });

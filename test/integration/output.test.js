@@ -1,7 +1,8 @@
 // --json, --report and the summary table, from the real CLI on the runner's own Docker engine (the embedded `local` environment).
-import test from 'ava';
+
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import test from 'ava';
 import Docker from 'dockerode';
 import { commitOnBranch, loadWorld, makeRepo, pipeline, removeLocalLocks, writeConfig } from '../helpers/world.js';
 import { findAll, parseXml } from '../helpers/xml.js';
@@ -20,14 +21,21 @@ let env;
 
 /** The example app without a registry (push is skipped) and without logstash; its tests write JUnit XML and print a secret. */
 function outputConfig(world) {
-  const junit = 'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=/tmp/junit.xml';
+  const junit =
+    'node --test --test-reporter=spec --test-reporter-destination=stdout --test-reporter=junit --test-reporter-destination=/tmp/junit.xml';
   return {
     project: PROJECT,
     image: IMAGE,
     build: { context: '.', dockerfile: 'Dockerfile', args: { BASE_IMAGE: world.nodeImage } },
     test: { command: ['sh', '-c', `echo "token ${SECRET}"; exec ${junit}`], reports: '/tmp/junit.xml' },
     services: {
-      web: { roles: ['web'], command: ['node', 'server.js'], ports: ['18080:8000'], healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 10 }, stopGracePeriod: '2s' },
+      web: {
+        roles: ['web'],
+        command: ['node', 'server.js'],
+        ports: ['18080:8000'],
+        healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 10 },
+        stopGracePeriod: '2s',
+      },
       worker: { roles: ['worker'], command: ['node', 'worker.js'], secrets: ['OUTPUT_TEST_SECRET'], stopGracePeriod: '2s' },
     },
   };
@@ -35,7 +43,14 @@ function outputConfig(world) {
 
 async function removeProjectContainers() {
   const list = await docker.listContainers({ all: true, filters: { label: [`pipeline.project=${PROJECT}`] } });
-  await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    list.map((c) =>
+      docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 test.before(async () => {
@@ -44,14 +59,31 @@ test.before(async () => {
   await removeLocalLocks(PROJECT);
   repo = await makeRepo();
   configFile = await writeConfig(repo, outputConfig(world));
-  env = { ...process.env, CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '', OUTPUT_TEST_SECRET: SECRET };
+  env = {
+    ...process.env,
+    CI: '',
+    CIRCLECI: '',
+    CIRCLE_BRANCH: '',
+    CIRCLE_TAG: '',
+    CIRCLE_SHA1: '',
+    GITHUB_ACTIONS: '',
+    GITHUB_REF_NAME: '',
+    OUTPUT_TEST_SECRET: SECRET,
+  };
   delete env.REGISTRY_PASSWORD;
 });
 
 /** Every commit the tests build leaves two tags; they are only this test's. */
 async function removeProjectImages() {
   const images = await docker.listImages({ filters: { reference: [IMAGE] } });
-  await Promise.all(images.map((image) => docker.getImage(image.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(
+    images.map((image) =>
+      docker
+        .getImage(image.Id)
+        .remove({ force: true })
+        .catch(() => undefined),
+    ),
+  );
 }
 
 test.after.always(async () => {
@@ -66,14 +98,17 @@ const cli = (args) => pipeline([...args, '--config', configFile], { cwd: repo.wo
 /** Every stdout line as a JSON event; a line that is not JSON fails the test, naming it. */
 function eventsOf(t, stdout) {
   t.true(stdout.endsWith('\n'), 'stdout ends with a whole line');
-  return stdout.split('\n').slice(0, -1).map((line) => {
-    try {
-      return JSON.parse(line);
-    } catch {
-      t.fail(`stdout line is not JSON: ${line}`);
-      return undefined;
-    }
-  });
+  return stdout
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        t.fail(`stdout line is not JSON: ${line}`);
+        return undefined;
+      }
+    });
 }
 
 const stageSteps = (events) => events.filter((event) => event.type === 'stage').map((event) => `${event.stage} ${event.status}`);
@@ -88,14 +123,34 @@ test.serial('run --json --report: JSON events only on stdout, the result last; p
   const events = eventsOf(t, result.stdout);
   const outcome = events.at(-1);
   const sha = (await repo.git('rev-parse', 'HEAD')).stdout.trim();
-  t.like(outcome, { type: 'result', status: 'success', exitCode: 0, branch: 'master', commit: sha, deployTag: 'master', environments: ['local'], ci: {} });
+  t.like(outcome, {
+    type: 'result',
+    status: 'success',
+    exitCode: 0,
+    branch: 'master',
+    commit: sha,
+    deployTag: 'master',
+    environments: ['local'],
+    ci: {},
+  });
   t.false('failedStage' in outcome);
-  t.deepEqual(outcome.deployments.map((row) => [row.environment, row.host, row.service, row.image]),
-    [['local', 'local', 'web', `${IMAGE}:master`], ['local', 'local', 'worker', `${IMAGE}:master`]]);
-  t.deepEqual(outcome.urls.map((entry) => entry.url), [URL]);
+  t.deepEqual(
+    outcome.deployments.map((row) => [row.environment, row.host, row.service, row.image]),
+    [
+      ['local', 'local', 'web', `${IMAGE}:master`],
+      ['local', 'local', 'worker', `${IMAGE}:master`],
+    ],
+  );
+  t.deepEqual(
+    outcome.urls.map((entry) => entry.url),
+    [URL],
+  );
   t.is(events.filter((event) => event.type === 'result').length, 1, 'one result event');
 
-  t.deepEqual(stageSteps(events), STAGE_ORDER.flatMap((stage) => [`${stage} started`, `${stage} ${stage === 'push' ? 'skipped' : 'success'}`]));
+  t.deepEqual(
+    stageSteps(events),
+    STAGE_ORDER.flatMap((stage) => [`${stage} started`, `${stage} ${stage === 'push' ? 'skipped' : 'success'}`]),
+  );
   t.is(events.find((event) => event.stage === 'push' && event.status === 'skipped').message, 'no registry configured');
   for (const event of events.filter((e) => e.type === 'stage' && e.status !== 'started')) {
     t.true(Number.isInteger(event.durationMs) && event.durationMs >= 0, `${event.stage} has a duration`);
@@ -105,7 +160,10 @@ test.serial('run --json --report: JSON events only on stdout, the result last; p
   t.like(switched, { environment: 'local', host: 'local' });
   t.regex(switched.message, /web started|web replaced/);
   const testOutput = events.filter((event) => event.type === 'output' && event.stage === 'test').map((event) => event.line);
-  t.true(testOutput.some((line) => line.includes('GET /health answers 200')), 'the test output is carried in output events');
+  t.true(
+    testOutput.some((line) => line.includes('GET /health answers 200')),
+    'the test output is carried in output events',
+  );
   t.true(testOutput.includes('token ***'), 'output events are masked');
 
   t.regex(result.stderr, /checkout: master at [0-9a-f]{12}/, 'progress for people on stderr');
@@ -118,52 +176,81 @@ test.serial('run --json --report: JSON events only on stdout, the result last; p
   t.is(report.name, 'testsuites');
   const [stages, app] = findAll(report, 'testsuite');
   t.like(stages.attributes, { name: `pipeline ${PROJECT}`, tests: '6', failures: '0', skipped: '1' });
-  t.deepEqual(findAll(stages, 'testcase').map((testcase) => testcase.attributes.name), STAGE_ORDER);
+  t.deepEqual(
+    findAll(stages, 'testcase').map((testcase) => testcase.attributes.name),
+    STAGE_ORDER,
+  );
   t.deepEqual(findAll(stages, 'failure'), []);
   t.truthy(app, 'the app test results are merged in');
-  t.deepEqual(findAll(app, 'testcase').map((testcase) => testcase.attributes.name), ['GET /health answers 200 with the release']);
+  t.deepEqual(
+    findAll(app, 'testcase').map((testcase) => testcase.attributes.name),
+    ['GET /health answers 200 with the release'],
+  );
 });
 
-test.serial('failing tests: result failure naming the test stage, exit 1, a JUnit failure for the stage and for the app test', async (t) => {
-  const webBefore = (await webContainer()).Id;
-  await commitOnBranch(repo, 'feature/broken', 'master', {
-    'test/broken.test.js': "import { test } from 'node:test';\ntest('fails on purpose', () => { throw new Error('broken on purpose'); });\n",
-  });
-  const reportFile = join(repo.dir, 'broken.xml');
-  const result = await cli(['run', '--env', 'local', '--json', '--report', reportFile]);
-  t.is(result.code, 1, result.output);
+test.serial(
+  'failing tests: result failure naming the test stage, exit 1, a JUnit failure for the stage and for the app test',
+  async (t) => {
+    const webBefore = (await webContainer()).Id;
+    await commitOnBranch(repo, 'feature/broken', 'master', {
+      'test/broken.test.js':
+        "import { test } from 'node:test';\ntest('fails on purpose', () => { throw new Error('broken on purpose'); });\n",
+    });
+    const reportFile = join(repo.dir, 'broken.xml');
+    const result = await cli(['run', '--env', 'local', '--json', '--report', reportFile]);
+    t.is(result.code, 1, result.output);
 
-  const events = eventsOf(t, result.stdout);
-  const outcome = events.at(-1);
-  t.like(outcome, { type: 'result', status: 'failure', exitCode: 1, failedStage: 'test', branch: 'feature/broken', deployments: [] });
-  t.regex(outcome.message, /^tests failed: sh -c .* exited with code 1$/);
-  t.is(events.filter((event) => event.type === 'result').length, 1, 'the run wrote the result; the CLI, printing the error, wrote none');
-  t.false('failedHost' in outcome);
-  t.deepEqual(stageSteps(events), ['checkout started', 'checkout success', 'build started', 'build success', 'test started', 'test failure']);
-  t.false(events.some((event) => event.type === 'host'), 'nothing was deployed');
-  t.is((await webContainer()).Id, webBefore);
-  t.regex(result.stderr, /pipeline: tests failed/);
-  t.regex(result.stderr, /^test +failure +\S+ +tests failed/m, 'the summary table says which stage failed');
+    const events = eventsOf(t, result.stdout);
+    const outcome = events.at(-1);
+    t.like(outcome, { type: 'result', status: 'failure', exitCode: 1, failedStage: 'test', branch: 'feature/broken', deployments: [] });
+    t.regex(outcome.message, /^tests failed: sh -c .* exited with code 1$/);
+    t.is(events.filter((event) => event.type === 'result').length, 1, 'the run wrote the result; the CLI, printing the error, wrote none');
+    t.false('failedHost' in outcome);
+    t.deepEqual(stageSteps(events), [
+      'checkout started',
+      'checkout success',
+      'build started',
+      'build success',
+      'test started',
+      'test failure',
+    ]);
+    t.false(
+      events.some((event) => event.type === 'host'),
+      'nothing was deployed',
+    );
+    t.is((await webContainer()).Id, webBefore);
+    t.regex(result.stderr, /pipeline: tests failed/);
+    t.regex(result.stderr, /^test +failure +\S+ +tests failed/m, 'the summary table says which stage failed');
 
-  const report = parseXml(await readFile(reportFile, 'utf8'));
-  const [stages, app] = findAll(report, 'testsuite');
-  t.like(stages.attributes, { tests: '3', failures: '1' });
-  const failed = findAll(stages, 'testcase').find((testcase) => findAll(testcase, 'failure').length > 0);
-  t.is(failed.attributes.name, 'test');
-  t.regex(findAll(failed, 'failure')[0].attributes.message, /tests failed/);
-  const appFailures = findAll(app, 'testcase').filter((testcase) => findAll(testcase, 'failure').length > 0);
-  t.deepEqual(appFailures.map((testcase) => testcase.attributes.name), ['fails on purpose']);
-});
+    const report = parseXml(await readFile(reportFile, 'utf8'));
+    const [stages, app] = findAll(report, 'testsuite');
+    t.like(stages.attributes, { tests: '3', failures: '1' });
+    const failed = findAll(stages, 'testcase').find((testcase) => findAll(testcase, 'failure').length > 0);
+    t.is(failed.attributes.name, 'test');
+    t.regex(findAll(failed, 'failure')[0].attributes.message, /tests failed/);
+    const appFailures = findAll(app, 'testcase').filter((testcase) => findAll(testcase, 'failure').length > 0);
+    t.deepEqual(
+      appFailures.map((testcase) => testcase.attributes.name),
+      ['fails on purpose'],
+    );
+  },
+);
 
 test.serial('deploy --json: host progress for every phase, the result names the deploy', async (t) => {
   const result = await cli(['deploy', 'local', '--docker-tag', 'master', '--json']);
   t.is(result.code, 0, result.output);
   const events = eventsOf(t, result.stdout);
   t.like(events.at(-1), { type: 'result', status: 'success', exitCode: 0, deployTag: 'master', environments: ['local'] });
-  t.deepEqual(events.at(-1).deployments.map((row) => `${row.service} ${row.action}`), ['web replaced', 'worker replaced']);
+  t.deepEqual(
+    events.at(-1).deployments.map((row) => `${row.service} ${row.action}`),
+    ['web replaced', 'worker replaced'],
+  );
   t.deepEqual(stageSteps(events), ['resolve started', 'resolve success', 'deploy started', 'deploy success']);
   const hostSteps = events.filter((event) => event.type === 'host').map((event) => `${event.phase} ${event.host} ${event.status}`);
-  t.deepEqual(hostSteps, ['preflight', 'pull', 'switch', 'verify'].flatMap((phase) => [`${phase} local started`, `${phase} local success`]));
+  t.deepEqual(
+    hostSteps,
+    ['preflight', 'pull', 'switch', 'verify'].flatMap((phase) => [`${phase} local started`, `${phase} local success`]),
+  );
 });
 
 test.serial('without --json the summary table goes to stdout: stages, then host × service with image and digest', async (t) => {
@@ -173,7 +260,10 @@ test.serial('without --json the summary table goes to stdout: stages, then host 
   t.regex(result.stdout, /^environment +host +service +action +image +digest$/m);
   t.regex(result.stdout, /^local +local +web +replaced +output-test\/shopping-tool:master +-$/m);
   t.regex(result.stdout, /^local +local +worker +replaced +output-test\/shopping-tool:master +-$/m);
-  t.false(result.stdout.split('\n').some((line) => line.startsWith('{')), 'no JSON without --json');
+  t.false(
+    result.stdout.split('\n').some((line) => line.startsWith('{')),
+    'no JSON without --json',
+  );
 });
 
 const usageErrors = [

@@ -1,12 +1,13 @@
 // The package as users get it: packed from a tree with no dist (prepack builds it), installed from the
 // tarball globally and into a project, with configs that import defineConfig by the package's name.
 // Touches no host, registry or engine of the test world: it needs no world lock.
-import test from 'ava';
+
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import test from 'ava';
 import { ROOT } from '../helpers/paths.js';
 
 const run = promisify(execFile);
@@ -63,10 +64,22 @@ async function folderWith(files) {
 }
 
 test('the tarball holds the built CLI, its help, types, README and LICENSE, and no sources, tests or source maps', (t) => {
-  for (const file of ['package.json', 'README.md', 'LICENSE', 'dist/cli/index.js', 'dist/cli/help.txt', 'dist/index.js', 'dist/index.d.ts', 'dist/config/own-package-hook.js']) {
+  for (const file of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'dist/cli/index.js',
+    'dist/cli/help.txt',
+    'dist/index.js',
+    'dist/index.d.ts',
+    'dist/config/own-package-hook.js',
+  ]) {
     t.true(packedFiles.includes(file), `${file} is packed`);
   }
-  t.deepEqual(packedFiles.filter((file) => /^(src|test|bench|examples|scripts)\/|\.map$/.test(file)), []);
+  t.deepEqual(
+    packedFiles.filter((file) => /^(src|test|bench|examples|scripts)\/|\.map$/.test(file)),
+    [],
+  );
 });
 
 test('installed globally, the CLI loads configs that import the package by name, with no node_modules beside them', async (t) => {
@@ -97,7 +110,7 @@ test('installed globally, the CLI loads configs that import the package by name,
   t.regex(stdout, /^ +deploy@qa-web-1\.example\.com \[web\]\n +web +registry\.example\.com\/acme\/packaged:develop$/m);
 });
 
-test('installed in a project, its own pipeline command loads the project\'s config', async (t) => {
+test("installed in a project, its own pipeline command loads the project's config", async (t) => {
   const dir = await folderWith({
     'package.json': JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module' }),
     'pipeline.config.js': CONFIGS['pipeline.config.mjs'],

@@ -1,11 +1,22 @@
 // The documented deploy process end to end: real git, dockerd, registry with a password and sshd hosts.
-import test from 'ava';
+
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import test from 'ava';
 import Docker from 'dockerode';
 import {
-  exampleEnv, hostHome, inspect, loadWorld, makeRepo, pipeline, projectContainers, registryImage, registryTags, resetHosts, sshLogins,
+  exampleEnv,
+  hostHome,
+  inspect,
+  loadWorld,
+  makeRepo,
+  pipeline,
+  projectContainers,
+  registryImage,
+  registryTags,
+  resetHosts,
+  sshLogins,
 } from '../helpers/world.js';
 
 const REPOSITORY = 'allume/shopping-tool';
@@ -76,9 +87,16 @@ test.serial('a feature/... branch pushes the slash-free tag and deploys nothing'
   t.regex(result.output, /nothing is deployed for branch feature\/x/);
   t.true((await registryTags(world, REPOSITORY)).includes('featurex'));
   const pushed = await registryImage(world, REPOSITORY, 'featurex');
-  t.like(pushed?.labels, { 'pipeline.commit': (await repo.git('rev-parse', 'HEAD')).stdout.trim(), 'pipeline.branch': 'feature/x' }, 'featurex in the registry is this build');
+  t.like(
+    pushed?.labels,
+    { 'pipeline.commit': (await repo.git('rev-parse', 'HEAD')).stdout.trim(), 'pipeline.branch': 'feature/x' },
+    'featurex in the registry is this build',
+  );
   const after = await Promise.all(world.engines.map((engine) => projectContainers(engine)));
-  t.deepEqual(after.map((host) => Object.values(host).map((c) => c.Id)), before.map((host) => Object.values(host).map((c) => c.Id)));
+  t.deepEqual(
+    after.map((host) => Object.values(host).map((c) => c.Id)),
+    before.map((host) => Object.values(host).map((c) => c.Id)),
+  );
 });
 
 test.serial('pipeline deploy qa --docker-tag feature/x redeploys web and worker and leaves logstash running', async (t) => {
@@ -93,7 +111,11 @@ test.serial('pipeline deploy qa --docker-tag feature/x redeploys web and worker 
   t.is(web.logstash.Id, logstashBefore, 'the running logstash container is untouched');
   t.is(web.logstash.State, 'running');
   t.is((await hostState(1)).worker.Image, `${world.registry}/${REPOSITORY}:featurex`);
-  t.is(web.web.Labels['pipeline.digest'], (await registryImage(world, REPOSITORY, 'featurex')).digest, 'the image the feature/x run pushed');
+  t.is(
+    web.web.Labels['pipeline.digest'],
+    (await registryImage(world, REPOSITORY, 'featurex')).digest,
+    'the image the feature/x run pushed',
+  );
 });
 
 test.serial('pipeline deploy stage deploys develop to qa', async (t) => {
@@ -138,7 +160,10 @@ test.serial('a uat tag on any branch → the uat host, which has both roles and 
 
 test.serial('failing tests: non-zero exit, nothing pushed, nothing deployed', async (t) => {
   await repo.git('checkout', '-q', '-b', 'feature/broken', 'develop');
-  await writeFile(join(repo.work, 'test', 'broken.test.js'), "import { test } from 'node:test';\ntest('fails', () => { throw new Error('broken on purpose'); });\n");
+  await writeFile(
+    join(repo.work, 'test', 'broken.test.js'),
+    "import { test } from 'node:test';\ntest('fails', () => { throw new Error('broken on purpose'); });\n",
+  );
   await repo.git('add', '-A');
   await repo.git('commit', '-qm', 'Break the tests');
   const before = (await hostState(0)).web.Id;
@@ -147,12 +172,19 @@ test.serial('failing tests: non-zero exit, nothing pushed, nothing deployed', as
   t.is(result.code, 1, result.output);
   t.regex(result.output, /tests failed: node --test exited with code 1/);
   // The deploy connects to its hosts while build and test run; a failed test closes those connections, and no lock was taken.
-  t.deepEqual([await sshLogins(0) - logins[0], await sshLogins(1) - logins[1]], [1, 1], 'one SSH login per host, made during build and test');
+  t.deepEqual(
+    [(await sshLogins(0)) - logins[0], (await sshLogins(1)) - logins[1]],
+    [1, 1],
+    'one SSH login per host, made during build and test',
+  );
   t.false(existsSync(join(hostHome(0), '.pipeline/locks/shopping-tool-qa')), 'no lock taken');
   t.regex(result.output, /broken on purpose/, 'the test output is shown');
   t.false((await registryTags(world, REPOSITORY)).includes('featurebroken'), 'nothing pushed');
   t.is((await hostState(0)).web.Id, before, 'nothing deployed');
-  const leftovers = await new Docker().listContainers({ all: true, filters: { label: ['pipeline.stage=test', 'pipeline.project=shopping-tool'] } });
+  const leftovers = await new Docker().listContainers({
+    all: true,
+    filters: { label: ['pipeline.stage=test', 'pipeline.project=shopping-tool'] },
+  });
   t.deepEqual(leftovers, [], 'the test container is removed from the runner engine');
 });
 
@@ -170,7 +202,12 @@ test.serial('pipeline run --only deploy restores a removed container without bui
 
 test.serial('in CircleCI the branch and tag come from its variables (the checkout there is a detached HEAD)', async (t) => {
   await repo.git('checkout', '-q', '--detach', 'develop');
-  const circle = { CI: 'true', CIRCLECI: 'true', CIRCLE_SHA1: (await repo.git('rev-parse', 'HEAD')).stdout.trim(), CIRCLE_BUILD_URL: 'https://circleci.com/gh/allume/shopping-tool/42' };
+  const circle = {
+    CI: 'true',
+    CIRCLECI: 'true',
+    CIRCLE_SHA1: (await repo.git('rev-parse', 'HEAD')).stdout.trim(),
+    CIRCLE_BUILD_URL: 'https://circleci.com/gh/allume/shopping-tool/42',
+  };
   const branch = await runIn(['plan', '--offline'], { ...circle, CIRCLE_BRANCH: 'develop' });
   t.is(branch.code, 0, branch.output);
   t.regex(branch.stdout, /\(develop\)/);
@@ -180,7 +217,12 @@ test.serial('in CircleCI the branch and tag come from its variables (the checkou
   t.regex(tagBuild.stdout, /deploy +uat → uat/);
   const json = await runIn(['run', '--only', 'checkout', '--json'], { ...circle, CIRCLE_BRANCH: 'develop' });
   const result = JSON.parse(json.stdout.trim().split('\n').at(-1));
-  t.like(result, { type: 'result', status: 'success', branch: 'develop', ci: { provider: 'circleci', buildUrl: 'https://circleci.com/gh/allume/shopping-tool/42' } });
+  t.like(result, {
+    type: 'result',
+    status: 'success',
+    branch: 'develop',
+    ci: { provider: 'circleci', buildUrl: 'https://circleci.com/gh/allume/shopping-tool/42' },
+  });
   await repo.git('checkout', '-q', 'develop');
 });
 
@@ -192,10 +234,16 @@ test.serial('an unknown environment exits 2 naming it', async (t) => {
 
 test.serial('an invalid config exits 2 naming the field, before anything runs', async (t) => {
   const file = join(repo.dir, 'bad.config.json');
-  await writeFile(file, JSON.stringify({ project: 'x', image: 'x', services: { web: { roles: [] } }, environments: { qa: { hosts: { web: [] } } } }));
+  await writeFile(
+    file,
+    JSON.stringify({ project: 'x', image: 'x', services: { web: { roles: [] } }, environments: { qa: { hosts: { web: [] } } } }),
+  );
   const result = await runIn(['run', '--config', file]);
   t.is(result.code, 2);
-  t.regex(result.stderr, /^pipeline: invalid configuration in bad\.config\.json: .*services\.web\.roles: a service needs at least one role/);
+  t.regex(
+    result.stderr,
+    /^pipeline: invalid configuration in bad\.config\.json: .*services\.web\.roles: a service needs at least one role/,
+  );
   t.regex(result.stderr, /environments\.qa\.hosts\.web: a role needs at least one host/);
   t.is(result.stderr.trim().split('\n').length, 1);
 });

@@ -1,12 +1,13 @@
 // Progress of long transfers: a push and a host's pull of an image with a large layer report bytes, total and rate, in
 // the line renderer and in --json, a bounded number of times. Project `progress-test`, repository `progress-test/app`.
-import test from 'ava';
+
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import test from 'ava';
 import Docker from 'dockerode';
-import { readWorldEnv, testHostNumbers } from '../helpers/world-env.js';
-import { loadWorld, pipeline } from '../helpers/world.js';
 import { makeAppRepo, plainEnv, removeProjectContainers, removeRepositoryImages } from '../helpers/image-app.js';
+import { loadWorld, pipeline } from '../helpers/world.js';
+import { readWorldEnv, testHostNumbers } from '../helpers/world-env.js';
 
 const PROJECT = 'progress-test';
 const LAYER_MB = 48;
@@ -29,22 +30,32 @@ test.before(async () => {
   hostEngine = world.engines[HOST - 1];
   await removeProjectContainers(hostEngine, PROJECT);
   await removeRepositoryImages(hostEngine, image);
-  repo = await makeAppRepo({
-    // A new seed makes a new random layer: every run pushes and pulls all of it.
-    Dockerfile: `FROM ${BUSYBOX}\nCOPY seed.txt /seed.txt\nRUN head -c ${LAYER_MB}000000 /dev/urandom > /blob\nCMD ["sleep", "3600"]\n`,
-    'seed.txt': '0\n',
-  }, { prefix: 'pipeline-progress-' });
+  repo = await makeAppRepo(
+    {
+      // A new seed makes a new random layer: every run pushes and pulls all of it.
+      Dockerfile: `FROM ${BUSYBOX}\nCOPY seed.txt /seed.txt\nRUN head -c ${LAYER_MB}000000 /dev/urandom > /blob\nCMD ["sleep", "3600"]\n`,
+      'seed.txt': '0\n',
+    },
+    { prefix: 'pipeline-progress-' },
+  );
   file = join(repo.dir, 'pipeline.config.json');
-  await writeFile(file, JSON.stringify({
-    project: PROJECT,
-    image,
-    registry: { server: world.registry, username: world.username, password: world.password },
-    build: { context: repo.work },
-    test: { command: ['true'] },
-    ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
-    environments: { qa: { on: { branches: ['develop'] }, defaultTag: 'develop', hosts: { app: [world.hosts[HOST - 1]] } } },
-    services: { app: { roles: ['app'], command: ['sleep', '3600'], startPeriod: '500ms', stopGracePeriod: '1s' } },
-  }, null, 2));
+  await writeFile(
+    file,
+    JSON.stringify(
+      {
+        project: PROJECT,
+        image,
+        registry: { server: world.registry, username: world.username, password: world.password },
+        build: { context: repo.work },
+        test: { command: ['true'] },
+        ssh: { user: world.sshUser, identityFile: world.sshKey, knownHosts: world.knownHosts },
+        environments: { qa: { on: { branches: ['develop'] }, defaultTag: 'develop', hosts: { app: [world.hosts[HOST - 1]] } } },
+        services: { app: { roles: ['app'], command: ['sleep', '3600'], startPeriod: '500ms', stopGracePeriod: '1s' } },
+      },
+      null,
+      2,
+    ),
+  );
 });
 
 test.after.always(async () => {
@@ -83,12 +94,21 @@ test.serial('--json: the same progress as output events, a bounded number of the
   await repo.commit({ 'seed.txt': `${Date.now()}\n` });
   const result = await pipeline(['run', '--config', file, '--json'], { cwd: repo.work, env: plainEnv() });
   t.is(result.code, 0, result.output);
-  const events = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const events = result.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   t.like(events.at(-1), { type: 'result', status: 'success' });
   const lines = events.filter((event) => event.type === 'output').map((event) => event.line);
   checkLines(t, lines, 'pushing');
   checkLines(t, lines, 'pulling');
   const pulls = events.filter((event) => event.type === 'output' && progress('pulling').test(event.line));
-  t.true(pulls.every((event) => ['test', 'deploy'].includes(event.stage)), 'a host pull shows beside the tests or in the deploy');
-  t.true(pulls.filter((event) => event.stage === 'deploy').every((event) => event.host.endsWith(`@${world.hosts[HOST - 1]}`)), 'in the deploy, each line names its host');
+  t.true(
+    pulls.every((event) => ['test', 'deploy'].includes(event.stage)),
+    'a host pull shows beside the tests or in the deploy',
+  );
+  t.true(
+    pulls.filter((event) => event.stage === 'deploy').every((event) => event.host.endsWith(`@${world.hosts[HOST - 1]}`)),
+    'in the deploy, each line names its host',
+  );
 });

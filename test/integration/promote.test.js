@@ -1,9 +1,10 @@
 // `pipeline promote uat` against a real bare origin: the documented UAT tagging recipe, repeatable. Needs only git.
-import test from 'ava';
+
 import { execFile } from 'node:child_process';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import test from 'ava';
 import { makeRepo, pipeline } from '../helpers/world.js';
 
 const run = promisify(execFile);
@@ -30,7 +31,12 @@ async function commit(repo, file, content) {
 /** The commit the origin's uat tag points at, checking it is an annotated tag. */
 async function originUat(t, repo) {
   const listed = await gitOut(repo.work, 'ls-remote', 'origin', 'refs/tags/uat', 'refs/tags/uat^{}');
-  const refs = Object.fromEntries(listed.split('\n').filter(Boolean).map((line) => line.split('\t').reverse()));
+  const refs = Object.fromEntries(
+    listed
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split('\t').reverse()),
+  );
   t.truthy(refs['refs/tags/uat^{}'], 'the tag on origin is annotated (ls-remote lists the commit it peels to)');
   t.is(await gitOut(repo.origin, 'cat-file', '-t', 'refs/tags/uat'), 'tag');
   return refs['refs/tags/uat^{}'];
@@ -122,7 +128,10 @@ test('uncommitted changes to tracked files refuse (exit 2) unless --force; untra
   await writeFile(join(repo.work, 'app.js'), '// edited, not committed\n');
   const dirty = await promote(repo);
   t.is(dirty.code, 2, dirty.output);
-  t.is(dirty.stderr, 'pipeline: tracked files have uncommitted changes, which uat would not include: commit or stash them, or pass --force\n');
+  t.is(
+    dirty.stderr,
+    'pipeline: tracked files have uncommitted changes, which uat would not include: commit or stash them, or pass --force\n',
+  );
   t.is(await originUat(t, repo), promoted, 'nothing was pushed');
   t.is(await localUat(t, repo), promoted, 'nothing was tagged');
 
@@ -152,7 +161,7 @@ test('an unreachable remote fails (exit 1) in one line, leaving the local tag al
   t.is(await gitOut(repo.work, 'tag', '-l'), '');
 });
 
-test('a rejected push fails (exit 1) with git\'s reason and puts the local tag back', async (t) => {
+test("a rejected push fails (exit 1) with git's reason and puts the local tag back", async (t) => {
   const repo = await repoFor(t);
   t.is((await promote(repo)).code, 0);
   const before = await gitOut(repo.work, 'rev-parse', 'refs/tags/uat');

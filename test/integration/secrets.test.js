@@ -26,14 +26,14 @@ test.after.always(async () => {
 
 const runIn = (args, extraEnv = {}) => pipeline(['--config', file, ...args], { cwd: repo.work, env: { ...env, ...extraEnv } });
 
-test.serial('a feature branch builds, tests and pushes without any environment\'s secrets', async (t) => {
+test.serial("a feature branch builds, tests and pushes without any environment's secrets", async (t) => {
   await repo.git('checkout', '-q', 'feature/x');
   const result = await runIn(['run']);
   t.is(result.code, 0, result.output);
   t.regex(result.output, /nothing is deployed for branch feature\/x/);
 });
 
-test.serial('develop needs qa\'s secret, not production\'s; a mapped secret reaches the container under its own name, masked', async (t) => {
+test.serial("develop needs qa's secret, not production's; a mapped secret reaches the container under its own name, masked", async (t) => {
   await repo.git('checkout', '-q', 'develop');
   const missing = await runIn(['run']);
   t.is(missing.code, 2);
@@ -45,11 +45,14 @@ test.serial('develop needs qa\'s secret, not production\'s; a mapped secret reac
   t.false(result.output.includes(QA_URL));
   t.false(result.output.includes('Qa-s3cret-9f'), 'no part of it either once URL-encoded or in plain');
   const webEnv = (await inspect(world.engines[0], 'shopping-tool-web')).Config.Env;
-  t.true(webEnv.includes(`DATABASE_URL=${QA_URL}`), 'qa\'s value under the name the app reads');
-  t.false(webEnv.some((entry) => entry.startsWith('QA_DATABASE_URL=') || entry.includes(PROD_URL)), 'neither the runner\'s name nor production\'s value');
+  t.true(webEnv.includes(`DATABASE_URL=${QA_URL}`), "qa's value under the name the app reads");
+  t.false(
+    webEnv.some((entry) => entry.startsWith('QA_DATABASE_URL=') || entry.includes(PROD_URL)),
+    "neither the runner's name nor production's value",
+  );
 });
 
-test.serial('pipeline deploy production asks for production\'s secret only', async (t) => {
+test.serial("pipeline deploy production asks for production's secret only", async (t) => {
   const missing = await runIn(['deploy', 'production', '--docker-tag', 'develop'], { QA_DATABASE_URL: '' });
   t.is(missing.code, 2);
   t.is(missing.stderr.trim(), 'pipeline: secret not set in the environment: PROD_DATABASE_URL');

@@ -1,6 +1,7 @@
 // src/adapters/ssh/ against a real sshd host of the test world (scripts/world.sh).
-import { createHash } from 'node:crypto';
+
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,7 +32,10 @@ function loadWorldEnv() {
   } catch {
     throw new Error(`the test world is not up (${ENV_FILE} missing): run \`bash scripts/world.sh up\` as root`);
   }
-  const pairs = text.split('\n').map((line) => /^([A-Z_0-9]+)=(.*)$/.exec(line.trim())).filter(Boolean);
+  const pairs = text
+    .split('\n')
+    .map((line) => /^([A-Z_0-9]+)=(.*)$/.exec(line.trim()))
+    .filter(Boolean);
   return Object.fromEntries(pairs.map(([, key, value]) => [key, value.replace(/^"(.*)"$/, '$1')]));
 }
 
@@ -62,7 +66,17 @@ test.after.always(() => {
  * opened, `refused`), and how many of both were open at most at once.
  */
 async function countSsh(run) {
-  const counts = { connects: 0, readies: 0, channels: 0, streamLocal: 0, refused: 0, open: 0, maxOpen: 0, commands: new Set(), sockets: new Set() };
+  const counts = {
+    connects: 0,
+    readies: 0,
+    channels: 0,
+    streamLocal: 0,
+    refused: 0,
+    open: 0,
+    maxOpen: 0,
+    commands: new Set(),
+    sockets: new Set(),
+  };
   const { connect, exec, openssh_forwardOutStreamLocal: forwardOutStreamLocal } = ssh2.Client.prototype;
   const opened = (error, channel, kind) => {
     if (error) return;
@@ -141,19 +155,26 @@ test.serial('one SSH connection carries the Docker API: version and 30 concurren
   t.is(counts.open, 0, 'close() closed every channel');
 });
 
-test.serial('the Docker API goes straight to the socket of the engine the host\'s docker CLI uses (DOCKER_HOST of the SSH session)', async (t) => {
-  const counts = await countSsh(async () => {
-    const host = await connectHost(world.target, world.options);
-    try {
-      t.is(await engineRoot(host.docker), await engineRoot(world.engine));
-    } finally {
-      await host.close();
-    }
-  });
-  t.deepEqual([...counts.sockets], [world.socket]);
-  t.is(counts.refused, 0);
-  t.not(await engineRoot(world.engine), await engineRoot(new Docker({ socketPath: '/var/run/docker.sock' })), 'not the default socket: the runner\'s engine on this machine');
-});
+test.serial(
+  "the Docker API goes straight to the socket of the engine the host's docker CLI uses (DOCKER_HOST of the SSH session)",
+  async (t) => {
+    const counts = await countSsh(async () => {
+      const host = await connectHost(world.target, world.options);
+      try {
+        t.is(await engineRoot(host.docker), await engineRoot(world.engine));
+      } finally {
+        await host.close();
+      }
+    });
+    t.deepEqual([...counts.sockets], [world.socket]);
+    t.is(counts.refused, 0);
+    t.not(
+      await engineRoot(world.engine),
+      await engineRoot(new Docker({ socketPath: '/var/run/docker.sock' })),
+      "not the default socket: the runner's engine on this machine",
+    );
+  },
+);
 
 /**
  * A second sshd in the host's network namespace, set up as the host's own (host key, home) but
@@ -162,27 +183,60 @@ test.serial('the Docker API goes straight to the socket of the engine the host\'
  */
 async function extraSshd(settings) {
   const { number, target } = world;
-  const lines = readFileSync(`${STATE}/h${number}/sshd_config`, 'utf8').split('\n').filter((line) => !/^(ListenAddress|PidFile|SetEnv)\s/.test(line));
+  const lines = readFileSync(`${STATE}/h${number}/sshd_config`, 'utf8')
+    .split('\n')
+    .filter((line) => !/^(ListenAddress|PidFile|SetEnv)\s/.test(line));
   const ports = Object.keys(settings);
   lines.push(...ports.map((port) => `ListenAddress ${target.host}:${port}`), 'PidFile none');
   for (const [port, extra] of Object.entries(settings)) lines.push(`Match LocalPort ${port}`, ...extra.map((line) => `  ${line}`));
   const config = writeScratch('sshd_config.extra', `${lines.join('\n')}\n`);
   const hostKey = readFileSync(`${STATE}/h${number}/ssh_host_ed25519_key.pub`, 'utf8').split(' ').slice(0, 2).join(' ');
   const knownHosts = writeScratch('known_hosts.extra', ports.map((port) => `[${target.host}]:${port} ${hostKey}\n`).join(''));
-  const sshd = spawn('nsenter', [`--net=/run/netns/plw-h${number}`, 'unshare', '-m', '--propagation', 'private',
-    'sh', '-c', 'mount --bind "$1" /home/deploy && shift && exec "$@"', 'sh', `${STATE}/h${number}/home`,
-    '/usr/sbin/sshd', '-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sshd = spawn(
+    'nsenter',
+    [
+      `--net=/run/netns/plw-h${number}`,
+      'unshare',
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount --bind "$1" /home/deploy && shift && exec "$@"',
+      'sh',
+      `${STATE}/h${number}/home`,
+      '/usr/sbin/sshd',
+      '-D',
+      '-e',
+      '-f',
+      config,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
   const exited = new Promise((done) => sshd.once('exit', done));
   await new Promise((listening, failed) => {
     const timer = setTimeout(() => failed(new Error(`sshd did not start: ${log}`)), 10_000);
     sshd.stderr.on('data', (chunk) => {
       log += chunk;
-      if (ports.every((port) => log.includes(`port ${port}.`))) { clearTimeout(timer); listening(); }
+      if (ports.every((port) => log.includes(`port ${port}.`))) {
+        clearTimeout(timer);
+        listening();
+      }
     });
-    void exited.then(() => { clearTimeout(timer); failed(new Error(`sshd exited: ${log}`)); });
+    void exited.then(() => {
+      clearTimeout(timer);
+      failed(new Error(`sshd exited: ${log}`));
+    });
   });
-  return { knownHosts, log: () => log, stop: async () => { sshd.kill('SIGTERM'); await exited; } };
+  return {
+    knownHosts,
+    log: () => log,
+    stop: async () => {
+      sshd.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 /** A docker config folder whose currentContext names a context for the host's engine, readable by the deploy user. */
@@ -190,7 +244,10 @@ function dockerConfigWithContext(name) {
   const folder = join(scratch, 'docker-config');
   const meta = join(folder, 'contexts/meta', createHash('sha256').update(name).digest('hex'));
   mkdirSync(meta, { recursive: true });
-  writeFileSync(join(meta, 'meta.json'), JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: `unix://${world.socket}`, SkipTLSVerify: false } } }));
+  writeFileSync(
+    join(meta, 'meta.json'),
+    JSON.stringify({ Name: name, Metadata: {}, Endpoints: { docker: { Host: `unix://${world.socket}`, SkipTLSVerify: false } } }),
+  );
   writeFileSync(join(folder, 'config.json'), JSON.stringify({ currentContext: name }));
   for (const path of [scratch, folder, join(folder, 'contexts'), join(folder, 'contexts/meta'), meta]) chmodSync(path, 0o755);
   chmodSync(join(meta, 'meta.json'), 0o644);
@@ -206,22 +263,26 @@ test.serial('without streamlocal forwarding or with a docker context, the Docker
   });
   t.teardown(() => sshd.stop());
   const expectedRoot = await engineRoot(world.engine);
-  const viaPort = async (port) => countSsh(async () => {
-    const host = await connectHost({ ...world.target, port }, { ...world.options, knownHosts: sshd.knownHosts });
-    try {
-      t.is(await engineRoot(host.docker), expectedRoot, `port ${port}: the host's engine`);
-      const lists = await Promise.all(Array.from({ length: 30 }, () => host.docker.listContainers({ all: true })));
-      t.true(lists.every(Array.isArray));
-    } finally {
-      await host.close();
-    }
-  });
+  const viaPort = async (port) =>
+    countSsh(async () => {
+      const host = await connectHost({ ...world.target, port }, { ...world.options, knownHosts: sshd.knownHosts });
+      try {
+        t.is(await engineRoot(host.docker), expectedRoot, `port ${port}: the host's engine`);
+        const lists = await Promise.all(Array.from({ length: 30 }, () => host.docker.listContainers({ all: true })));
+        t.true(lists.every(Array.isArray));
+      } finally {
+        await host.close();
+      }
+    });
 
   const refused = await viaPort(refusing);
   t.is(refused.refused, 1, 'sshd refused the one channel to the socket; the connection did not ask again');
   t.is(refused.streamLocal, 0);
   t.deepEqual([...refused.commands].sort(), [DIAL_STDIO, PROBE].sort());
-  t.true(refused.channels - 1 <= 8 && refused.maxOpen <= 8, `at most 8 dial-stdio channels (opened ${refused.channels - 1}, ${refused.maxOpen} at once)`);
+  t.true(
+    refused.channels - 1 <= 8 && refused.maxOpen <= 8,
+    `at most 8 dial-stdio channels (opened ${refused.channels - 1}, ${refused.maxOpen} at once)`,
+  );
   t.regex(sshd.log(), /refused streamlocal port forward/);
 
   const context = await viaPort(withContext);
@@ -238,9 +299,19 @@ test('streaming calls over SSH: an image upload with progress, logs with follow,
 
   // A request body streamed up the channel, and a progress stream coming down it.
   const progress = await docker.importImage(busyboxRootfs(), { repo: image.split(':')[0], tag: name });
-  const events = await new Promise((done, fail) => docker.modem.followProgress(progress, (error, output) => (error ? fail(error) : done(output))));
-  t.true(events.some((event) => /^sha256:/.test(event.status ?? '')), JSON.stringify(events));
-  t.teardown(() => docker.getImage(image).remove({ force: true }).catch(() => undefined));
+  const events = await new Promise((done, fail) =>
+    docker.modem.followProgress(progress, (error, output) => (error ? fail(error) : done(output))),
+  );
+  t.true(
+    events.some((event) => /^sha256:/.test(event.status ?? '')),
+    JSON.stringify(events),
+  );
+  t.teardown(() =>
+    docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => undefined),
+  );
 
   const container = await docker.createContainer({
     name,
@@ -257,8 +328,12 @@ test('streaming calls over SSH: an image upload with progress, logs with follow,
   const stderr = new PassThrough();
   let out = '';
   let err = '';
-  stdout.on('data', (chunk) => { out += chunk; });
-  stderr.on('data', (chunk) => { err += chunk; });
+  stdout.on('data', (chunk) => {
+    out += chunk;
+  });
+  stderr.on('data', (chunk) => {
+    err += chunk;
+  });
   docker.modem.demuxStream(logs, stdout, stderr);
   await new Promise((done, fail) => logs.on('end', done).on('error', fail));
   t.is(out, 'out 1\nout 2\nout 3\n');
@@ -280,7 +355,10 @@ test('an unknown host key is refused with a precise message', async (t) => {
   const error = await t.throwsAsync(connectHost(world.target, { ...world.options, knownHosts }));
   t.is(error.name, 'HostError');
   t.is(error.host, world.target.host);
-  t.is(error.message, `${world.target.host}: host key not in ${knownHosts}; after checking the host's key fingerprint, add it with: ssh-keyscan ${world.target.host} >> ${knownHosts}`);
+  t.is(
+    error.message,
+    `${world.target.host}: host key not in ${knownHosts}; after checking the host's key fingerprint, add it with: ssh-keyscan ${world.target.host} >> ${knownHosts}`,
+  );
 });
 
 test('a host key that differs from known_hosts is refused', async (t) => {
@@ -351,10 +429,16 @@ test('a process that connects, lists containers and closes exits on its own', as
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout.on('data', (chunk) => { output += chunk; });
-  child.stderr.on('data', (chunk) => { output += chunk; });
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    output += chunk;
+  });
   let closedAt;
-  child.stdout.on('data', () => { closedAt ??= output.includes('closed') ? Date.now() : undefined; });
+  child.stdout.on('data', () => {
+    closedAt ??= output.includes('closed') ? Date.now() : undefined;
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   const [code, signal] = await new Promise((done) => child.on('exit', (...args) => done(args)));
   clearTimeout(killer);

@@ -1,10 +1,20 @@
 // The same configuration deployed to a Docker Swarm formed from world hosts: services, placement by role,
 // rolling updates gated by health and rolled back by Swarm, rollback, status, and no credentials on nodes.
-import test from 'ava';
+
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import test from 'ava';
 import {
-  commitOnBranch, exampleEnv, hostHome, loadWorld, makeRepo, pipeline, resetHosts, worldCommand, worldConfig, writeConfig,
+  commitOnBranch,
+  exampleEnv,
+  hostHome,
+  loadWorld,
+  makeRepo,
+  pipeline,
+  resetHosts,
+  worldCommand,
+  worldConfig,
+  writeConfig,
 } from '../helpers/world.js';
 import { testHostNumbers } from '../helpers/world-env.js';
 
@@ -27,14 +37,19 @@ function swarmConfig(overrides = {}) {
     ...base,
     environments: {
       cluster: {
-        on: { branches: ['release/*'] }, defaultTag: 'master',
+        on: { branches: ['release/*'] },
+        defaultTag: 'master',
         swarm: { manager: `${world.sshUser}@${world.hosts[MANAGER - 1]}:22`, publish: 'host', ...overrides.swarm },
         env: { APP_ENV: 'cluster' },
       },
     },
     services: {
       web: {
-        roles: ['web'], replicas: 2, command: ['node', 'server.js'], ports: [`${overrides.port ?? 8080}:8000`], stopGracePeriod: '2s',
+        roles: ['web'],
+        replicas: 2,
+        command: ['node', 'server.js'],
+        ports: [`${overrides.port ?? 8080}:8000`],
+        stopGracePeriod: '2s',
         healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', timeout: '1s', retries: 5 },
       },
       worker: { roles: ['worker'], replicas: 3, command: ['node', 'worker.js'], env: { QUEUE: 'default' }, stopGracePeriod: '2s' },
@@ -63,8 +78,10 @@ test.after.always(async () => {
 
 const runIn = (args, file = config) => pipeline(['--config', file, ...args], { cwd: repo.work, env });
 const service = async (name) => manager.getService(`shopping-tool_${name}`).inspect();
-const running = async (name) => (await manager.listTasks({ filters: { service: [`shopping-tool_${name}`], 'desired-state': ['running'] } }))
-  .filter((task) => task.Status.State === 'running');
+const running = async (name) =>
+  (await manager.listTasks({ filters: { service: [`shopping-tool_${name}`], 'desired-state': ['running'] } })).filter(
+    (task) => task.Status.State === 'running',
+  );
 const image = (svc) => svc.Spec.TaskTemplate.ContainerSpec.Image;
 
 async function registryDigest(tag) {
@@ -104,10 +121,17 @@ test.serial('the first deploy creates the services: digest-pinned image, replica
 
   const webTasks = await running('web');
   t.is(webTasks.length, 2);
-  t.deepEqual(webTasks.map((task) => task.NodeID).sort(), [nodeIds[MANAGER], nodeIds[WEB]].sort(), 'web tasks only on web nodes, one on each');
+  t.deepEqual(
+    webTasks.map((task) => task.NodeID).sort(),
+    [nodeIds[MANAGER], nodeIds[WEB]].sort(),
+    'web tasks only on web nodes, one on each',
+  );
   const workerTasks = await running('worker');
   t.is(workerTasks.length, 3);
-  t.true(workerTasks.every((task) => task.NodeID === nodeIds[WORKER]), 'worker tasks only on the worker node');
+  t.true(
+    workerTasks.every((task) => task.NodeID === nodeIds[WORKER]),
+    'worker tasks only on the worker node',
+  );
   const logstash = await running('logstash');
   t.deepEqual(logstash.map((task) => task.NodeID).sort(), Object.values(nodeIds).sort(), 'logstash once per node');
   t.truthy((await service('logstash')).Spec.Mode.Global);
@@ -126,7 +150,7 @@ test.serial('the first deploy creates the services: digest-pinned image, replica
   t.true(result.stdout.includes(`http://${world.hosts[MANAGER - 1]}:8080/health`), 'the run ends with the addresses of web');
 });
 
-test.serial('a second deploy rolls web and worker out and leaves logstash\'s tasks alone', async (t) => {
+test.serial("a second deploy rolls web and worker out and leaves logstash's tasks alone", async (t) => {
   const logstashBefore = (await running('logstash')).map((task) => task.ID).sort();
   const webBefore = (await running('web')).map((task) => task.ID);
   await commitOnBranch(repo, 'release/2', 'release/1', { 'RELEASE.txt': 'two\n' });
@@ -145,7 +169,9 @@ test.serial('a second deploy rolls web and worker out and leaves logstash\'s tas
 
 test.serial('a release that never becomes healthy is rolled back by Swarm, and the run exits 1 naming it', async (t) => {
   // Listens on another port than the health check's: its tasks never become healthy.
-  await commitOnBranch(repo, 'release/bad', 'release/2', { 'server.js': "import { createServer } from 'node:http';\nimport { handle } from './app.js';\ncreateServer(handle).listen(9000);\n" });
+  await commitOnBranch(repo, 'release/bad', 'release/2', {
+    'server.js': "import { createServer } from 'node:http';\nimport { handle } from './app.js';\ncreateServer(handle).listen(9000);\n",
+  });
   const result = await runIn(['run']);
   t.is(result.code, 1, result.output);
   t.regex(result.output, /web: Swarm rolled the update back: web\.\d on .*: failed releasebad: .*unhealthy container/);
@@ -191,14 +217,21 @@ test.serial('pullWithoutAuth: each node pulls the release over SSH, and Swarm ge
   await commitOnBranch(repo, 'release/3', 'release/2', { 'RELEASE.txt': 'three\n' });
   const result = await runIn(['run'], file);
   t.is(result.code, 0, result.output);
-  const pulledOn = new Set([...result.output.matchAll(/pulling \S+\/allume\/shopping-tool:release3@sha256:[0-9a-f]{64} on ([^:\n]+)/g)].map((m) => m[1]));
-  t.is(pulledOn.size, 3, 'every node of the release\'s services pulled it');
+  const pulledOn = new Set(
+    [...result.output.matchAll(/pulling \S+\/allume\/shopping-tool:release3@sha256:[0-9a-f]{64} on ([^:\n]+)/g)].map((m) => m[1]),
+  );
+  t.is(pulledOn.size, 3, "every node of the release's services pulled it");
   t.is(image(await manager.getService('nocreds_web').inspect()), await pinned('release3'));
-  t.is((await manager.listTasks({ filters: { service: ['nocreds_worker'], 'desired-state': ['running'] } })).filter((task) => task.Status.State === 'running').length, 3);
+  t.is(
+    (await manager.listTasks({ filters: { service: ['nocreds_worker'], 'desired-state': ['running'] } })).filter(
+      (task) => task.Status.State === 'running',
+    ).length,
+    3,
+  );
   t.is((await fetch(`http://${world.hosts[WEB - 1]}:8081/health`)).status, 200);
 });
 
-test.serial('no registry credentials are written to any node\'s docker config', async (t) => {
+test.serial("no registry credentials are written to any node's docker config", async (t) => {
   const credentials = Buffer.from(`${world.username}:${world.password}`).toString('base64');
   for (const file of [...[MANAGER, WEB, WORKER].map((n) => `${hostHome(n - 1)}/.docker/config.json`), '/root/.docker/config.json']) {
     const text = existsSync(file) ? await readFile(file, 'utf8') : '';

@@ -1,11 +1,11 @@
 // CLI conventions and configuration errors: the real CLI as a child process, in a temp folder with a small config. No Docker needed.
-import test from 'ava';
+
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { CLI, ROOT } from '../helpers/paths.js';
-
 
 const config = {
   project: 'cli-test',
@@ -24,9 +24,14 @@ test.after.always(() => rm(dir, { recursive: true, force: true }));
 /** Runs the CLI in the temp folder; never rejects on a non-zero exit. */
 function cli(args, env = {}) {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, XDG_CACHE_HOME: join(dir, '.cache'), ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? error.code : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: dir, env: { ...process.env, XDG_CACHE_HOME: join(dir, '.cache'), ...env } },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? error.code : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -47,10 +52,10 @@ test('pipeline alone and pipeline help show the help, as --help does, and exit 0
       t.is(result.stderr, '');
     }
   }
-  t.regex(help.stdout, /pipeline help COMMAND/, 'the help says how to get a command\'s help');
+  t.regex(help.stdout, /pipeline help COMMAND/, "the help says how to get a command's help");
 });
 
-test('pipeline help CMD shows that command\'s help', async (t) => {
+test("pipeline help CMD shows that command's help", async (t) => {
   const run = await cli(['help', 'run']);
   t.is(run.code, 0);
   t.is(run.stdout, (await cli(['run', '--help'])).stdout);
@@ -90,7 +95,11 @@ test('an unknown command with --json ends with a result event', async (t) => {
 
 for (const option of ['only', 'skip']) {
   test(`run --${option} without a stage is a usage error, not a run of every stage`, async (t) => {
-    for (const args of [['run', `--${option}`], ['run', `--${option}`, '--branch', 'master'], ['run', '--renderer', 'simple', `--${option}`]]) {
+    for (const args of [
+      ['run', `--${option}`],
+      ['run', `--${option}`, '--branch', 'master'],
+      ['run', '--renderer', 'simple', `--${option}`],
+    ]) {
       const result = await cli(args);
       t.is(result.code, 2, args.join(' '));
       t.is(result.stderr, `pipeline: --${option} needs at least one stage: checkout, build, test, push, resolve, deploy\n`);
@@ -115,21 +124,48 @@ test('config prints valid JSON with secrets redacted; --json prints nothing else
 });
 
 const badConfigs = [
-  ['a host of an environment no branch here deploys', 'bad-host.json',
+  [
+    'a host of an environment no branch here deploys',
+    'bad-host.json',
     { ...config, environments: { production: { on: { branches: ['master'] }, hosts: { web: ['deploy@@prod-1'] } } } },
-    'pipeline: invalid configuration in bad-host.json: environments.production.hosts.web[0]: invalid host "deploy@@prod-1": expected host, user@host, host:port or user@host:port'],
-  ['a port out of range', 'bad-port.json', { ...config, services: { web: { roles: ['web'], ports: ['99999:80'] } } },
-    'pipeline: invalid configuration in bad-port.json: services.web.ports[0]: host port 99999 must be from 1 to 65535'],
-  ['a YAML syntax error', 'bad.yaml', 'project: cli-test\nimage: [registry.example.com/cli-test\n',
-    'pipeline: syntax error in bad.yaml:3:1: unexpected end of the stream within a flow collection'],
-  ['a JSON syntax error', 'bad.json', '{\n  "project": "cli-test",\n  "image": \'x\'\n}\n',
-    'pipeline: syntax error in bad.json:3:12: Unexpected token \'\'\''],
-  ['a TypeScript syntax error', 'bad.config.ts', 'export default {\n  project: "cli-test"\n  image: "x",\n};\n',
-    'pipeline: syntax error in bad.config.ts:3:3: \',\' expected'],
-  ['a TypeScript config that throws', 'throws.config.ts', 'export default {\n  project: "cli-test",\n  image: process.env.PIPELINE_TEST_UNSET!.split(":")[0],\n};\n',
-    'pipeline: configuration threw in throws.config.ts:3:43: TypeError: Cannot read properties of undefined (reading \'split\')'],
-  ['a JavaScript syntax error', 'bad.config.mjs', 'export default { project: "cli-test" image: "x" };\n',
-    'pipeline: syntax error in bad.config.mjs:1:38: \',\' expected'],
+    'pipeline: invalid configuration in bad-host.json: environments.production.hosts.web[0]: invalid host "deploy@@prod-1": expected host, user@host, host:port or user@host:port',
+  ],
+  [
+    'a port out of range',
+    'bad-port.json',
+    { ...config, services: { web: { roles: ['web'], ports: ['99999:80'] } } },
+    'pipeline: invalid configuration in bad-port.json: services.web.ports[0]: host port 99999 must be from 1 to 65535',
+  ],
+  [
+    'a YAML syntax error',
+    'bad.yaml',
+    'project: cli-test\nimage: [registry.example.com/cli-test\n',
+    'pipeline: syntax error in bad.yaml:3:1: unexpected end of the stream within a flow collection',
+  ],
+  [
+    'a JSON syntax error',
+    'bad.json',
+    '{\n  "project": "cli-test",\n  "image": \'x\'\n}\n',
+    "pipeline: syntax error in bad.json:3:12: Unexpected token '''",
+  ],
+  [
+    'a TypeScript syntax error',
+    'bad.config.ts',
+    'export default {\n  project: "cli-test"\n  image: "x",\n};\n',
+    "pipeline: syntax error in bad.config.ts:3:3: ',' expected",
+  ],
+  [
+    'a TypeScript config that throws',
+    'throws.config.ts',
+    'export default {\n  project: "cli-test",\n  image: process.env.PIPELINE_TEST_UNSET!.split(":")[0],\n};\n',
+    "pipeline: configuration threw in throws.config.ts:3:43: TypeError: Cannot read properties of undefined (reading 'split')",
+  ],
+  [
+    'a JavaScript syntax error',
+    'bad.config.mjs',
+    'export default { project: "cli-test" image: "x" };\n',
+    "pipeline: syntax error in bad.config.mjs:1:38: ',' expected",
+  ],
 ];
 for (const [what, name, content, message] of badConfigs) {
   test(`${what}: exit 2 with one line, whichever command runs`, async (t) => {

@@ -1,10 +1,11 @@
 // `pipeline completion` and the start-up cost of the CLI: the real CLI as a child process, no Docker needed.
-import test from 'ava';
+
 import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import test from 'ava';
 import { CLI } from '../helpers/world.js';
 
 const run = promisify(execFile);
@@ -38,16 +39,23 @@ test('the bash script, sourced, completes `pipeline run --o` to --only', async (
   await writeFile(join(bin, 'pipeline'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
   await chmod(join(bin, 'pipeline'), 0o755);
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, SHELL: '/bin/bash' };
-  const script = 'source <(pipeline completion); COMP_WORDS=(pipeline run --o); COMP_CWORD=2; _pipeline_yargs_completions; printf "%s\\n" "${COMPREPLY[@]}"';
+  const script =
+    'source <(pipeline completion); COMP_WORDS=(pipeline run --o); COMP_CWORD=2; _pipeline_yargs_completions; printf "%s\\n" "${COMPREPLY[@]}"';
   const { stdout } = await run('bash', ['-c', script], { env });
   t.is(stdout, '--only\n');
 });
 
 test('--version loads neither the parser, simple-git nor the commands', async (t) => {
   // A resolve hook lists every module the CLI loads: start-up time is paid on every CI step and every completion.
-  const hook = 'export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write(`LOADED ${r.url}\\n`); return r; }';
+  const hook =
+    'export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write(`LOADED ${r.url}\\n`); return r; }';
   const register = `import { register } from "node:module"; register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)});`;
-  const { stdout, stderr } = await run(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, CLI, '--version']);
+  const { stdout, stderr } = await run(process.execPath, [
+    '--import',
+    `data:text/javascript,${encodeURIComponent(register)}`,
+    CLI,
+    '--version',
+  ]);
   t.regex(stdout, /^\d+\.\d+\.\d+\n$/);
   t.regex(stderr, /LOADED .*\/errors\.js/, 'the hook sees what the CLI loads');
   t.notRegex(stderr, /\/yargs\/|simple-git|\/cli\/commands\.js|\/cli\/promote\.js/);

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import test from 'ava';
 import dockerignore from '@balena/dockerignore';
+import test from 'ava';
 import tarStream from 'tar-stream';
 import { contextTar } from '../../dist/adapters/context.js';
 import { archiveTree, listTree } from '../../dist/adapters/git.js';
@@ -14,14 +14,50 @@ import { contextFilter, dockerignorePatterns, exclusionPathspec, gitExclusions }
 // names that prefix others, a folder with only logs, a long path, a symlink, an executable, a submodule, and a
 // sub-folder that is a context of its own.
 const FILES = [
-  'Dockerfile', 'README.md', 'x.log', 'a/x.log', 'a/b/x.log', 'a/b/c/y.txt', 'a/b/c/z.log',
-  'src/app.js', 'src/lib/util.js', 'src/ignored/not-the-top-one.txt',
-  'ignored/big.bin', 'ignored/keep.txt', 'ignored/deep/more.bin', 'ignored2', 'ignoredx/file',
-  'logs/a.log', 'logs/b.log', 'node_modules/x/index.js', 'node_modules/x/package.json',
-  'docker/Dockerfile', 'docker/entry.sh', 'with space/file', 'é/日本.txt', 'éa', 'a+b', 'x (1).txt', '#hash', '!bang', ':colon',
-  '.env', '.env.local', 'foo', 'foobar', 'foo.d/z', 'A/Upper', 'Ignored/case',
+  'Dockerfile',
+  'README.md',
+  'x.log',
+  'a/x.log',
+  'a/b/x.log',
+  'a/b/c/y.txt',
+  'a/b/c/z.log',
+  'src/app.js',
+  'src/lib/util.js',
+  'src/ignored/not-the-top-one.txt',
+  'ignored/big.bin',
+  'ignored/keep.txt',
+  'ignored/deep/more.bin',
+  'ignored2',
+  'ignoredx/file',
+  'logs/a.log',
+  'logs/b.log',
+  'node_modules/x/index.js',
+  'node_modules/x/package.json',
+  'docker/Dockerfile',
+  'docker/entry.sh',
+  'with space/file',
+  'é/日本.txt',
+  'éa',
+  'a+b',
+  'x (1).txt',
+  '#hash',
+  '!bang',
+  ':colon',
+  '.env',
+  '.env.local',
+  'foo',
+  'foobar',
+  'foo.d/z',
+  'A/Upper',
+  'Ignored/case',
   `deep/${'long-folder-name/'.repeat(8)}file.txt`,
-  'sub/Dockerfile', 'sub/app/main.py', 'sub/ignored/3', 'sub/logs/x.log', 'sub/logs/y.log', 'sub/keep/k', 'sub/sub/Dockerfile',
+  'sub/Dockerfile',
+  'sub/app/main.py',
+  'sub/ignored/3',
+  'sub/logs/x.log',
+  'sub/logs/y.log',
+  'sub/keep/k',
+  'sub/sub/Dockerfile',
 ];
 
 let repo;
@@ -67,7 +103,14 @@ function readTar(stream) {
       const hash = createHash('sha1');
       body.on('data', (chunk) => hash.update(chunk));
       body.on('end', () => {
-        entries.push({ name: header.name, type: header.type, mode: header.mode, linkname: header.linkname ?? null, size: header.size, sha1: hash.digest('hex') });
+        entries.push({
+          name: header.name,
+          type: header.type,
+          mode: header.mode,
+          linkname: header.linkname ?? null,
+          size: header.size,
+          sha1: hash.digest('hex'),
+        });
         next();
       });
     });
@@ -79,13 +122,21 @@ function readTar(stream) {
 }
 
 function archive(sha, folder, pathspecs = []) {
-  const child = spawn('git', ['archive', '--format=tar', folder ? `${sha}:${folder}` : sha, ...pathspecs], { cwd: repo, stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn('git', ['archive', '--format=tar', folder ? `${sha}:${folder}` : sha, ...pathspecs], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   return child.stdout;
 }
 
 /** The context as the filter alone made it: the whole archive, then @balena/dockerignore on each entry. */
 async function filteredWhole(sha, folder, dockerfile, text) {
-  const ignore = dockerignore({ ignorecase: false }).add(text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line && !line.startsWith('#')));
+  const ignore = dockerignore({ ignorecase: false }).add(
+    text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#')),
+  );
   const keep = new Set([dockerfile.replace(/^\.\//, ''), '.dockerignore']);
   const entries = await readTar(archive(sha, folder));
   const sent = entries.filter((entry) => {
@@ -104,7 +155,11 @@ async function check(t, { folder = '', dockerfile = 'Dockerfile', ignore, gitLea
   t.is(excluded(), expected.left);
   const patterns = dockerignorePatterns(ignore);
   const exclusions = gitExclusions(patterns, contextFilter(patterns, dockerfile), await listTree(repo, sha, folder));
-  if (gitLeavesOut) t.deepEqual(exclusions, gitLeavesOut.map((glob) => `:(exclude,glob)${glob}`));
+  if (gitLeavesOut)
+    t.deepEqual(
+      exclusions,
+      gitLeavesOut.map((glob) => `:(exclude,glob)${glob}`),
+    );
   return exclusions;
 }
 
@@ -113,7 +168,10 @@ async function check(t, { folder = '', dockerfile = 'Dockerfile', ignore, gitLea
 const cases = [
   ['no .dockerignore patterns', { ignore: '# nothing\n', gitLeavesOut: [] }],
   ['a folder', { ignore: 'ignored\n', gitLeavesOut: ['ignored'] }],
-  ['a folder with a trailing slash and a leading slash', { ignore: '/ignored/\nnode_modules/\n', gitLeavesOut: ['ignored', 'node_modules'] }],
+  [
+    'a folder with a trailing slash and a leading slash',
+    { ignore: '/ignored/\nnode_modules/\n', gitLeavesOut: ['ignored', 'node_modules'] },
+  ],
   ['a root-only glob', { ignore: '*.log\n', gitLeavesOut: ['*.log'] }],
   ['a glob at any depth', { ignore: '**/*.log\n', gitLeavesOut: [] }],
   ['a glob at any depth, logs/ itself too', { ignore: '**/*.log\nlogs\n', gitLeavesOut: ['logs'] }],
@@ -124,11 +182,17 @@ const cases = [
   ['a folder sent empty', { ignore: 'logs/*\nignored\n', gitLeavesOut: ['ignored'] }],
   ['a glob matching folders', { ignore: 'ignore*\n', gitLeavesOut: ['ignore*'] }],
   ['a re-include under an excluded folder', { ignore: 'ignored\n!ignored/keep.txt\nnode_modules\n', gitLeavesOut: ['node_modules'] }],
-  ['a re-include that is excluded again', { ignore: 'ignored\n!ignored/keep.txt\nignored/keep.txt\n', gitLeavesOut: ['ignored', 'ignored/keep.txt'] }],
+  [
+    'a re-include that is excluded again',
+    { ignore: 'ignored\n!ignored/keep.txt\nignored/keep.txt\n', gitLeavesOut: ['ignored', 'ignored/keep.txt'] },
+  ],
   ['everything but a few', { ignore: '*\n!src\n!Dockerfile\n', gitLeavesOut: [] }],
   ['everything, the Dockerfile sent anyway', { ignore: '*\n', gitLeavesOut: [] }],
   ['the Dockerfile and .dockerignore excluded', { ignore: 'Dockerfile\n.dockerignore\nignored\n', gitLeavesOut: ['ignored'] }],
-  ['a Dockerfile in a folder that is excluded', { dockerfile: 'docker/Dockerfile', ignore: 'docker\nignored\n', gitLeavesOut: ['ignored'] }],
+  [
+    'a Dockerfile in a folder that is excluded',
+    { dockerfile: 'docker/Dockerfile', ignore: 'docker\nignored\n', gitLeavesOut: ['ignored'] },
+  ],
   ['a Dockerfile given as ./', { dockerfile: './docker/Dockerfile', ignore: 'docker/*\n', gitLeavesOut: [] }],
   ['odd names', { ignore: 'with space\né*\n:colon\n!bang\n#hash\n.env*\n', gitLeavesOut: ['with space', 'é*', ':colon', '.env*'] }],
   ['regexp characters are left to the filter', { ignore: 'a+b\nx (1).txt\n[ab]/x.log\nfo?\n\\#hash\n', gitLeavesOut: [] }],
@@ -165,7 +229,13 @@ test.serial('contextTar keeps a folder whose files git leaves out by export-igno
   try {
     const run = (...args) => execFileSync('git', args, { cwd: other, encoding: 'utf8' });
     run('init', '-q', '.');
-    for (const [file, text] of [['Dockerfile', 'FROM x\n'], ['.gitattributes', '*.md export-ignore\n'], ['.dockerignore', 'ignored\n'], ['docs/a.md', 'a\n'], ['ignored/big.bin', 'x\n']]) {
+    for (const [file, text] of [
+      ['Dockerfile', 'FROM x\n'],
+      ['.gitattributes', '*.md export-ignore\n'],
+      ['.dockerignore', 'ignored\n'],
+      ['docs/a.md', 'a\n'],
+      ['ignored/big.bin', 'x\n'],
+    ]) {
       mkdirSync(dirname(join(other, file)), { recursive: true });
       writeFileSync(join(other, file), text);
     }
@@ -173,7 +243,10 @@ test.serial('contextTar keeps a folder whose files git leaves out by export-igno
     run('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'files');
     const sha = run('rev-parse', 'HEAD').trim();
     const { tar } = await contextTar({ repoRoot: other, sha, folder: '', dockerfile: 'Dockerfile' });
-    t.deepEqual((await readTar(tar)).map((entry) => entry.name), ['.dockerignore', '.gitattributes', 'Dockerfile', 'docs/']);
+    t.deepEqual(
+      (await readTar(tar)).map((entry) => entry.name),
+      ['.dockerignore', '.gitattributes', 'Dockerfile', 'docs/'],
+    );
   } finally {
     rmSync(other, { recursive: true, force: true });
   }
@@ -181,7 +254,11 @@ test.serial('contextTar keeps a folder whose files git leaves out by export-igno
 
 test.serial('archiveTree leaves the excluded folders out', async (t) => {
   const sha = commitIgnore('', 'ignored\nnode_modules\n');
-  const exclusions = gitExclusions(['ignored', 'node_modules'], contextFilter(['ignored', 'node_modules'], 'Dockerfile'), await listTree(repo, sha, ''));
+  const exclusions = gitExclusions(
+    ['ignored', 'node_modules'],
+    contextFilter(['ignored', 'node_modules'], 'Dockerfile'),
+    await listTree(repo, sha, ''),
+  );
   const names = (await readTar(archiveTree(repo, sha, '', exclusions))).map((entry) => entry.name);
   t.false(names.some((name) => name.startsWith('ignored/') || name.startsWith('node_modules/')));
   t.true(names.includes('src/ignored/not-the-top-one.txt'));
@@ -192,7 +269,40 @@ test.serial('archiveTree leaves the excluded folders out', async (t) => {
 // Every pattern the translation accepts, checked against git itself: what git leaves out with the pathspec is
 // excluded by the pattern alone. The patterns are built from segments that match the tree's names in many ways,
 // some of them (`?`, classes, regexp characters) ones the translation must refuse.
-const SEGMENTS = ['*', '**', '??', '???', '[aé]*', 'a+', 'a', 'b', 'c', 'a*', '*.log', '*.txt', 'x*', '*o*', 'ignored', 'ignore*', 'logs', 'src', 'é*', '日本.txt', 'with space', 'foo', 'foo*', '.env*', 'deep', 'long-folder-name', 'node_modules', 'sub', 'Ignored', 'vendor', '*lib', 'A'];
+const SEGMENTS = [
+  '*',
+  '**',
+  '??',
+  '???',
+  '[aé]*',
+  'a+',
+  'a',
+  'b',
+  'c',
+  'a*',
+  '*.log',
+  '*.txt',
+  'x*',
+  '*o*',
+  'ignored',
+  'ignore*',
+  'logs',
+  'src',
+  'é*',
+  '日本.txt',
+  'with space',
+  'foo',
+  'foo*',
+  '.env*',
+  'deep',
+  'long-folder-name',
+  'node_modules',
+  'sub',
+  'Ignored',
+  'vendor',
+  '*lib',
+  'A',
+];
 
 function random(seed) {
   return () => {
@@ -211,9 +321,14 @@ function randomPattern(next) {
 
 test.serial('git leaves out no more than the pattern alone excludes', async (t) => {
   const sha = git('rev-parse', 'HEAD').trim();
-  const whole = (await readTar(archive(sha, ''))).filter((entry) => entry.type !== 'directory').map((entry) => entry.name.replace(/\/$/, ''));
+  const whole = (await readTar(archive(sha, '')))
+    .filter((entry) => entry.type !== 'directory')
+    .map((entry) => entry.name.replace(/\/$/, ''));
   const next = random(7);
-  const patterns = new Set([...cases.flatMap(([, { ignore }]) => dockerignorePatterns(ignore)), ...Array.from({ length: 300 }, () => randomPattern(next))]);
+  const patterns = new Set([
+    ...cases.flatMap(([, { ignore }]) => dockerignorePatterns(ignore)),
+    ...Array.from({ length: 300 }, () => randomPattern(next)),
+  ]);
   let checked = 0;
   for (const pattern of patterns) {
     const pathspec = exclusionPathspec(pattern);
@@ -230,9 +345,45 @@ test.serial('git leaves out no more than the pattern alone excludes', async (t) 
 
 // ---------------------------------------------------------------- random .dockerignore files
 
-const LINES = ['ignored', 'ignored/', '!ignored/keep.txt', '*.log', '!x.log', '**/*.log', '!a/b/x.log', 'a/**', '!a/b', 'logs/*', '!logs/a.log', 'logs',
-  '*', '!src', '!Dockerfile', 'Dockerfile', '.dockerignore', '**/ignored', 'ignore*', 'node_modules', '!node_modules/x/index.js', 'src/*/util.js',
-  'docker', '!docker/entry.sh', 'vendor/*', 'é*', '.env*', '!.env', 'fo?', '[ab]', 'a/b/c', 'deep', 'with space', '**', '!**/*.txt', 'sub/*', '!sub/keep'];
+const LINES = [
+  'ignored',
+  'ignored/',
+  '!ignored/keep.txt',
+  '*.log',
+  '!x.log',
+  '**/*.log',
+  '!a/b/x.log',
+  'a/**',
+  '!a/b',
+  'logs/*',
+  '!logs/a.log',
+  'logs',
+  '*',
+  '!src',
+  '!Dockerfile',
+  'Dockerfile',
+  '.dockerignore',
+  '**/ignored',
+  'ignore*',
+  'node_modules',
+  '!node_modules/x/index.js',
+  'src/*/util.js',
+  'docker',
+  '!docker/entry.sh',
+  'vendor/*',
+  'é*',
+  '.env*',
+  '!.env',
+  'fo?',
+  '[ab]',
+  'a/b/c',
+  'deep',
+  'with space',
+  '**',
+  '!**/*.txt',
+  'sub/*',
+  '!sub/keep',
+];
 
 test.serial('contextTar sends what the filter alone sent, for random .dockerignore files', async (t) => {
   const next = random(42);
@@ -240,7 +391,12 @@ test.serial('contextTar sends what the filter alone sent, for random .dockerigno
   let withExclusions = 0;
   for (let i = 0; i < 80; i += 1) {
     const ignore = `${Array.from({ length: 1 + Math.floor(next() * 6) }, () => pick(LINES)).join('\n')}\n`;
-    const [folder, dockerfile] = pick([['', 'Dockerfile'], ['', 'docker/Dockerfile'], ['sub', 'Dockerfile'], ['sub', 'sub/Dockerfile']]);
+    const [folder, dockerfile] = pick([
+      ['', 'Dockerfile'],
+      ['', 'docker/Dockerfile'],
+      ['sub', 'Dockerfile'],
+      ['sub', 'sub/Dockerfile'],
+    ]);
     const exclusions = await check(t, { folder, dockerfile, ignore });
     if (exclusions.length > 0) withExclusions += 1;
   }

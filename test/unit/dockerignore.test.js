@@ -1,11 +1,15 @@
-import test from 'ava';
 import dockerignore from '@balena/dockerignore';
+import test from 'ava';
 import { contextFilter, contextPath, dockerignorePatterns, exclusionPathspec, gitExclusions } from '../../dist/core/dockerignore.js';
 
 // ---------------------------------------------------------------- dockerignorePatterns, contextPath
 
 test('dockerignorePatterns keeps trimmed lines, without blanks and comments', (t) => {
-  t.deepEqual(dockerignorePatterns('# build output\r\nnode_modules\n\n  dist/  \n  # indented comment\n!dist/keep\n'), ['node_modules', 'dist/', '!dist/keep']);
+  t.deepEqual(dockerignorePatterns('# build output\r\nnode_modules\n\n  dist/  \n  # indented comment\n!dist/keep\n'), [
+    'node_modules',
+    'dist/',
+    '!dist/keep',
+  ]);
   t.deepEqual(dockerignorePatterns(undefined), []);
   t.deepEqual(dockerignorePatterns(''), []);
 });
@@ -118,7 +122,20 @@ function tree(files, { submodules = [], emptyFolders = [] } = {}) {
   return entries;
 }
 
-const APP = tree(['.dockerignore', 'Dockerfile', 'README.md', 'src/app.js', 'src/lib/util.js', 'ignored/big.bin', 'ignored/keep.txt', 'ignored/deep/more.bin', 'logs/a.log', 'logs/b.log', 'node_modules/x/index.js', 'docker/Dockerfile']);
+const APP = tree([
+  '.dockerignore',
+  'Dockerfile',
+  'README.md',
+  'src/app.js',
+  'src/lib/util.js',
+  'ignored/big.bin',
+  'ignored/keep.txt',
+  'ignored/deep/more.bin',
+  'logs/a.log',
+  'logs/b.log',
+  'node_modules/x/index.js',
+  'docker/Dockerfile',
+]);
 
 const exclusionCases = [
   ['a folder', ['ignored'], APP, ['ignored']],
@@ -142,7 +159,10 @@ const exclusionCases = [
 
 for (const [name, patterns, entries, globs] of exclusionCases) {
   test(`gitExclusions: ${name}`, (t) => {
-    t.deepEqual(gitExclusions(patterns, contextFilter(patterns, 'Dockerfile'), entries), globs.map((glob) => `:(exclude,glob)${glob}`));
+    t.deepEqual(
+      gitExclusions(patterns, contextFilter(patterns, 'Dockerfile'), entries),
+      globs.map((glob) => `:(exclude,glob)${glob}`),
+    );
   });
 }
 
@@ -160,7 +180,10 @@ test('gitExclusions gives nothing when nothing would be sent', (t) => {
 test('gitExclusions gives nothing when a folder Docker sends holds no file', (t) => {
   const entries = tree(['Dockerfile', 'ignored/a'], { emptyFolders: ['empty'] });
   t.deepEqual(gitExclusions(['ignored'], contextFilter(['ignored'], 'Dockerfile'), entries), []);
-  t.deepEqual(gitExclusions(['ignored', 'empty'], contextFilter(['ignored', 'empty'], 'Dockerfile'), entries), [':(exclude,glob)ignored', ':(exclude,glob)empty']);
+  t.deepEqual(gitExclusions(['ignored', 'empty'], contextFilter(['ignored', 'empty'], 'Dockerfile'), entries), [
+    ':(exclude,glob)ignored',
+    ':(exclude,glob)empty',
+  ]);
 });
 
 test('gitExclusions counts a submodule as a file that keeps its folder', (t) => {
@@ -172,5 +195,8 @@ test('gitExclusions counts a submodule as a file that keeps its folder', (t) => 
 });
 
 test('gitExclusions with no translatable pattern gives nothing and needs no tree', (t) => {
-  t.deepEqual(gitExclusions(['!x', 'a?'], () => true, []), []);
+  t.deepEqual(
+    gitExclusions(['!x', 'a?'], () => true, []),
+    [],
+  );
 });

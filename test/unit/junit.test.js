@@ -2,7 +2,13 @@ import test from 'ava';
 import { escapeXml, junitReport, testResultSuites } from '../../dist/report/junit.js';
 import { findAll, parseXml } from '../helpers/xml.js';
 
-const stage = (name, status, durationMs, message) => ({ stage: name, status, startedAt: '2024-05-01T10:00:00.000Z', durationMs, ...(message ? { message } : {}) });
+const stage = (name, status, durationMs, message) => ({
+  stage: name,
+  status,
+  startedAt: '2024-05-01T10:00:00.000Z',
+  durationMs,
+  ...(message ? { message } : {}),
+});
 const cases = (root) => findAll(root, 'testcase').map((testcase) => testcase.attributes.name);
 
 for (const [text, escaped] of [
@@ -19,18 +25,32 @@ for (const [text, escaped] of [
 }
 
 test('junitReport: one test case per stage, counts and times on the suite', (t) => {
-  const xml = junitReport({ suite: 'pipeline app', stages: [
-    stage('checkout', 'success', 250),
-    stage('build', 'success', 12_000),
-    stage('test', 'failure', 4_500, 'tests failed: npm test exited with code 1'),
-  ] });
+  const xml = junitReport({
+    suite: 'pipeline app',
+    stages: [
+      stage('checkout', 'success', 250),
+      stage('build', 'success', 12_000),
+      stage('test', 'failure', 4_500, 'tests failed: npm test exited with code 1'),
+    ],
+  });
   t.true(xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n'));
   const root = parseXml(xml);
   t.is(root.name, 'testsuites');
   const [suite] = findAll(root, 'testsuite');
-  t.deepEqual(suite.attributes, { name: 'pipeline app', tests: '3', failures: '1', errors: '0', skipped: '0', time: '16.750', timestamp: '2024-05-01T10:00:00.000Z' });
+  t.deepEqual(suite.attributes, {
+    name: 'pipeline app',
+    tests: '3',
+    failures: '1',
+    errors: '0',
+    skipped: '0',
+    time: '16.750',
+    timestamp: '2024-05-01T10:00:00.000Z',
+  });
   t.deepEqual(cases(root), ['checkout', 'build', 'test']);
-  t.deepEqual(findAll(root, 'testcase').map((testcase) => testcase.attributes.time), ['0.250', '12.000', '4.500']);
+  t.deepEqual(
+    findAll(root, 'testcase').map((testcase) => testcase.attributes.time),
+    ['0.250', '12.000', '4.500'],
+  );
   const [failure] = findAll(root, 'failure');
   t.is(failure.attributes.message, 'tests failed: npm test exited with code 1');
   t.is(failure.text, 'tests failed: npm test exited with code 1');
@@ -38,7 +58,10 @@ test('junitReport: one test case per stage, counts and times on the suite', (t) 
 
 test('junitReport: a skipped stage has a skipped element with the reason', (t) => {
   const root = parseXml(junitReport({ suite: 's', stages: [stage('push', 'skipped', 0, 'no registry configured')] }));
-  t.deepEqual(findAll(root, 'skipped').map((skipped) => skipped.attributes.message), ['no registry configured']);
+  t.deepEqual(
+    findAll(root, 'skipped').map((skipped) => skipped.attributes.message),
+    ['no registry configured'],
+  );
   t.is(findAll(root, 'testsuite')[0].attributes.skipped, '1');
   t.deepEqual(findAll(root, 'failure'), []);
 });
@@ -61,7 +84,10 @@ test('junitReport: no stages is still a valid, empty report', (t) => {
 test('junitReport: test suites from the test command follow the stages', (t) => {
   const testSuites = testResultSuites('<testsuite name="app" tests="1"><testcase name="works"/></testsuite>', 'app tests');
   const root = parseXml(junitReport({ suite: 'pipeline app', stages: [stage('test', 'success', 10)], testSuites }));
-  t.deepEqual(findAll(root, 'testsuite').map((suite) => suite.attributes.name), ['pipeline app', 'app']);
+  t.deepEqual(
+    findAll(root, 'testsuite').map((suite) => suite.attributes.name),
+    ['pipeline app', 'app'],
+  );
   t.deepEqual(cases(root), ['test', 'works']);
 });
 
@@ -86,7 +112,10 @@ const suitesCases = [
   {
     title: 'node --test output: loose test cases are gathered into a suite of the given name, suites kept',
     xml: NODE_JUNIT,
-    suites: [{ name: 'app tests', tests: '2', failures: '1', cases: ['adds', 'fails'] }, { name: 'server', cases: ['GET /health'] }],
+    suites: [
+      { name: 'app tests', tests: '2', failures: '1', cases: ['adds', 'fails'] },
+      { name: 'server', cases: ['GET /health'] },
+    ],
   },
   {
     title: 'a single <testsuite> root is kept as it is',
@@ -113,11 +142,18 @@ for (const { title, xml, suites } of suitesCases) {
       return;
     }
     const parsed = result.map((element) => parseXml(element));
-    t.deepEqual(parsed.map((suite) => suite.name), suites.map(() => 'testsuite'));
-    t.deepEqual(parsed.map((suite) => cases(suite)), suites.map((suite) => suite.cases));
+    t.deepEqual(
+      parsed.map((suite) => suite.name),
+      suites.map(() => 'testsuite'),
+    );
+    t.deepEqual(
+      parsed.map((suite) => cases(suite)),
+      suites.map((suite) => suite.cases),
+    );
     suites.forEach((expected, index) => {
       for (const attribute of ['name', 'tests', 'failures']) {
-        if (expected[attribute] !== undefined) t.is(parsed[index].attributes[attribute], expected[attribute], `${attribute} of suite ${index}`);
+        if (expected[attribute] !== undefined)
+          t.is(parsed[index].attributes[attribute], expected[attribute], `${attribute} of suite ${index}`);
       }
     });
   });

@@ -3,7 +3,8 @@ import { checkHostKey, knownHostKeyTypes, knownHostsName, parseKnownHosts, wildc
 
 // Real keys from ssh-keygen; the hashed lines are `ssh-keygen -H` of the two plain lines.
 const ED25519 = 'AAAAC3NzaC1lZDI1NTE5AAAAIO/zho6JWB2Chub1Ui+j7Wp+gbNwEk4uOfR3Etrljdh8';
-const ECDSA = 'AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCX0XfxSwhfbORQUj4KbunYntMbcCuNwGyzHxSiMjySLzmt3pMRQ2u8Og4JCioGtjBoPlkORANjt0bOl5l88LFk=';
+const ECDSA =
+  'AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCX0XfxSwhfbORQUj4KbunYntMbcCuNwGyzHxSiMjySLzmt3pMRQ2u8Og4JCioGtjBoPlkORANjt0bOl5l88LFk=';
 const HASHED_SERVER = `|1|v0vdxElXOCfquTkJ7xRiUMSDzzE=|MLDfQpBx2ZC8xdIZnCz9n0qVSsg= ssh-ed25519 ${ED25519}`;
 const HASHED_SERVER_2222 = `|1|7RSSGfxLw1DHSWwiim9N3K+IQVs=|1tFn0fAUslf8mypxeMIYpZeDGDU= ecdsa-sha2-nistp256 ${ECDSA}`;
 
@@ -64,7 +65,10 @@ const malformed = [
 ];
 for (const [name, line] of malformed) {
   test(`parseKnownHosts skips a malformed line: ${name}`, (t) => {
-    t.deepEqual(parseKnownHosts(`${line}\nok.example.com ssh-ed25519 ${b64(KEY_A)}\n`).map((e) => e.patterns), [['ok.example.com']]);
+    t.deepEqual(
+      parseKnownHosts(`${line}\nok.example.com ssh-ed25519 ${b64(KEY_A)}\n`).map((e) => e.patterns),
+      [['ok.example.com']],
+    );
   });
 }
 
@@ -92,7 +96,14 @@ const verdicts = [
   ['? matches exactly one character', [`web? ssh-ed25519 ${b64(KEY_A)}`], 'web10', 22, KEY_A, 'unknown'],
   ['wildcard inside brackets', [`[*.example.com]:2222 ssh-ed25519 ${b64(KEY_A)}`], 'web1.example.com', 2222, KEY_A, 'match'],
   ['negation excludes a host', [`!bad.example.com,*.example.com ssh-ed25519 ${b64(KEY_A)}`], 'bad.example.com', 22, KEY_A, 'unknown'],
-  ['negation after the positive pattern still excludes', [`*.example.com,!bad.example.com ssh-ed25519 ${b64(KEY_A)}`], 'bad.example.com', 22, KEY_A, 'unknown'],
+  [
+    'negation after the positive pattern still excludes',
+    [`*.example.com,!bad.example.com ssh-ed25519 ${b64(KEY_A)}`],
+    'bad.example.com',
+    22,
+    KEY_A,
+    'unknown',
+  ],
   ['negation leaves other hosts', [`!bad.example.com,*.example.com ssh-ed25519 ${b64(KEY_A)}`], 'good.example.com', 22, KEY_A, 'match'],
   ['negation alone matches nothing', [`!bad.example.com ssh-ed25519 ${b64(KEY_A)}`], 'good.example.com', 22, KEY_A, 'unknown'],
   ['hashed entry', [HASHED_SERVER], 'server.example.com', 22, REAL_ED25519, 'match'],
@@ -103,11 +114,25 @@ const verdicts = [
   ['hashed port entry does not cover port 22', [HASHED_SERVER_2222], 'server.example.com', 22, REAL_ECDSA, 'unknown'],
   ['revoked key', [`@revoked * ssh-ed25519 ${b64(KEY_A)}`, `web1 ssh-ed25519 ${b64(KEY_A)}`], 'web1', 22, KEY_A, 'revoked'],
   ['revoked key without a plain entry', [`@revoked web1 ssh-ed25519 ${b64(KEY_A)}`], 'web1', 22, KEY_A, 'revoked'],
-  ['revocation for another host', [`@revoked web2 ssh-ed25519 ${b64(KEY_A)}`, `web1 ssh-ed25519 ${b64(KEY_A)}`], 'web1', 22, KEY_A, 'match'],
+  [
+    'revocation for another host',
+    [`@revoked web2 ssh-ed25519 ${b64(KEY_A)}`, `web1 ssh-ed25519 ${b64(KEY_A)}`],
+    'web1',
+    22,
+    KEY_A,
+    'match',
+  ],
   ['another key revoked', [`@revoked * ssh-ed25519 ${b64(KEY_B)}`, `web1 ssh-ed25519 ${b64(KEY_A)}`], 'web1', 22, KEY_A, 'match'],
   ['a revoked entry alone does not make the host known', [`@revoked * ssh-ed25519 ${b64(KEY_B)}`], 'web1', 22, KEY_A, 'unknown'],
   ['cert-authority is not a host key', [`@cert-authority * ssh-ed25519 ${b64(KEY_A)}`], 'web1', 22, KEY_A, 'unknown'],
-  ['cert-authority beside a plain entry', [`@cert-authority * ssh-ed25519 ${b64(KEY_A)}`, `web1 ssh-ed25519 ${b64(KEY_B)}`], 'web1', 22, KEY_A, 'mismatch'],
+  [
+    'cert-authority beside a plain entry',
+    [`@cert-authority * ssh-ed25519 ${b64(KEY_A)}`, `web1 ssh-ed25519 ${b64(KEY_B)}`],
+    'web1',
+    22,
+    KEY_A,
+    'mismatch',
+  ],
   ['commented-out entry', [`# web1 ssh-ed25519 ${b64(KEY_A)}`], 'web1', 22, KEY_A, 'unknown'],
 ];
 for (const [name, lines, host, port, key, verdict] of verdicts) {
@@ -117,21 +142,27 @@ for (const [name, lines, host, port, key, verdict] of verdicts) {
 }
 
 test('knownHostKeyTypes lists plain entries for the host only, once each', (t) => {
-  const entries = parseKnownHosts([
-    `web1 ssh-rsa ${b64(KEY_RSA)}`,
-    `web1,web2 ssh-ed25519 ${b64(KEY_A)}`,
-    `web1 ssh-ed25519 ${b64(KEY_B)}`,
-    `@revoked web1 ssh-ed25519 ${b64(KEY_B)}`,
-    `@cert-authority * ssh-ed25519 ${b64(KEY_CA)}`,
-    HASHED_SERVER_2222,
-  ].join('\n'));
+  const entries = parseKnownHosts(
+    [
+      `web1 ssh-rsa ${b64(KEY_RSA)}`,
+      `web1,web2 ssh-ed25519 ${b64(KEY_A)}`,
+      `web1 ssh-ed25519 ${b64(KEY_B)}`,
+      `@revoked web1 ssh-ed25519 ${b64(KEY_B)}`,
+      `@cert-authority * ssh-ed25519 ${b64(KEY_CA)}`,
+      HASHED_SERVER_2222,
+    ].join('\n'),
+  );
   t.deepEqual(knownHostKeyTypes(entries, 'web1', 22), ['ssh-rsa', 'ssh-ed25519']);
   t.deepEqual(knownHostKeyTypes(entries, 'web2', 22), ['ssh-ed25519']);
   t.deepEqual(knownHostKeyTypes(entries, 'web3', 22), []);
   t.deepEqual(knownHostKeyTypes(entries, 'server.example.com', 2222), ['ecdsa-sha2-nistp256']);
 });
 
-for (const [host, port, name] of [['web1', 22, 'web1'], ['web1', 2222, '[web1]:2222'], ['10.0.0.1', 2299, '[10.0.0.1]:2299']]) {
+for (const [host, port, name] of [
+  ['web1', 22, 'web1'],
+  ['web1', 2222, '[web1]:2222'],
+  ['10.0.0.1', 2299, '[10.0.0.1]:2299'],
+]) {
   test(`knownHostsName(${host}, ${port}) is ${name}`, (t) => t.is(knownHostsName(host, port), name));
 }
 

@@ -1,8 +1,9 @@
 // Loading config files that cannot be read: each error is one line naming the file, line and column, and what is wrong.
-import test from 'ava';
+
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import { loadConfig } from '../../dist/config/load.js';
 import { frameIn, jsonErrorOffset, lineAndColumn } from '../../dist/config/load-errors.js';
 
@@ -30,49 +31,124 @@ const minimal = '{ project: "p", image: "r/p", services: { web: { roles: ["web"]
 
 const failures = [
   // TypeScript: syntax errors come from the compiler's diagnostics, before anything runs.
-  ['a TypeScript syntax error', 'pipeline.config.ts', 'export default {\n  project: "p"\n  image: "r/p",\n};\n',
-    'syntax error in pipeline.config.ts:3:3: \',\' expected'],
-  ['several TypeScript syntax errors, the first named', 'pipeline.config.ts', 'const a = ;\nconst b = ;\nexport default {};\n',
-    'syntax error in pipeline.config.ts:1:11: Expression expected (and 1 more)'],
-  ['an unclosed TypeScript object', 'pipeline.config.mts', `export default ${minimal.slice(0, -1)}\n`,
-    /^syntax error in pipeline\.config\.mts:2:1: '}' expected$/],
+  [
+    'a TypeScript syntax error',
+    'pipeline.config.ts',
+    'export default {\n  project: "p"\n  image: "r/p",\n};\n',
+    "syntax error in pipeline.config.ts:3:3: ',' expected",
+  ],
+  [
+    'several TypeScript syntax errors, the first named',
+    'pipeline.config.ts',
+    'const a = ;\nconst b = ;\nexport default {};\n',
+    'syntax error in pipeline.config.ts:1:11: Expression expected (and 1 more)',
+  ],
+  [
+    'an unclosed TypeScript object',
+    'pipeline.config.mts',
+    `export default ${minimal.slice(0, -1)}\n`,
+    /^syntax error in pipeline\.config\.mts:2:1: '}' expected$/,
+  ],
   // A TypeScript config runs as generated JavaScript: the line is mapped back to the .ts file.
-  ['a TypeScript config that throws', 'pipeline.config.ts', 'type Env = Record<string, string | undefined>;\nconst env: Env = {};\n\nexport default {\n  project: "p",\n  image: env.IMAGE!.split(":")[0],\n};\n',
-    'configuration threw in pipeline.config.ts:6:21: TypeError: Cannot read properties of undefined (reading \'split\')'],
-  ['a TypeScript config that throws in a function', 'pipeline.config.ts', 'function required(name: string): string {\n  throw new Error(`${name} is not set`);\n}\nexport default { project: required("PROJECT") };\n',
-    'configuration threw in pipeline.config.ts:2:9: Error: PROJECT is not set'],
-  ['a TypeScript config importing a missing package', 'pipeline.config.ts', 'import { shared } from "no-such-package";\nexport default shared;\n',
-    /^cannot load configuration: Cannot find package 'no-such-package' imported from .*\/pipeline\.config\.ts$/],
+  [
+    'a TypeScript config that throws',
+    'pipeline.config.ts',
+    'type Env = Record<string, string | undefined>;\nconst env: Env = {};\n\nexport default {\n  project: "p",\n  image: env.IMAGE!.split(":")[0],\n};\n',
+    "configuration threw in pipeline.config.ts:6:21: TypeError: Cannot read properties of undefined (reading 'split')",
+  ],
+  [
+    'a TypeScript config that throws in a function',
+    'pipeline.config.ts',
+    'function required(name: string): string {\n  throw new Error(`${name} is not set`);\n}\nexport default { project: required("PROJECT") };\n',
+    'configuration threw in pipeline.config.ts:2:9: Error: PROJECT is not set',
+  ],
+  [
+    'a TypeScript config importing a missing package',
+    'pipeline.config.ts',
+    'import { shared } from "no-such-package";\nexport default shared;\n',
+    /^cannot load configuration: Cannot find package 'no-such-package' imported from .*\/pipeline\.config\.ts$/,
+  ],
   // JavaScript: node does not say where an ES module's syntax error is; the TypeScript parser does.
-  ['an ES module syntax error', 'pipeline.config.mjs', 'const image = "r/p";\nexport default { project: "p" image };\n',
-    'syntax error in pipeline.config.mjs:2:31: \',\' expected'],
-  ['a CommonJS syntax error', 'pipeline.config.cjs', 'module.exports = {\n  project: "p",\n  image: "r/p"\n  services: {},\n};\n',
-    'syntax error in pipeline.config.cjs:4:3: \',\' expected'],
-  ['a syntax error only node finds', 'pipeline.config.js', 'let a = 1;\nlet a = 2;\nexport default {};\n',
-    'syntax error in pipeline.config.js: Identifier \'a\' has already been declared (in this file or a module it imports)'],
-  ['a JavaScript config that throws', 'pipeline.config.mjs', 'const image = process.env.NO_SUCH_VARIABLE_SET;\n\nexport default { project: "p", image: image.toLowerCase() };\n',
-    'configuration threw in pipeline.config.mjs:3:45: TypeError: Cannot read properties of undefined (reading \'toLowerCase\')'],
-  ['a CommonJS config that throws', 'pipeline.config.cjs', 'module.exports = {\n  project: JSON.parse("{"),\n};\n',
-    /^configuration threw in pipeline\.config\.cjs:2:17: SyntaxError: /],
-  ['a config that throws something not an Error', 'pipeline.config.mjs', 'throw "no registry";\n',
-    'configuration threw in pipeline.config.mjs: no registry'],
+  [
+    'an ES module syntax error',
+    'pipeline.config.mjs',
+    'const image = "r/p";\nexport default { project: "p" image };\n',
+    "syntax error in pipeline.config.mjs:2:31: ',' expected",
+  ],
+  [
+    'a CommonJS syntax error',
+    'pipeline.config.cjs',
+    'module.exports = {\n  project: "p",\n  image: "r/p"\n  services: {},\n};\n',
+    "syntax error in pipeline.config.cjs:4:3: ',' expected",
+  ],
+  [
+    'a syntax error only node finds',
+    'pipeline.config.js',
+    'let a = 1;\nlet a = 2;\nexport default {};\n',
+    "syntax error in pipeline.config.js: Identifier 'a' has already been declared (in this file or a module it imports)",
+  ],
+  [
+    'a JavaScript config that throws',
+    'pipeline.config.mjs',
+    'const image = process.env.NO_SUCH_VARIABLE_SET;\n\nexport default { project: "p", image: image.toLowerCase() };\n',
+    "configuration threw in pipeline.config.mjs:3:45: TypeError: Cannot read properties of undefined (reading 'toLowerCase')",
+  ],
+  [
+    'a CommonJS config that throws',
+    'pipeline.config.cjs',
+    'module.exports = {\n  project: JSON.parse("{"),\n};\n',
+    /^configuration threw in pipeline\.config\.cjs:2:17: SyntaxError: /,
+  ],
+  [
+    'a config that throws something not an Error',
+    'pipeline.config.mjs',
+    'throw "no registry";\n',
+    'configuration threw in pipeline.config.mjs: no registry',
+  ],
   // JSON and YAML.
-  ['a JSON syntax error', 'pipeline.config.json', '{\n  "project": "p",,\n  "image": "r/p"\n}\n',
-    'syntax error in pipeline.config.json:2:18: Expected double-quoted property name'],
-  ['a trailing comma in a JSON array', 'pipeline.config.json', '{\n  "services": { "web": { "roles": ["web",] } }\n}\n',
-    'syntax error in pipeline.config.json:2:42: Unexpected token \']\''],
-  ['a JSON file cut short', 'pipeline.config.json', '{\n  "project": "p"\n',
-    'syntax error in pipeline.config.json:3:1: Expected \',\' or \'}\' after property value'],
-  ['a bad literal in package.json', 'package.json', '{\n  "name": "app",\n  "pipeline": { "project": tru }\n}\n',
-    'syntax error in package.json:3:31: Unexpected token \' \''],
-  ['a YAML syntax error', 'pipeline.config.yaml', 'project: p\nimage: [r/p\nservices: {}\n',
-    'syntax error in pipeline.config.yaml:3:1: missed comma between flow collection entries'],
-  ['a YAML file cut short', 'pipeline.config.yaml', 'project: p\nimage: [r/p\n',
-    'syntax error in pipeline.config.yaml:3:1: unexpected end of the stream within a flow collection'],
-  ['a YAML key given twice', 'pipeline.config.yml', 'project: p\nimage: r/p\nproject: q\n',
-    'syntax error in pipeline.config.yml:3:1: duplicated mapping key'],
-  ['a YAML tab indent', 'pipeline.config.yaml', 'project: p\nservices:\n\tweb: {}\n',
-    /^syntax error in pipeline\.config\.yaml:3:1: /],
+  [
+    'a JSON syntax error',
+    'pipeline.config.json',
+    '{\n  "project": "p",,\n  "image": "r/p"\n}\n',
+    'syntax error in pipeline.config.json:2:18: Expected double-quoted property name',
+  ],
+  [
+    'a trailing comma in a JSON array',
+    'pipeline.config.json',
+    '{\n  "services": { "web": { "roles": ["web",] } }\n}\n',
+    "syntax error in pipeline.config.json:2:42: Unexpected token ']'",
+  ],
+  [
+    'a JSON file cut short',
+    'pipeline.config.json',
+    '{\n  "project": "p"\n',
+    "syntax error in pipeline.config.json:3:1: Expected ',' or '}' after property value",
+  ],
+  [
+    'a bad literal in package.json',
+    'package.json',
+    '{\n  "name": "app",\n  "pipeline": { "project": tru }\n}\n',
+    "syntax error in package.json:3:31: Unexpected token ' '",
+  ],
+  [
+    'a YAML syntax error',
+    'pipeline.config.yaml',
+    'project: p\nimage: [r/p\nservices: {}\n',
+    'syntax error in pipeline.config.yaml:3:1: missed comma between flow collection entries',
+  ],
+  [
+    'a YAML file cut short',
+    'pipeline.config.yaml',
+    'project: p\nimage: [r/p\n',
+    'syntax error in pipeline.config.yaml:3:1: unexpected end of the stream within a flow collection',
+  ],
+  [
+    'a YAML key given twice',
+    'pipeline.config.yml',
+    'project: p\nimage: r/p\nproject: q\n',
+    'syntax error in pipeline.config.yml:3:1: duplicated mapping key',
+  ],
+  ['a YAML tab indent', 'pipeline.config.yaml', 'project: p\nservices:\n\tweb: {}\n', /^syntax error in pipeline\.config\.yaml:3:1: /],
 ];
 
 for (const [what, file, content, expected] of failures) {
@@ -119,13 +195,33 @@ test('a valid config in each format still loads', async (t) => {
 });
 
 test('an invalid configuration still names its fields', async (t) => {
-  const error = await t.throwsAsync((await load('pipeline.config.json', '{ "project": "p", "image": "r/p", "services": { "web": { "roles": ["web"], "ports": ["99999:80"] } } }')).result);
+  const error = await t.throwsAsync(
+    (
+      await load(
+        'pipeline.config.json',
+        '{ "project": "p", "image": "r/p", "services": { "web": { "roles": ["web"], "ports": ["99999:80"] } } }',
+      )
+    ).result,
+  );
   t.is(error.message, 'invalid configuration in pipeline.config.json: services.web.ports[0]: host port 99999 must be from 1 to 65535');
 });
 
 const offsets = [
-  ['{}', null], ['{"a": 1}', null], ['', 0], ['{', 1], ['{"a": 1,}', 8], ['[1,]', 3], ['{"a": tru}', 9], ['{"a": nul }', 9], ['{"a" 1}', 5],
-  ['{"a": "b\nc"}', 6], ['{"a": 01}', 7], ['{} x', 3], ['{"a": -}', 6], ['{"a": "\\x"}', 6], ['  [1, 2, {"b": [null, false, "\\u00e9"]}]  ', null],
+  ['{}', null],
+  ['{"a": 1}', null],
+  ['', 0],
+  ['{', 1],
+  ['{"a": 1,}', 8],
+  ['[1,]', 3],
+  ['{"a": tru}', 9],
+  ['{"a": nul }', 9],
+  ['{"a" 1}', 5],
+  ['{"a": "b\nc"}', 6],
+  ['{"a": 01}', 7],
+  ['{} x', 3],
+  ['{"a": -}', 6],
+  ['{"a": "\\x"}', 6],
+  ['  [1, 2, {"b": [null, false, "\\u00e9"]}]  ', null],
 ];
 for (const [text, offset] of offsets) {
   test(`jsonErrorOffset(${JSON.stringify(text)}) is ${offset ?? 'its length (valid JSON)'}`, (t) => {

@@ -5,8 +5,20 @@ import { acquireLock, parseLock, recordOf, recordStart, removeLock, renewLock } 
 
 const now = new Date('2030-01-01T12:00:00.000Z');
 const dir = '.pipeline/locks/shop-qa';
-const lock = { id: 'mine', environment: 'qa', holder: { user: 'me', machine: 'laptop' }, acquiredAt: '2030-01-01T12:00:00.000Z', expiresAt: '2030-01-01T12:15:00.000Z' };
-const other = { id: 'other', environment: 'qa', holder: { user: 'alice', machine: 'alice-laptop' }, acquiredAt: '2030-01-01T11:50:00.000Z', expiresAt: '2030-01-01T12:05:00.000Z' };
+const lock = {
+  id: 'mine',
+  environment: 'qa',
+  holder: { user: 'me', machine: 'laptop' },
+  acquiredAt: '2030-01-01T12:00:00.000Z',
+  expiresAt: '2030-01-01T12:15:00.000Z',
+};
+const other = {
+  id: 'other',
+  environment: 'qa',
+  holder: { user: 'alice', machine: 'alice-laptop' },
+  acquiredAt: '2030-01-01T11:50:00.000Z',
+  expiresAt: '2030-01-01T12:05:00.000Z',
+};
 const expired = { ...other, expiresAt: '2030-01-01T11:59:59.000Z' };
 
 /** A host that answers each command with the next of `answers`, recording what it was sent. */
@@ -75,11 +87,17 @@ test('a host that cannot write the lock fails with its message', async (t) => {
   t.is(error.message, 'taking the lock failed on the host (exit 2): mkdir: cannot create directory: Permission denied');
 });
 
-test('release is one command, conditional on the record starting with this lock\'s id', async (t) => {
+test("release is one command, conditional on the record starting with this lock's id", async (t) => {
   const host = fakeHost({ code: 0 }, { code: 3 });
   t.true(await removeLock(host.exec, dir, lock));
   t.false(await removeLock(host.exec, dir, lock), 'not ours (any more)');
-  t.deepEqual(host.sent.map((s) => s.argv.slice(3)), [['sh', dir, recordStart(lock)], ['sh', dir, recordStart(lock)]]);
+  t.deepEqual(
+    host.sent.map((s) => s.argv.slice(3)),
+    [
+      ['sh', dir, recordStart(lock)],
+      ['sh', dir, recordStart(lock)],
+    ],
+  );
 });
 
 test('a forced release removes whatever lock is there', async (t) => {

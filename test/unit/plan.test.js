@@ -30,8 +30,11 @@ test('services get the pipeline image at the tag, env merged, labels naming the 
   t.true(runsRelease(worker));
   t.deepEqual(worker.env, { APP_ENV: 'qa', QUEUE: 'default' });
   t.deepEqual(releaseLabels(worker, release), {
-    'pipeline.project': 'shopping-tool', 'pipeline.service': 'worker', 'pipeline.environment': 'qa',
-    'pipeline.tag': 'featurex', 'pipeline.commit': 'abc123',
+    'pipeline.project': 'shopping-tool',
+    'pipeline.service': 'worker',
+    'pipeline.environment': 'qa',
+    'pipeline.tag': 'featurex',
+    'pipeline.commit': 'abc123',
   });
   const logstash = plan.hosts[1].services[1];
   t.is(serviceImage(logstash, release), 'docker.elastic.co/logstash/logstash:7.17.0');
@@ -42,7 +45,10 @@ test('services get the pipeline image at the tag, env merged, labels naming the 
 
 test('host defaults come from ssh settings; explicit user and port win', (t) => {
   const plan = planDeploy(config, 'production');
-  t.deepEqual(plan.hosts.map((host) => host.address.id), ['deploy@prod-web-1:2222', 'deploy@prod-worker-1']);
+  t.deepEqual(
+    plan.hosts.map((host) => host.address.id),
+    ['deploy@prod-web-1:2222', 'deploy@prod-worker-1'],
+  );
 });
 
 test('durations are planned in milliseconds', (t) => {

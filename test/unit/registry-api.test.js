@@ -1,27 +1,65 @@
 import test from 'ava';
-import { inCidr, isDigest, localLocation, manifestDigest, parseChallenge, proxyPort, proxyRoute, registryScheme, tokenUrl } from '../../dist/core/registry-api.js';
+import {
+  inCidr,
+  isDigest,
+  localLocation,
+  manifestDigest,
+  parseChallenge,
+  proxyPort,
+  proxyRoute,
+  registryScheme,
+  tokenUrl,
+} from '../../dist/core/registry-api.js';
 
 test('challenges: basic and bearer, quoted and bare parameters', (t) => {
   t.deepEqual(parseChallenge('Basic realm="pipeline-world"'), { scheme: 'basic', params: { realm: 'pipeline-world' } });
-  t.deepEqual(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull"'),
-    { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:a/b:pull' } });
-  t.deepEqual(parseChallenge('bearer realm=https://gcr.io/v2/token,service=gcr.io'), { scheme: 'bearer', params: { realm: 'https://gcr.io/v2/token', service: 'gcr.io' } });
+  t.deepEqual(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull"'), {
+    scheme: 'bearer',
+    params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:a/b:pull' },
+  });
+  t.deepEqual(parseChallenge('bearer realm=https://gcr.io/v2/token,service=gcr.io'), {
+    scheme: 'bearer',
+    params: { realm: 'https://gcr.io/v2/token', service: 'gcr.io' },
+  });
   t.is(parseChallenge(undefined), undefined);
   t.is(parseChallenge('Negotiate abc'), undefined);
 });
 
 test('the token URL names the service and the scope', (t) => {
   const challenge = parseChallenge('Bearer realm="https://auth.example.com/token",service="registry.example.com"');
-  t.is(tokenUrl(challenge, 'repository:allume/app:pull,push'), 'https://auth.example.com/token?service=registry.example.com&scope=repository%3Aallume%2Fapp%3Apull%2Cpush');
+  t.is(
+    tokenUrl(challenge, 'repository:allume/app:pull,push'),
+    'https://auth.example.com/token?service=registry.example.com&scope=repository%3Aallume%2Fapp%3Apull%2Cpush',
+  );
   t.is(tokenUrl({ scheme: 'bearer', params: {} }, 'x'), undefined);
 });
 
 const schemes = [
-  { title: 'an insecure registry of the engine', server: '10.213.0.1:5000', config: { IndexConfigs: { '10.213.0.1:5000': { Secure: false } } }, want: 'http' },
-  { title: 'a loopback registry (127.0.0.0/8 is insecure by default)', server: '127.0.0.1:5000', config: { InsecureRegistryCIDRs: ['127.0.0.0/8'] }, want: 'http' },
+  {
+    title: 'an insecure registry of the engine',
+    server: '10.213.0.1:5000',
+    config: { IndexConfigs: { '10.213.0.1:5000': { Secure: false } } },
+    want: 'http',
+  },
+  {
+    title: 'a loopback registry (127.0.0.0/8 is insecure by default)',
+    server: '127.0.0.1:5000',
+    config: { InsecureRegistryCIDRs: ['127.0.0.0/8'] },
+    want: 'http',
+  },
   { title: 'an address in an insecure CIDR', server: '10.1.2.3', config: { InsecureRegistryCIDRs: ['10.0.0.0/8'] }, want: 'http' },
-  { title: 'a name is not matched against CIDRs', server: 'registry.local:5000', config: { InsecureRegistryCIDRs: ['0.0.0.0/0'] }, want: 'https' },
-  { title: 'a secure registry', server: 'registry.example.com', config: { IndexConfigs: { 'registry.example.com': { Secure: true } }, InsecureRegistryCIDRs: ['127.0.0.0/8'] }, want: 'https' },
+  {
+    title: 'a name is not matched against CIDRs',
+    server: 'registry.local:5000',
+    config: { InsecureRegistryCIDRs: ['0.0.0.0/0'] },
+    want: 'https',
+  },
+  {
+    title: 'a secure registry',
+    server: 'registry.example.com',
+    config: { IndexConfigs: { 'registry.example.com': { Secure: true } }, InsecureRegistryCIDRs: ['127.0.0.0/8'] },
+    want: 'https',
+  },
   { title: 'no settings', server: 'registry.example.com', config: undefined, want: 'https' },
 ];
 

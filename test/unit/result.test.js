@@ -1,10 +1,15 @@
 import test from 'ava';
-import { ConfigError, HostError, StageError } from '../../dist/errors.js';
-import { exitCodeFor } from '../../dist/errors.js';
+import { ConfigError, exitCodeFor, HostError, StageError } from '../../dist/errors.js';
 import { resultEvent } from '../../dist/runner/result.js';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
-const stage = (name, status, message) => ({ stage: name, status, startedAt: '2024-05-01T10:00:00.000Z', durationMs: 5, ...(message ? { message } : {}) });
+const stage = (name, status, message) => ({
+  stage: name,
+  status,
+  startedAt: '2024-05-01T10:00:00.000Z',
+  durationMs: 5,
+  ...(message ? { message } : {}),
+});
 
 /** A run's context as the stages leave it; only what the result reads. */
 function context(overrides = {}) {
@@ -21,17 +26,35 @@ function context(overrides = {}) {
   };
 }
 
-const deployed = [{ environment: 'qa', host: 'deploy@h1', services: [{ service: 'web', container: 'app-web', image: 'r/app:develop', action: 'replaced', digest: 'sha256:abc' }] }];
+const deployed = [
+  {
+    environment: 'qa',
+    host: 'deploy@h1',
+    services: [{ service: 'web', container: 'app-web', image: 'r/app:develop', action: 'replaced', digest: 'sha256:abc' }],
+  },
+];
 
 const cases = [
   {
     title: 'success: what was deployed where, no failure fields',
-    ctx: context({ stages: [stage('deploy', 'success')], deployments: deployed, urls: [{ environment: 'qa', host: 'deploy@h1', service: 'web', url: 'http://h1:8080/' }] }),
+    ctx: context({
+      stages: [stage('deploy', 'success')],
+      deployments: deployed,
+      urls: [{ environment: 'qa', host: 'deploy@h1', service: 'web', url: 'http://h1:8080/' }],
+    }),
     outcome: { exitCode: 0 },
     expected: {
-      type: 'result', status: 'success', exitCode: 0, branch: 'develop', commit: SHA, deployTag: 'develop', environments: ['qa'],
+      type: 'result',
+      status: 'success',
+      exitCode: 0,
+      branch: 'develop',
+      commit: SHA,
+      deployTag: 'develop',
+      environments: ['qa'],
       stages: [stage('deploy', 'success')],
-      deployments: [{ environment: 'qa', host: 'deploy@h1', service: 'web', action: 'replaced', image: 'r/app:develop', digest: 'sha256:abc' }],
+      deployments: [
+        { environment: 'qa', host: 'deploy@h1', service: 'web', action: 'replaced', image: 'r/app:develop', digest: 'sha256:abc' },
+      ],
       urls: [{ environment: 'qa', host: 'deploy@h1', service: 'web', url: 'http://h1:8080/' }],
       ci: { provider: 'circleci', branch: 'develop', buildUrl: 'https://circleci.com/gh/team/app/42' },
     },
@@ -40,7 +63,14 @@ const cases = [
     title: 'failed tests: the failed stage and its message',
     ctx: context({ stages: [stage('build', 'success'), stage('test', 'failure', 'tests failed')], release: undefined, environments: [] }),
     outcome: { exitCode: 1, error: new StageError('tests failed: npm test exited with code 1') },
-    expected: { status: 'failure', exitCode: 1, failedStage: 'test', message: 'tests failed: npm test exited with code 1', deployTag: undefined, environments: [] },
+    expected: {
+      status: 'failure',
+      exitCode: 1,
+      failedStage: 'test',
+      message: 'tests failed: npm test exited with code 1',
+      deployTag: undefined,
+      environments: [],
+    },
   },
   {
     title: 'a host failed the deploy: stage and host named',
@@ -66,8 +96,15 @@ const cases = [
     outcome: { exitCode: 2, error: new ConfigError('unknown environment "nowhere"') },
     ci: { provider: 'github-actions', branch: 'main' },
     expected: {
-      type: 'result', status: 'failure', exitCode: 2, message: 'unknown environment "nowhere"',
-      environments: [], stages: [], deployments: [], urls: [], ci: { provider: 'github-actions', branch: 'main' },
+      type: 'result',
+      status: 'failure',
+      exitCode: 2,
+      message: 'unknown environment "nowhere"',
+      environments: [],
+      stages: [],
+      deployments: [],
+      urls: [],
+      ci: { provider: 'github-actions', branch: 'main' },
     },
     exact: true,
   },

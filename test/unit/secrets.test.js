@@ -18,10 +18,13 @@ test('the list form and the mapping form both become container name → runner v
   t.deepEqual(config.environments.uat.secrets, {});
 });
 
-test('a service gets its environment\'s secrets and its own', (t) => {
+test("a service gets its environment's secrets and its own", (t) => {
   const config = configWithSecrets();
   const [, workerHost] = planDeploy(config, 'production').hosts;
-  t.deepEqual(workerHost.services.find((s) => s.service === 'worker').secrets, { DATABASE_URL: 'PROD_DATABASE_URL', QUEUE_TOKEN: 'QUEUE_TOKEN' });
+  t.deepEqual(workerHost.services.find((s) => s.service === 'worker').secrets, {
+    DATABASE_URL: 'PROD_DATABASE_URL',
+    QUEUE_TOKEN: 'QUEUE_TOKEN',
+  });
 });
 
 const required = [
@@ -29,7 +32,10 @@ const required = [
   [['qa'], ['DB_PASSWORD', 'QUEUE_TOKEN']],
   [['production'], ['PROD_DATABASE_URL', 'QUEUE_TOKEN']],
   [['uat'], ['QUEUE_TOKEN']],
-  [['qa', 'production'], ['DB_PASSWORD', 'QUEUE_TOKEN', 'PROD_DATABASE_URL']],
+  [
+    ['qa', 'production'],
+    ['DB_PASSWORD', 'QUEUE_TOKEN', 'PROD_DATABASE_URL'],
+  ],
 ];
 for (const [environments, variables] of required) {
   test(`a deploy to [${environments.join(', ')}] needs ${variables.join(', ') || 'no secret'}`, (t) => {

@@ -15,7 +15,7 @@ const quoting = [
   ['single quote', "it's", "'it'\\''s'"],
   ['only a single quote', "'", "''\\'''"],
   ['two single quotes', "''", "''\\'''\\'''"],
-  ['double quotes', '"quoted"', "'\"quoted\"'"],
+  ['double quotes', '"quoted"', '\'"quoted"\''],
   ['space', 'two words', "'two words'"],
   ['only spaces', '  ', "'  '"],
   ['tab', 'a\tb', "'a\tb'"],
@@ -62,8 +62,25 @@ test('shellCommand output is read back by a real POSIX shell as the same words, 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const marker = join(dir, 'pwned');
   const words = [
-    `$(touch ${marker});x`, `\`touch ${marker}\``, `; touch ${marker}`, `| touch ${marker}`, `&& touch ${marker}`,
-    "it's", "'", "''", '"', '\\', 'a\nb\n', '', ' ', '*', '$HOME', '~', '#comment', '-n', 'grüße',
+    `$(touch ${marker});x`,
+    `\`touch ${marker}\``,
+    `; touch ${marker}`,
+    `| touch ${marker}`,
+    `&& touch ${marker}`,
+    "it's",
+    "'",
+    "''",
+    '"',
+    '\\',
+    'a\nb\n',
+    '',
+    ' ',
+    '*',
+    '$HOME',
+    '~',
+    '#comment',
+    '-n',
+    'grüße',
   ];
   // printf '%s\0' prints each argument NUL-terminated, so the words come back exactly.
   const out = execFileSync('sh', ['-c', shellCommand(['printf', '%s\\0', ...words])]);

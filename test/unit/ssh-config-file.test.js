@@ -37,7 +37,7 @@ test('a missing ~/.ssh/config is no config; a missing ssh.config file is an erro
   t.is(error.message, `cannot read SSH config ${join(home, 'none')}: ENOENT`);
 });
 
-test('an Include that includes itself stops at ssh\'s depth limit with one line', async (t) => {
+test("an Include that includes itself stops at ssh's depth limit with one line", async (t) => {
   await writeFile(join(home, 'loop'), 'Include ~/loop\n');
   const error = await t.throwsAsync(readSshConfig(join(home, 'loop'), home, true));
   t.is(error.name, 'ConfigError');

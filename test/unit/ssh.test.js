@@ -1,7 +1,12 @@
 // The pure SSH rules of src/core/ssh.ts; test/integration/ssh.test.js runs the connection itself.
 import test from 'ava';
 import {
-  describeConnectError, describeHostKeyProblem, describeKeyProblem, exitStatus, hostKeyAlgorithms, inSeconds,
+  describeConnectError,
+  describeHostKeyProblem,
+  describeKeyProblem,
+  exitStatus,
+  hostKeyAlgorithms,
+  inSeconds,
 } from '../../dist/core/ssh.js';
 
 // ---------------------------------------------------------------- hostKeyAlgorithms
@@ -44,8 +49,12 @@ for (const [host, port, verdict, expected] of hostKeyProblems) {
 // ---------------------------------------------------------------- describeKeyProblem
 
 const keyProblems = [
-  ['encrypted key, no passphrase', 'Encrypted private OpenSSH key detected, but no passphrase given', false,
-    'SSH private key /k is encrypted and no passphrase was given'],
+  [
+    'encrypted key, no passphrase',
+    'Encrypted private OpenSSH key detected, but no passphrase given',
+    false,
+    'SSH private key /k is encrypted and no passphrase was given',
+  ],
   ['wrong passphrase', 'Bad passphrase', true, 'cannot decrypt SSH private key /k: wrong passphrase'],
   ['passphrase error without a passphrase given', 'Bad passphrase', false, 'SSH private key /k cannot be used: Bad passphrase'],
   ['not a key', 'Unsupported key format', false, 'SSH private key /k cannot be used: Unsupported key format'],

@@ -1,7 +1,7 @@
-import test from 'ava';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import test from 'ava';
 import { CLI, ROOT } from '../helpers/paths.js';
 
 const run = promisify(execFile);
@@ -16,5 +16,6 @@ test('--version without the parser prints the package version', async (t) => {
 test('the pre-rendered --help is what the parser prints', async (t) => {
   const fast = (await cli(['--help'])).stdout;
   t.is(fast, (await cli(['--help'], { PIPELINE_FULL_PARSER: '1' })).stdout);
-  for (const command of ['run', 'deploy', 'plan', 'status', 'rollback', 'lock', 'promote', 'config']) t.regex(fast, new RegExp(`pipeline ${command}`));
+  for (const command of ['run', 'deploy', 'plan', 'status', 'rollback', 'lock', 'promote', 'config'])
+    t.regex(fast, new RegExp(`pipeline ${command}`));
 });

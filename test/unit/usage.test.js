@@ -2,9 +2,23 @@ import test from 'ava';
 import { checkCommand, closestCommand, normalizeArgv } from '../../dist/cli/usage.js';
 
 const suggestions = [
-  ['plna', 'plan'], ['paln', 'plan'], ['pln', 'plan'], ['rnu', 'run'], ['deplyo', 'deploy'], ['depoly', 'deploy'], ['Deploy', 'deploy'],
-  ['rollbak', 'rollback'], ['satus', 'status'], ['lokc', 'lock'], ['confg', 'config'], ['promte', 'promote'], ['completions', 'completion'],
-  ['xyzzy', undefined], ['ru', 'run'], ['go', undefined], ['building', undefined],
+  ['plna', 'plan'],
+  ['paln', 'plan'],
+  ['pln', 'plan'],
+  ['rnu', 'run'],
+  ['deplyo', 'deploy'],
+  ['depoly', 'deploy'],
+  ['Deploy', 'deploy'],
+  ['rollbak', 'rollback'],
+  ['satus', 'status'],
+  ['lokc', 'lock'],
+  ['confg', 'config'],
+  ['promte', 'promote'],
+  ['completions', 'completion'],
+  ['xyzzy', undefined],
+  ['ru', 'run'],
+  ['go', undefined],
+  ['building', undefined],
 ];
 for (const [word, expected] of suggestions) {
   test(`closestCommand(${word}) is ${expected ?? 'none'}`, (t) => {
@@ -21,7 +35,8 @@ test('normalizeArgv: pipeline alone and help are --help, help CMD is CMD --help'
 });
 
 test('checkCommand lets commands and options through', (t) => {
-  for (const argv of [['run'], ['config', '--json'], ['--version'], ['--get-yargs-completions', 'pipeline', 'ru'], ['completion']]) t.notThrows(() => checkCommand(argv));
+  for (const argv of [['run'], ['config', '--json'], ['--version'], ['--get-yargs-completions', 'pipeline', 'ru'], ['completion']])
+    t.notThrows(() => checkCommand(argv));
   const error = t.throws(() => checkCommand(['plna']));
   t.is(error.name, 'ConfigError');
 });

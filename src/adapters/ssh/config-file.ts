@@ -29,18 +29,20 @@ async function readText(path: string, required: boolean): Promise<string | undef
 }
 
 async function withIncludes(entries: SshConfigEntry[], path: string, home: string, depth: number): Promise<SshConfigEntry[]> {
-  return Promise.all(entries.map(async (entry) => {
-    if (entry.keyword !== 'include') return entry;
-    if (depth >= MAX_INCLUDE_DEPTH) throw new ConfigError(`SSH config ${path}: Include nested more than ${MAX_INCLUDE_DEPTH} deep`);
-    const files = (await Promise.all(entry.args.map((pattern) => matchingFiles(includePath(pattern, home))))).flat();
-    const included: SshConfigEntry[] = [];
-    for (const file of files) {
-      // A file a glob named may be gone by now, as with ssh: only what can be read is included.
-      const text = await readText(file, false);
-      if (text !== undefined) included.push(...(await withIncludes(parseSshConfig(text, file), file, home, depth + 1)));
-    }
-    return { ...entry, included };
-  }));
+  return Promise.all(
+    entries.map(async (entry) => {
+      if (entry.keyword !== 'include') return entry;
+      if (depth >= MAX_INCLUDE_DEPTH) throw new ConfigError(`SSH config ${path}: Include nested more than ${MAX_INCLUDE_DEPTH} deep`);
+      const files = (await Promise.all(entry.args.map((pattern) => matchingFiles(includePath(pattern, home))))).flat();
+      const included: SshConfigEntry[] = [];
+      for (const file of files) {
+        // A file a glob named may be gone by now, as with ssh: only what can be read is included.
+        const text = await readText(file, false);
+        if (text !== undefined) included.push(...(await withIncludes(parseSshConfig(text, file), file, home, depth + 1)));
+      }
+      return { ...entry, included };
+    }),
+  );
 }
 
 /** `~` is the home folder; a relative path is in ~/.ssh (ssh_config(5) for a user's configuration). */
@@ -60,7 +62,14 @@ async function matchingFiles(pattern: string): Promise<string[]> {
       continue;
     }
     const matches = picomatch(part, { dot: false });
-    const next = await Promise.all(found.map(async (dir) => (await readdir(dir).catch(() => [] as string[])).filter((name) => matches(name)).sort().map((name) => join(dir, name))));
+    const next = await Promise.all(
+      found.map(async (dir) =>
+        (await readdir(dir).catch(() => [] as string[]))
+          .filter((name) => matches(name))
+          .sort()
+          .map((name) => join(dir, name)),
+      ),
+    );
     found = next.flat();
   }
   return found;

@@ -4,11 +4,16 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
+import type { ConnectConfig, Client as SshClient } from 'ssh2';
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ConnectConfig } from 'ssh2';
-import { checkHostKey, knownHostKeyTypes, parseKnownHosts, type HostKeyVerdict, type KnownHostEntry } from '../../core/known-hosts.js';
+import { checkHostKey, type HostKeyVerdict, type KnownHostEntry, knownHostKeyTypes, parseKnownHosts } from '../../core/known-hosts.js';
 import {
-  describeConnectError, describeHostKeyProblem, describeKeyProblem, hostKeyAlgorithms, type ConnectError, type HostNaming,
+  type ConnectError,
+  describeConnectError,
+  describeHostKeyProblem,
+  describeKeyProblem,
+  type HostNaming,
+  hostKeyAlgorithms,
 } from '../../core/ssh.js';
 import type { IdentitySource } from '../../core/ssh-route.js';
 import { ConfigError, HostError } from '../../errors.js';
@@ -152,8 +157,12 @@ function handshake(client: SshClient, target: SshTarget, options: SshOptions, kn
     const fail = (): void => {
       cleanup();
       client.destroy();
-      if (verdict !== undefined && verdict !== 'match') reject(new HostError(host, describeHostKeyProblem(host, port, knownHostsFiles(options), verdict)));
-      else if (lastError) reject(new HostError(host, describeConnectError(target, timeoutMs, auth.description, lastError, options.named), { cause: lastError }));
+      if (verdict !== undefined && verdict !== 'match')
+        reject(new HostError(host, describeHostKeyProblem(host, port, knownHostsFiles(options), verdict)));
+      else if (lastError)
+        reject(
+          new HostError(host, describeConnectError(target, timeoutMs, auth.description, lastError, options.named), { cause: lastError }),
+        );
       else reject(new HostError(host, `connection closed before the SSH session was ready (port ${port})`));
     };
     const failWith = (error: Error): void => {

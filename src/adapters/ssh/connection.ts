@@ -10,8 +10,8 @@ import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
 import '../lazy-dockerode.js';
 import Docker from 'dockerode';
-import type { Client as SshClient, ClientCallback, ClientChannel } from 'ssh2';
-import { DOCKER_ENDPOINT_PROBE, dockerEndpoint, parseDockerProbe, type DockerEndpoint } from '../../core/docker-endpoint.js';
+import type { ClientCallback, ClientChannel, Client as SshClient } from 'ssh2';
+import { DOCKER_ENDPOINT_PROBE, type DockerEndpoint, dockerEndpoint, parseDockerProbe } from '../../core/docker-endpoint.js';
 import { shellCommand } from '../../core/shell-quote.js';
 import { HostError } from '../../errors.js';
 import type { ExecOptions, ExecResult, HostConnection } from '../ports.js';
@@ -61,7 +61,10 @@ export class SshConnection implements SshHostConnection {
     readonly target: SshTarget,
     private readonly client: SshClient,
   ) {
-    this.agent = new DockerAgent(() => this.track(new ChannelSocket(this.target.host)), () => this.openDockerChannel());
+    this.agent = new DockerAgent(
+      () => this.track(new ChannelSocket(this.target.host)),
+      () => this.openDockerChannel(),
+    );
     this.sessions = new SessionPool(MAX_SESSIONS, () => this.reclaimIdleDockerSocket());
     const dockerOptions: Docker.DockerOptions & { agent: http.Agent } = {
       protocol: 'http',
@@ -72,8 +75,12 @@ export class SshConnection implements SshHostConnection {
     this.docker = new Docker(dockerOptions);
     this.closed = new Promise((resolve) => this.client.once('close', () => resolve()));
     // Registered for the whole life of the client: an 'error' without a listener would crash the process.
-    this.client.on('error', (error) => { this.lastError = error; });
-    this.client.once('ready', () => { this.ready = true; });
+    this.client.on('error', (error) => {
+      this.lastError = error;
+    });
+    this.client.once('ready', () => {
+      this.ready = true;
+    });
     this.client.on('close', () => this.onClientClose());
   }
 
@@ -194,14 +201,19 @@ export class SshConnection implements SshHostConnection {
     let endpoint: DockerEndpoint;
     try {
       const probe = await this.exec([...DOCKER_ENDPOINT_PROBE], { timeoutMs: DOCKER_PROBE_TIMEOUT_MS });
-      endpoint = probe.code === 0
-        ? dockerEndpoint(parseDockerProbe(probe.stdout))
-        : { kind: 'cli', reason: `the probe of docker settings failed (exit ${probe.code}): ${probe.stderr.trim()}` };
+      endpoint =
+        probe.code === 0
+          ? dockerEndpoint(parseDockerProbe(probe.stdout))
+          : { kind: 'cli', reason: `the probe of docker settings failed (exit ${probe.code}): ${probe.stderr.trim()}` };
     } catch (error) {
       if (this.endedError) throw this.endedError;
       endpoint = { kind: 'cli', reason: `the probe of docker settings failed: ${(error as Error).message}` };
     }
-    debug('%s: Docker API %s', this.target.host, endpoint.kind === 'socket' ? `on ${endpoint.path} (direct-streamlocal)` : `over ${DIAL_STDIO} (${endpoint.reason})`);
+    debug(
+      '%s: Docker API %s',
+      this.target.host,
+      endpoint.kind === 'socket' ? `on ${endpoint.path} (direct-streamlocal)` : `over ${DIAL_STDIO} (${endpoint.reason})`,
+    );
     return endpoint;
   }
 
@@ -209,7 +221,10 @@ export class SshConnection implements SshHostConnection {
     return new Promise((resolve, reject) => {
       const failed = (error: Error): void => {
         const reason = error.message.replace(/^\(SSH\) Channel open failure: /, '');
-        reject(this.endedError ?? new HostError(this.target.host, `cannot connect to ${host}:${port} from the host: ${reason}`, { cause: error }));
+        reject(
+          this.endedError ??
+            new HostError(this.target.host, `cannot connect to ${host}:${port} from the host: ${reason}`, { cause: error }),
+        );
       };
       if (this.endedError) return reject(this.endedError);
       try {
@@ -243,7 +258,6 @@ export class SshConnection implements SshHostConnection {
     }
   }
 }
-
 
 /** ssh2's error for SSH_MSG_CHANNEL_OPEN_FAILURE: sshd at its MaxSessions limit answers with it. */
 function isChannelRefused(error: unknown): boolean {

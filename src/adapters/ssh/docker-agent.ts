@@ -198,4 +198,3 @@ export class ChannelSocket extends Duplex {
     return new HostError(this.host, `cannot reach Docker: '${this.command}' failed (${status})${detail}`);
   }
 }
-

@@ -43,7 +43,9 @@ export function collectExec(
 
     channel.on('data', (chunk: Buffer) => stdout.push(chunk));
     channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    channel.on('error', (error: Error) => abort(new HostError(host, `SSH channel failed running ${program}: ${error.message}`, { cause: error })));
+    channel.on('error', (error: Error) =>
+      abort(new HostError(host, `SSH channel failed running ${program}: ${error.message}`, { cause: error })),
+    );
     // The exit status comes from 'close', not 'exit': a fast command's 'exit' can be emitted before
     // this listener exists, in the same packet batch that completed the channel open.
     channel.on('close', (code?: number | null, signal?: string) =>
@@ -72,4 +74,3 @@ function killRemote(channel: ClientChannel): void {
   if (protocol && outgoing && (outgoing.state === 'open' || outgoing.state === 'eof')) protocol.signal(outgoing.id, 'KILL');
   else channel.signal('KILL');
 }
-

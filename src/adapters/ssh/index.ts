@@ -8,7 +8,8 @@
  * docker-agent.ts carries the Docker API over channels; session-pool.ts keeps within sshd's MaxSessions;
  * pool.ts shares connections between routes (jump hosts); config-file.ts reads SSH config files.
  */
+
+export { readSshConfig } from './config-file.js';
 export { connectHost, type SshOptions } from './connect.js';
 export type { SshHostConnection, SshTarget } from './connection.js';
-export { readSshConfig } from './config-file.js';
-export { SshPool, type PoolOptions } from './pool.js';
+export { type PoolOptions, SshPool } from './pool.js';

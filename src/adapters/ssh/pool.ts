@@ -57,14 +57,19 @@ export class SshPool {
 
   private async open(hop: SshHop, via: { hop: SshHop; connection: SshHostConnection } | undefined): Promise<SshHostConnection> {
     const sock = via ? await forwardTo(via, hop) : undefined;
-    const named = hop.sshConfig ? { named: { name: hop.name, sshConfig: hop.sshConfig.path, gaveHostName: hop.sshConfig.gaveHostName } } : {};
-    return connectHost({ host: hop.host, port: hop.port, user: hop.user }, {
-      ...this.options,
-      identityFiles: hop.identityFiles,
-      knownHosts: hop.knownHosts,
-      ...(sock ? { sock } : {}),
-      ...named,
-    });
+    const named = hop.sshConfig
+      ? { named: { name: hop.name, sshConfig: hop.sshConfig.path, gaveHostName: hop.sshConfig.gaveHostName } }
+      : {};
+    return connectHost(
+      { host: hop.host, port: hop.port, user: hop.user },
+      {
+        ...this.options,
+        identityFiles: hop.identityFiles,
+        knownHosts: hop.knownHosts,
+        ...(sock ? { sock } : {}),
+        ...named,
+      },
+    );
   }
 
   /** Lets go of the keys, last (the target) first: a connection closes before the jump host it runs through. */
@@ -73,7 +78,10 @@ export class SshPool {
       const entry = this.entries.get(key);
       if (!entry || --entry.users > 0) continue;
       this.entries.delete(key);
-      await entry.connection.then((connection) => connection.close(), () => undefined);
+      await entry.connection.then(
+        (connection) => connection.close(),
+        () => undefined,
+      );
     }
   }
 }
@@ -88,9 +96,15 @@ async function forwardTo(via: { hop: SshHop; connection: SshHostConnection }, ho
   try {
     return await via.connection.openTcp(hop.host, hop.port);
   } catch (error) {
-    const reason = error instanceof HostError ? error.reason.replace(/^cannot connect to \S+ from the host: /, '') : (error as Error).message;
-    const alias = hop.sshConfig && !hop.sshConfig.gaveHostName && hop.name === hop.host ? ` (no Host in ${hop.sshConfig.path} gives ${hop.name} a HostName)` : '';
-    throw new HostError(hop.name, `jump host ${describeHop(via.hop)} cannot reach ${hop.host}:${hop.port}: ${reason}${alias}`, { cause: error });
+    const reason =
+      error instanceof HostError ? error.reason.replace(/^cannot connect to \S+ from the host: /, '') : (error as Error).message;
+    const alias =
+      hop.sshConfig && !hop.sshConfig.gaveHostName && hop.name === hop.host
+        ? ` (no Host in ${hop.sshConfig.path} gives ${hop.name} a HostName)`
+        : '';
+    throw new HostError(hop.name, `jump host ${describeHop(via.hop)} cannot reach ${hop.host}:${hop.port}: ${reason}${alias}`, {
+      cause: error,
+    });
   }
 }
 

@@ -1,20 +1,30 @@
+import { hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
 import { healthNow } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { keptContainers } from '../../adapters/service.js';
-import { hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
 import { planChanges } from '../../core/changes.js';
 import type { HostAddress } from '../../core/hosts.js';
-import { LABEL_PREFIX, publishedPort, runsRelease, type DeployPlan, type HostPlan, type ServicePlan } from '../../core/plan.js';
+import { type DeployPlan, type HostPlan, LABEL_PREFIX, publishedPort, runsRelease, type ServicePlan } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { Relay } from '../../core/relay.js';
-import { releaseRef, type Release } from '../../core/release.js';
+import { type Release, releaseRef } from '../../core/release.js';
 import { withTimeout } from '../../core/time.js';
 import { StageError } from '../../errors.js';
 import { EnvironmentLock } from '../environment-lock.js';
-import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '../lock.js';
-import type { DeployJob, DeployTarget, EarlyPull, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
+import { type LockFields, type LockInfo, lockDir, readLock, removeLock } from '../lock.js';
+import type {
+  DeployJob,
+  DeployTarget,
+  EarlyPull,
+  Log,
+  MemberChanges,
+  MemberDeploy,
+  ServiceStatus,
+  ServiceUrl,
+  TargetMember,
+} from '../target.js';
 import { engineCall, HostDeploy, PULL_TIMEOUT_MS } from './host.js';
-import { observeHost, observedServices } from './observe.js';
+import { observedServices, observeHost } from './observe.js';
 
 export interface FleetOptions {
   project: string;
@@ -37,7 +47,10 @@ export class FleetTarget implements DeployTarget {
   private readonly earlyPulls = new Map<string, EarlyPull>();
   private closed = false;
 
-  constructor(readonly plan: DeployPlan, private readonly options: FleetOptions) {
+  constructor(
+    readonly plan: DeployPlan,
+    private readonly options: FleetOptions,
+  ) {
     this.environment = plan.environment;
     this.members = plan.hosts.map((host) => ({ id: host.address.id, roles: host.roles }));
     this.environmentLock = new EnvironmentLock(options.project, plan.environment, options.lockTtlMs);
@@ -81,11 +94,17 @@ export class FleetTarget implements DeployTarget {
       const id = host.address.id;
       if (host.address.kind === 'local' || !host.services.some(runsRelease) || this.earlyPulls.has(id)) continue;
       const relay = new Relay();
-      const done = this.connect(id).then(async ({ docker }) => {
-        if (await hasImage(docker, ref)) return relay.write(`${ref.split('@')[1]!.slice(0, 19)} is here already`);
-        relay.write(`pulling ${ref} (untagged until the tests pass)`);
-        await withTimeout(pullImage(docker, ref, credentialsFor(this.options.registry, ref), relay.write), PULL_TIMEOUT_MS, `pulling ${ref}`);
-      }).finally(() => relay.end());
+      const done = this.connect(id)
+        .then(async ({ docker }) => {
+          if (await hasImage(docker, ref)) return relay.write(`${ref.split('@')[1]!.slice(0, 19)} is here already`);
+          relay.write(`pulling ${ref} (untagged until the tests pass)`);
+          await withTimeout(
+            pullImage(docker, ref, credentialsFor(this.options.registry, ref), relay.write),
+            PULL_TIMEOUT_MS,
+            `pulling ${ref}`,
+          );
+        })
+        .finally(() => relay.end());
       done.catch(() => undefined);
       this.earlyPulls.set(id, { ref, done, follow: (log) => relay.follow(log) });
     }
@@ -94,11 +113,21 @@ export class FleetTarget implements DeployTarget {
 
   async open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy> {
     const { project, keepReleases, registry } = this.options;
-    return new HostDeploy(this.host(id), await this.connect(id), { project, keepReleases, registry, job, log, early: this.earlyPulls.get(id) });
+    return new HostDeploy(this.host(id), await this.connect(id), {
+      project,
+      keepReleases,
+      registry,
+      job,
+      log,
+      early: this.earlyPulls.get(id),
+    });
   }
 
   async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {
-    return this.environmentLock.lock([...this.connected].map(([id, connection]) => ({ id, exec: connection.exec.bind(connection) })), fields);
+    return this.environmentLock.lock(
+      [...this.connected].map(([id, connection]) => ({ id, exec: connection.exec.bind(connection) })),
+      fields,
+    );
   }
 
   unlock(): Promise<void> {
@@ -112,7 +141,11 @@ export class FleetTarget implements DeployTarget {
     const resolves = host.address.kind !== 'local' && host.services.some(runsRelease);
     const [current, digest] = await Promise.all([
       observeHost(docker, host, this.options.project),
-      resolves ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => { throw new Error(`cannot resolve ${ref}: ${error.message}`); }) : undefined,
+      resolves
+        ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => {
+            throw new Error(`cannot resolve ${ref}: ${error.message}`);
+          })
+        : undefined,
     ]);
     return { services: host.services, changes: planChanges(host.services, observedServices(current)), ...(digest ? { digest } : {}) };
   }
@@ -124,10 +157,20 @@ export class FleetTarget implements DeployTarget {
 
   private async serviceStatus(connection: HostConnection, svc: ServicePlan): Promise<ServiceStatus> {
     const { docker } = connection;
-    const info = await docker.getContainer(svc.container).inspect().catch(() => undefined);
+    const info = await docker
+      .getContainer(svc.container)
+      .inspect()
+      .catch(() => undefined);
     if (!info) return { service: svc.service, deployed: false };
     const label = (name: string) => info.Config.Labels?.[`${LABEL_PREFIX}${name}`];
-    const digest = label('digest') ?? (await docker.getImage(info.Image).inspect().catch(() => undefined))?.RepoDigests?.[0]?.split('@')[1];
+    const digest =
+      label('digest') ??
+      (
+        await docker
+          .getImage(info.Image)
+          .inspect()
+          .catch(() => undefined)
+      )?.RepoDigests?.[0]?.split('@')[1];
     const kept = svc.redeploy ? (await keptContainers(docker, this.options.project, svc.service, svc.container)).length : 0;
     return {
       service: svc.service,
@@ -153,10 +196,12 @@ export class FleetTarget implements DeployTarget {
   }
 
   urls(): ServiceUrl[] {
-    return this.plan.hosts.flatMap((host) => host.services.flatMap((svc) => {
-      const url = serviceUrl(host, svc);
-      return url ? [{ host: host.address.id, service: svc.service, url }] : [];
-    }));
+    return this.plan.hosts.flatMap((host) =>
+      host.services.flatMap((svc) => {
+        const url = serviceUrl(host, svc);
+        return url ? [{ host: host.address.id, service: svc.service, url }] : [];
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -172,6 +217,7 @@ function serviceUrl(host: HostPlan, service: ServicePlan): string | undefined {
   const containerPort = service.healthcheck?.http?.port ?? Number(service.ports[0]?.split('/')[0]!.split(':').at(-1));
   const port = publishedPort(service.ports, containerPort);
   if (!port) return undefined;
-  const address = host.address.kind === 'local' ? '127.0.0.1' : host.address.host.includes(':') ? `[${host.address.host}]` : host.address.host;
+  const address =
+    host.address.kind === 'local' ? '127.0.0.1' : host.address.host.includes(':') ? `[${host.address.host}]` : host.address.host;
   return `http://${address}:${port}${service.healthcheck?.http?.path ?? '/'}`;
 }

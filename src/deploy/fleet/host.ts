@@ -2,15 +2,23 @@ import type Docker from 'dockerode';
 import { engineMessage, hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
 import { waitHealthy } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
-import { containerSpec, keptAmong, keptContainers, keptName, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
+import {
+  containerSpec,
+  keptAmong,
+  keptContainers,
+  keptName,
+  RUNNING_RESTART_POLICY,
+  startContainer,
+  stopContainer,
+} from '../../adapters/service.js';
 import { planChanges, type ServiceChange, type ServiceResult } from '../../core/changes.js';
-import { LABEL_PREFIX, releaseLabels, runsRelease, serviceImage, type HostPlan, type ServicePlan } from '../../core/plan.js';
+import { type HostPlan, LABEL_PREFIX, releaseLabels, runsRelease, type ServicePlan, serviceImage } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
-import { pinnedRef, releaseRef, type Release } from '../../core/release.js';
+import { pinnedRef, type Release, releaseRef } from '../../core/release.js';
 import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
 import type { DeployJob, EarlyPull, Log, MemberDeploy } from '../target.js';
-import { observeHost, observedServices, type CurrentContainer } from './observe.js';
+import { type CurrentContainer, observedServices, observeHost } from './observe.js';
 
 const API_TIMEOUT_MS = 60_000;
 export const PULL_TIMEOUT_MS = 15 * 60_000;
@@ -37,7 +45,13 @@ export interface HostDeployOptions {
  * One service switched on this host: the container it replaced (kept stopped), and the one now running —
  * created by this deploy, or a kept release brought back by a rollback (`restoredFrom` is its kept name).
  */
-interface Switch { plan: Pick<ServicePlan, 'service' | 'container' | 'stopGraceMs'>; keptId?: string; keptWasRunning: boolean; created?: string; restoredFrom?: string }
+interface Switch {
+  plan: Pick<ServicePlan, 'service' | 'container' | 'stopGraceMs'>;
+  keptId?: string;
+  keptWasRunning: boolean;
+  created?: string;
+  restoredFrom?: string;
+}
 
 /**
  * One host's part of a deploy: preflight, pull, switch (each service: keep the old container stopped,
@@ -54,7 +68,11 @@ export class HostDeploy implements MemberDeploy {
   private readonly docker: Docker;
   private readonly sleep: (ms: number) => Promise<void>;
 
-  constructor(readonly plan: HostPlan, private readonly connection: HostConnection, private readonly options: HostDeployOptions) {
+  constructor(
+    readonly plan: HostPlan,
+    private readonly connection: HostConnection,
+    private readonly options: HostDeployOptions,
+  ) {
     this.id = plan.address.id;
     this.docker = connection.docker;
     this.sleep = options.sleep ?? delay;
@@ -89,7 +107,8 @@ export class HostDeploy implements MemberDeploy {
     if (!resolveDigest || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
     if (this.local) {
-      if (!(await hasImage(this.docker, ref)) && !this.options.registry) throw new HostError(this.id, `image ${ref} is not on the runner's Docker engine and no registry is configured`);
+      if (!(await hasImage(this.docker, ref)) && !this.options.registry)
+        throw new HostError(this.id, `image ${ref} is not on the runner's Docker engine and no registry is configured`);
       return undefined;
     }
     return this.api(registryDigest(this.docker, ref, credentialsFor(this.options.registry, ref)), `resolving ${ref} in the registry`);
@@ -109,16 +128,18 @@ export class HostDeploy implements MemberDeploy {
     await this.observe();
     const starting = this.plan.services.filter((svc) => ['start', 'replace'].includes(this.change(svc.service).action));
     const images = new Set(starting.map((svc) => serviceImage(svc, release)));
-    await Promise.all([...images].map(async (image) => {
-      const own = image === releaseRef(release);
-      if (own && pinned) {
-        if (!(await present)) await this.pullRef(pinned);
-        await this.api(this.docker.getImage(pinned).tag({ repo: release.repository, tag: release.tag }), `tagging ${pinned}`);
-      } else if (!(await hasImage(this.docker, image))) {
-        await this.pullRef(image);
-      }
-      if (own) this.releaseImage = this.api(this.docker.getImage(releaseRef(release)).inspect(), `inspecting ${releaseRef(release)}`);
-    }));
+    await Promise.all(
+      [...images].map(async (image) => {
+        const own = image === releaseRef(release);
+        if (own && pinned) {
+          if (!(await present)) await this.pullRef(pinned);
+          await this.api(this.docker.getImage(pinned).tag({ repo: release.repository, tag: release.tag }), `tagging ${pinned}`);
+        } else if (!(await hasImage(this.docker, image))) {
+          await this.pullRef(image);
+        }
+        if (own) this.releaseImage = this.api(this.docker.getImage(releaseRef(release)).inspect(), `inspecting ${releaseRef(release)}`);
+      }),
+    );
   }
 
   /** Waits for the pull of `ref` this host began while the tests ran; if it failed, the deploy pulls again. */
@@ -133,20 +154,27 @@ export class HostDeploy implements MemberDeploy {
     const { log } = this.options;
     const what = `pulling ${ref}`;
     log(what);
-    await withHeartbeat(withTimeout(pullImage(this.docker, ref, credentialsFor(this.options.registry, ref), log), PULL_TIMEOUT_MS, what), log, what)
-      .catch((error) => { throw new HostError(this.id, (error as Error).message, { cause: error }); });
+    await withHeartbeat(
+      withTimeout(pullImage(this.docker, ref, credentialsFor(this.options.registry, ref), log), PULL_TIMEOUT_MS, what),
+      log,
+      what,
+    ).catch((error) => {
+      throw new HostError(this.id, (error as Error).message, { cause: error });
+    });
   }
 
   async switch(): Promise<void> {
     // The services of a host are separate containers: they switch at once, each waiting for its own health.
-    const outcomes = await Promise.allSettled(this.changes.map(async (change): Promise<ServiceResult> => {
-      if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
-      const svc = this.plan.services.find((s) => s.service === change.service);
-      if (!svc) return this.retire(change.service);
-      if (change.action !== 'leave') return this.switchService(svc);
-      this.options.log(`${svc.service}: already running, left alone`);
-      return { service: svc.service, container: svc.container, image: serviceImage(svc, this.release), action: 'left running' };
-    }));
+    const outcomes = await Promise.allSettled(
+      this.changes.map(async (change): Promise<ServiceResult> => {
+        if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
+        const svc = this.plan.services.find((s) => s.service === change.service);
+        if (!svc) return this.retire(change.service);
+        if (change.action !== 'leave') return this.switchService(svc);
+        this.options.log(`${svc.service}: already running, left alone`);
+        return { service: svc.service, container: svc.container, image: serviceImage(svc, this.release), action: 'left running' };
+      }),
+    );
     await this.settle(outcomes);
   }
 
@@ -172,8 +200,14 @@ export class HostDeploy implements MemberDeploy {
     const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.observed.running) };
     this.switched.push(record);
     const labels = await this.containerLabels(svc);
-    const create = () => this.api(this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)), `creating ${svc.container}`)
-      .then((created) => { record.created = created.id; return created; });
+    const create = () =>
+      this.api(
+        this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)),
+        `creating ${svc.container}`,
+      ).then((created) => {
+        record.created = created.id;
+        return created;
+      });
     const replace = this.change(svc.service).action === 'replace';
     let container: Docker.Container;
     if (old && replace) {
@@ -188,7 +222,13 @@ export class HostDeploy implements MemberDeploy {
     await this.healthy(container, svc);
     await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
     log(`${svc.service}: healthy`);
-    return { service: svc.service, container: svc.container, image, action: replace ? 'replaced' : 'started', ...(runsRelease(svc) && this.release.digest ? { digest: this.release.digest } : {}) };
+    return {
+      service: svc.service,
+      container: svc.container,
+      image,
+      action: replace ? 'replaced' : 'started',
+      ...(runsRelease(svc) && this.release.digest ? { digest: this.release.digest } : {}),
+    };
   }
 
   /** A service the config no longer puts on this host: stopped and kept like a replaced one until the deploy has succeeded. */
@@ -203,7 +243,12 @@ export class HostDeploy implements MemberDeploy {
 
   private healthy(container: Docker.Container, svc: ServicePlan): Promise<void> {
     const { log, job } = this.options;
-    return waitHealthy(this.docker, container, svc, { openTcp: (address, port) => this.connection.openTcp(address, port), log, sleep: this.sleep, signal: job.signal });
+    return waitHealthy(this.docker, container, svc, {
+      openTcp: (address, port) => this.connection.openTcp(address, port),
+      log,
+      sleep: this.sleep,
+      signal: job.signal,
+    });
   }
 
   /**
@@ -216,7 +261,10 @@ export class HostDeploy implements MemberDeploy {
     this.options.log(`${plan.service}: stopping ${plan.container} (${old.observed.image}), kept for rollback`);
     await this.api(this.docker.getContainer(id).rename({ name: keptName(plan.container, id) }), `renaming ${plan.container}`);
     record.keptId = id;
-    const [result, stopped] = await Promise.allSettled([meanwhile(), this.api(stopContainer(this.docker.getContainer(id), plan.stopGraceMs), `stopping ${plan.container}`)]);
+    const [result, stopped] = await Promise.allSettled([
+      meanwhile(),
+      this.api(stopContainer(this.docker.getContainer(id), plan.stopGraceMs), `stopping ${plan.container}`),
+    ]);
     if (stopped.status === 'rejected') throw stopped.reason;
     if (result.status === 'rejected') throw result.reason;
     return result.value;
@@ -241,9 +289,13 @@ export class HostDeploy implements MemberDeploy {
   }
 
   private async restore(svc: ServicePlan, to: string | undefined): Promise<ServiceResult> {
-    const kept = await this.api(keptContainers(this.docker, this.options.project, svc.service, svc.container), `listing kept releases of ${svc.service}`);
+    const kept = await this.api(
+      keptContainers(this.docker, this.options.project, svc.service, svc.container),
+      `listing kept releases of ${svc.service}`,
+    );
     const target = to === undefined ? kept[0] : kept.find((c) => c.Labels[`${LABEL_PREFIX}tag`] === to);
-    if (!target) throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
+    if (!target)
+      throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
     const current = this.current.get(svc.service);
     const record: Switch = { plan: svc, keptWasRunning: Boolean(current?.observed.running), restoredFrom: target.Names[0]!.slice(1) };
     this.switched.push(record);
@@ -252,9 +304,17 @@ export class HostDeploy implements MemberDeploy {
     await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
     record.created = target.Id;
     await this.api(container.start(), `starting ${svc.container}`);
-    this.options.log(`${svc.service}: restarted ${target.Image} (tag ${target.Labels[`${LABEL_PREFIX}tag`] ?? 'unknown'}), waiting until healthy`);
+    this.options.log(
+      `${svc.service}: restarted ${target.Image} (tag ${target.Labels[`${LABEL_PREFIX}tag`] ?? 'unknown'}), waiting until healthy`,
+    );
     await this.healthy(container, svc);
-    return { service: svc.service, container: svc.container, image: target.Image, action: 'rolled back', digest: target.Labels[`${LABEL_PREFIX}digest`] };
+    return {
+      service: svc.service,
+      container: svc.container,
+      image: target.Image,
+      action: 'rolled back',
+      digest: target.Labels[`${LABEL_PREFIX}digest`],
+    };
   }
 
   /** Labels that let `pipeline status` say what runs and who put it there; the commit comes from the image itself. */
@@ -297,14 +357,22 @@ export class HostDeploy implements MemberDeploy {
   /** Checks that every switched service runs the pinned release. */
   async verify(): Promise<void> {
     const release = this.release;
-    const records = this.switched.filter((s) => s.created && this.plan.services.some((svc) => svc.service === s.plan.service && runsRelease(svc)));
+    const records = this.switched.filter(
+      (s) => s.created && this.plan.services.some((svc) => svc.service === s.plan.service && runsRelease(svc)),
+    );
     const [image, ...containers] = await Promise.all([
       this.api(this.docker.getImage(this.local ? releaseRef(release) : pinnedRef(release)).inspect(), 'inspecting the release image'),
-      ...records.map((record) => this.api(this.docker.getContainer(record.plan.container).inspect(), `inspecting ${record.plan.container}`)),
+      ...records.map((record) =>
+        this.api(this.docker.getContainer(record.plan.container).inspect(), `inspecting ${record.plan.container}`),
+      ),
     ]);
     records.forEach((record, i) => {
       const info = containers[i]!;
-      if (info.Image !== image.Id) throw new HostError(this.id, `${record.plan.service} runs image ${info.Image.slice(7, 19)}, not the release ${image.Id.slice(7, 19)}`);
+      if (info.Image !== image.Id)
+        throw new HostError(
+          this.id,
+          `${record.plan.service} runs image ${info.Image.slice(7, 19)}, not the release ${image.Id.slice(7, 19)}`,
+        );
       if (!info.State.Running) throw new HostError(this.id, `${record.plan.service} is no longer running`);
     });
   }
@@ -317,30 +385,54 @@ export class HostDeploy implements MemberDeploy {
   async finish(): Promise<void> {
     if (!this.options.job.release) {
       for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) {
-        await this.docker.getContainer(record.keptId!).remove({ force: true }).catch(() => undefined);
+        await this.docker
+          .getContainer(record.keptId!)
+          .remove({ force: true })
+          .catch(() => undefined);
       }
       return;
     }
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
-    const services = [...this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases })), ...retired];
+    const services = [
+      ...this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases })),
+      ...retired,
+    ];
     // One look at the host for both: the kept releases beyond those to keep, and the images no container uses.
     const [containers, images] = await Promise.all([
       this.docker.listContainers({ all: true }),
       // The runner's own engine keeps the images, as its build cache.
       this.local ? [] : this.docker.listImages({ filters: { reference: [this.release.repository] } }),
     ]);
-    const old = services.flatMap(({ service, keep }) => keptAmong(containers, project, service, `${project}-${service}`).slice(keep).map((info) => ({ service, info })));
-    await Promise.all(old.map(async ({ service, info }) => {
-      await this.docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
-      log(`${service}: removed old release ${info.Names[0]?.slice(1)}`);
-    }));
+    const old = services.flatMap(({ service, keep }) =>
+      keptAmong(containers, project, service, `${project}-${service}`)
+        .slice(keep)
+        .map((info) => ({ service, info })),
+    );
+    await Promise.all(
+      old.map(async ({ service, info }) => {
+        await this.docker
+          .getContainer(info.Id)
+          .remove({ force: true })
+          .catch(() => undefined);
+        log(`${service}: removed old release ${info.Names[0]?.slice(1)}`);
+      }),
+    );
     const gone = new Set(old.map(({ info }) => info.Id));
     const used = new Set(containers.filter((c) => !gone.has(c.Id)).map((c) => c.ImageID));
     // A conflict (an image another container started meanwhile uses) just leaves it.
-    await Promise.all(images.filter((i) => !used.has(i.Id)).map((image) => this.docker.getImage(image.Id).remove({ force: false, noprune: false }).then(
-      () => log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
-      () => undefined,
-    )));
+    await Promise.all(
+      images
+        .filter((i) => !used.has(i.Id))
+        .map((image) =>
+          this.docker
+            .getImage(image.Id)
+            .remove({ force: false, noprune: false })
+            .then(
+              () => log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
+              () => undefined,
+            ),
+        ),
+    );
   }
 }

@@ -1,10 +1,13 @@
 import type Docker from 'dockerode';
 import { findContainer } from '../../adapters/service.js';
 import type { ObservedContainer } from '../../core/changes.js';
-import { LABEL_PREFIX, type HostPlan } from '../../core/plan.js';
+import { type HostPlan, LABEL_PREFIX } from '../../core/plan.js';
 
 /** A service's current container on a host, as inspected and as the change planner reads it. */
-export interface CurrentContainer { info: Docker.ContainerInspectInfo | Docker.ContainerInfo; observed: ObservedContainer }
+export interface CurrentContainer {
+  info: Docker.ContainerInspectInfo | Docker.ContainerInfo;
+  observed: ObservedContainer;
+}
 
 /**
  * What runs on a host for the services it should run (their containers, by name) and for the project's services

@@ -3,19 +3,22 @@
  * change it: create, update or roll back a service, remove it, and the project's overlay network.
  */
 import type Docker from 'dockerode';
-import type { RegistryAuth } from '../../core/registry.js';
-import { parseHistory, templateFingerprint, type ObservedService, type TemplateShape } from '../../core/swarm-changes.js';
-import type { TaskView } from '../../core/swarm-rollout.js';
-import { HISTORY, specImage, STACK_NAMESPACE, type SwarmNode, type SwarmPlan, type SwarmServiceSpec } from '../../core/swarm-spec.js';
 import { LABEL_PREFIX } from '../../core/plan.js';
+import type { RegistryAuth } from '../../core/registry.js';
+import { type ObservedService, parseHistory, type TemplateShape, templateFingerprint } from '../../core/swarm-changes.js';
+import type { TaskView } from '../../core/swarm-rollout.js';
+import { HISTORY, STACK_NAMESPACE, type SwarmNode, type SwarmPlan, type SwarmServiceSpec, specImage } from '../../core/swarm-spec.js';
 import { HostError } from '../../errors.js';
 import { engineCall } from '../fleet/host.js';
 
 /** A service as the Engine returns it, with the parts the deploy reads. */
-export type EngineService = Omit<Docker.Service, "Spec" | "PreviousSpec"> & { Spec: EngineSpec; PreviousSpec?: EngineSpec };
-type EngineSpec = Omit<Docker.ServiceSpec, "TaskTemplate"> & { Name: string; TaskTemplate?: TemplateShape };
+export type EngineService = Omit<Docker.Service, 'Spec' | 'PreviousSpec'> & { Spec: EngineSpec; PreviousSpec?: EngineSpec };
+type EngineSpec = Omit<Docker.ServiceSpec, 'TaskTemplate'> & { Name: string; TaskTemplate?: TemplateShape };
 
-export interface ServiceRecord { raw: EngineService; observed: ObservedService }
+export interface ServiceRecord {
+  raw: EngineService;
+  observed: ObservedService;
+}
 
 interface EngineTask {
   ID: string;
@@ -36,10 +39,22 @@ interface EngineNode {
 
 /** Checks that the engine manages a swarm; resolves with its node id. */
 export async function checkManager(docker: Docker, member: string): Promise<string> {
-  const info = await engineCall(member, docker.info() as Promise<{ Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string } }>, 'reading the engine');
+  const info = await engineCall(
+    member,
+    docker.info() as Promise<{ Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string } }>,
+    'reading the engine',
+  );
   const swarm = info.Swarm ?? {};
-  if (swarm.LocalNodeState !== 'active') throw new HostError(member, `this engine is not part of a swarm (swarm: ${swarm.LocalNodeState || 'inactive'}): swarm.manager must name a manager of the swarm`);
-  if (!swarm.ControlAvailable) throw new HostError(member, 'this engine is a swarm worker, not a manager: swarm.manager must name a manager (docker node ls on a manager lists them)');
+  if (swarm.LocalNodeState !== 'active')
+    throw new HostError(
+      member,
+      `this engine is not part of a swarm (swarm: ${swarm.LocalNodeState || 'inactive'}): swarm.manager must name a manager of the swarm`,
+    );
+  if (!swarm.ControlAvailable)
+    throw new HostError(
+      member,
+      'this engine is a swarm worker, not a manager: swarm.manager must name a manager (docker node ls on a manager lists them)',
+    );
   return swarm.NodeID ?? '';
 }
 
@@ -65,13 +80,20 @@ function nodeAddress(node: EngineNode): string {
  * The environment's services on the swarm: those named as the config names them, and the project's services of this
  * environment that the config no longer has (by their labels), keyed by pipeline service.
  */
-export async function readServices(docker: Docker, member: string, plan: Pick<SwarmPlan, 'project' | 'environment' | 'services'>): Promise<Map<string, ServiceRecord>> {
+export async function readServices(
+  docker: Docker,
+  member: string,
+  plan: Pick<SwarmPlan, 'project' | 'environment' | 'services'>,
+): Promise<Map<string, ServiceRecord>> {
   const all = await engineCall(member, docker.listServices({ status: true }) as Promise<EngineService[]>, 'listing the swarm services');
   const byName = new Map(plan.services.map((svc) => [svc.container, svc.service]));
   const records = new Map<string, ServiceRecord>();
   for (const raw of all) {
     const labels = raw.Spec.Labels ?? {};
-    const own = labels[STACK_NAMESPACE] === plan.project && labels[`${LABEL_PREFIX}environment`] === plan.environment ? labels[`${LABEL_PREFIX}service`] : undefined;
+    const own =
+      labels[STACK_NAMESPACE] === plan.project && labels[`${LABEL_PREFIX}environment`] === plan.environment
+        ? labels[`${LABEL_PREFIX}service`]
+        : undefined;
     const service = byName.get(raw.Spec.Name) ?? own;
     if (service !== undefined) records.set(service, { raw, observed: observedService(raw, service) });
   }
@@ -99,11 +121,17 @@ export function inspectService(docker: Docker, member: string, id: string): Prom
 
 /** The service's tasks; `current` marks those of the template the service has now. */
 export async function readTasks(docker: Docker, member: string, service: EngineService): Promise<TaskView[]> {
-  const tasks = await engineCall(member, docker.listTasks({ filters: { service: [service.ID] } }) as Promise<EngineTask[]>, `listing the tasks of ${service.Spec.Name}`);
+  const tasks = await engineCall(
+    member,
+    docker.listTasks({ filters: { service: [service.ID] } }) as Promise<EngineTask[]>,
+    `listing the tasks of ${service.Spec.Name}`,
+  );
   const current = templateFingerprint(service.Spec.TaskTemplate);
   return tasks.map((task) => {
     const image = task.Spec?.ContainerSpec?.Image;
-    const tag = task.Spec?.ContainerSpec?.Labels?.[`${LABEL_PREFIX}tag`] ?? (image ? specImage({ TaskTemplate: { ContainerSpec: { Image: image } } })?.tag : undefined);
+    const tag =
+      task.Spec?.ContainerSpec?.Labels?.[`${LABEL_PREFIX}tag`] ??
+      (image ? specImage({ TaskTemplate: { ContainerSpec: { Image: image } } })?.tag : undefined);
     return {
       id: task.ID,
       ...(task.Slot ? { slot: task.Slot } : {}),
@@ -126,33 +154,64 @@ export async function readTasks(docker: Docker, member: string, service: EngineS
 export type ServiceAuth = RegistryAuth | Record<string, never> | undefined;
 
 export async function createService(docker: Docker, member: string, spec: SwarmServiceSpec, auth: ServiceAuth): Promise<string> {
-  const created = await engineCall(member, docker.createService(auth as Docker.AuthConfig, spec as Docker.ServiceSpec) as Promise<{ id?: string; ID?: string }>, `creating service ${spec.Name}`);
+  const created = await engineCall(
+    member,
+    docker.createService(auth as Docker.AuthConfig, spec as Docker.ServiceSpec) as Promise<{ id?: string; ID?: string }>,
+    `creating service ${spec.Name}`,
+  );
   return created.id ?? created.ID!;
 }
 
 /** Gives the service a new spec, or (`rollback`) asks Swarm for the spec it had before. */
-export async function updateService(docker: Docker, member: string, service: EngineService, spec: SwarmServiceSpec | EngineService['Spec'], auth: ServiceAuth, rollback = false): Promise<void> {
+export async function updateService(
+  docker: Docker,
+  member: string,
+  service: EngineService,
+  spec: SwarmServiceSpec | EngineService['Spec'],
+  auth: ServiceAuth,
+  rollback = false,
+): Promise<void> {
   const query = { version: service.Version?.Index, ...(rollback ? { rollback: 'previous' } : {}) };
-  const request = docker.getService(service.ID).update(auth as never, { _query: query, _body: spec } as never) as unknown as Promise<unknown>;
+  const request = docker
+    .getService(service.ID)
+    .update(auth as never, { _query: query, _body: spec } as never) as unknown as Promise<unknown>;
   await engineCall(member, request, `${rollback ? 'rolling back' : 'updating'} service ${service.Spec.Name}`);
 }
 
 export async function removeService(docker: Docker, member: string, id: string, name: string): Promise<void> {
-  await engineCall(member, docker.getService(id).remove().catch((error: { statusCode?: number }) => {
-    if (error.statusCode !== 404) throw error;
-  }), `removing service ${name}`);
+  await engineCall(
+    member,
+    docker
+      .getService(id)
+      .remove()
+      .catch((error: { statusCode?: number }) => {
+        if (error.statusCode !== 404) throw error;
+      }),
+    `removing service ${name}`,
+  );
 }
 
 /** The project's overlay network, made as `docker stack deploy` makes it; resolves with its id. */
 export async function ensureNetwork(docker: Docker, member: string, name: string, project: string): Promise<string> {
-  const found = await docker.getNetwork(name).inspect().catch((error: { statusCode?: number }) => {
-    if (error.statusCode === 404) return undefined;
-    throw error;
-  }) as { Id: string; Driver?: string; Scope?: string } | undefined;
+  const found = (await docker
+    .getNetwork(name)
+    .inspect()
+    .catch((error: { statusCode?: number }) => {
+      if (error.statusCode === 404) return undefined;
+      throw error;
+    })) as { Id: string; Driver?: string; Scope?: string } | undefined;
   if (found) {
-    if (found.Driver !== 'overlay' || found.Scope !== 'swarm') throw new HostError(member, `network ${name} exists but is not a swarm overlay network (driver ${found.Driver}, scope ${found.Scope})`);
+    if (found.Driver !== 'overlay' || found.Scope !== 'swarm')
+      throw new HostError(
+        member,
+        `network ${name} exists but is not a swarm overlay network (driver ${found.Driver}, scope ${found.Scope})`,
+      );
     return found.Id;
   }
-  const created = await engineCall(member, docker.createNetwork({ Name: name, Driver: 'overlay', CheckDuplicate: true, Labels: { [STACK_NAMESPACE]: project } }), `creating network ${name}`);
+  const created = await engineCall(
+    member,
+    docker.createNetwork({ Name: name, Driver: 'overlay', CheckDuplicate: true, Labels: { [STACK_NAMESPACE]: project } }),
+    `creating network ${name}`,
+  );
   return created.id;
 }

@@ -4,20 +4,38 @@ import type { HostConnection } from '../../adapters/ports.js';
 import type { ServiceResult } from '../../core/changes.js';
 import { runsRelease } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
-import { releaseRef, type Release } from '../../core/release.js';
+import { type Release, releaseRef } from '../../core/release.js';
 import { nextHistory, planSwarmChanges, rollbackTarget, type SwarmChange } from '../../core/swarm-changes.js';
 import {
-  monitorMs, nodeNames, nodesOf, placementProblems, serviceImageOf, serviceSpec, type ServiceImage, type SwarmNode, type SwarmPlan, type SwarmServicePlan,
+  monitorMs,
+  nodeNames,
+  nodesOf,
+  placementProblems,
+  type ServiceImage,
+  type SwarmNode,
+  type SwarmPlan,
+  type SwarmServicePlan,
+  serviceImageOf,
+  serviceSpec,
 } from '../../core/swarm-spec.js';
 import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
 import { engineCall } from '../fleet/host.js';
 import type { DeployJob, Log, MemberDeploy } from '../target.js';
 import {
-  checkManager, createService, ensureNetwork, inspectService, readNodes, readServices, removeService, updateService,
-  type EngineService, type ServiceAuth, type ServiceRecord,
+  checkManager,
+  createService,
+  type EngineService,
+  ensureNetwork,
+  inspectService,
+  readNodes,
+  readServices,
+  removeService,
+  type ServiceAuth,
+  type ServiceRecord,
+  updateService,
 } from './engine.js';
-import { followRollout, taskSnapshot, verifyTasks, type FollowOutcome } from './rollout.js';
+import { type FollowOutcome, followRollout, taskSnapshot, verifyTasks } from './rollout.js';
 
 const PULL_TIMEOUT_MS = 15 * 60_000;
 
@@ -33,7 +51,12 @@ export interface SwarmDeployOptions {
 }
 
 /** A service this deploy asked Swarm to change: what to undo, unless Swarm already rolled it back. */
-interface Switched { svc: SwarmServicePlan; id: string; kind: 'create' | 'update'; rolledBackBySwarm?: boolean }
+interface Switched {
+  svc: SwarmServicePlan;
+  id: string;
+  kind: 'create' | 'update';
+  rolledBackBySwarm?: boolean;
+}
 
 /**
  * The swarm's part of a deploy, run on its manager: Swarm schedules, pulls and rolls out; the deploy hands it each
@@ -54,7 +77,11 @@ export class SwarmDeploy implements MemberDeploy {
   /** The nodes each changed service's tasks run on, once verified. */
   readonly taskNodes = new Map<string, string[]>();
 
-  constructor(readonly plan: SwarmPlan, private readonly connection: HostConnection, private readonly options: SwarmDeployOptions) {
+  constructor(
+    readonly plan: SwarmPlan,
+    private readonly connection: HostConnection,
+    private readonly options: SwarmDeployOptions,
+  ) {
     this.id = plan.manager.id;
     this.docker = connection.docker;
     this.sleep = options.sleep ?? delay;
@@ -80,13 +107,20 @@ export class SwarmDeploy implements MemberDeploy {
   async preflight(resolveDigest: boolean): Promise<string | undefined> {
     this.managerNode = await checkManager(this.docker, this.id);
     await this.observe();
-    const foreign = [...this.services.values()].filter((r) => r.observed.environment !== undefined && r.observed.environment !== this.plan.environment)
-      .map((r) => `${r.raw.Spec.Name} belongs to environment ${r.observed.environment}: a swarm runs one environment of ${this.plan.project}`);
+    const foreign = [...this.services.values()]
+      .filter((r) => r.observed.environment !== undefined && r.observed.environment !== this.plan.environment)
+      .map(
+        (r) => `${r.raw.Spec.Name} belongs to environment ${r.observed.environment}: a swarm runs one environment of ${this.plan.project}`,
+      );
     const problems = [...placementProblems(this.plan, this.nodes), ...foreign];
     if (problems.length > 0) throw new HostError(this.id, problems.join('; '));
     if (!resolveDigest || !this.options.job.release || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
-    return engineCall(this.id, registryDigest(this.docker, ref, credentialsFor(this.options.registry, ref)), `resolving ${ref} in the registry`);
+    return engineCall(
+      this.id,
+      registryDigest(this.docker, ref, credentialsFor(this.options.registry, ref)),
+      `resolving ${ref} in the registry`,
+    );
   }
 
   private starting(): SwarmChange[] {
@@ -103,14 +137,25 @@ export class SwarmDeploy implements MemberDeploy {
    * With pullWithoutAuth, the nodes pull them here, over SSH with the credentials, and Swarm never gets any.
    */
   async pull(): Promise<void> {
-    if (!this.release.digest) throw new HostError(this.id, `the release ${releaseRef(this.release)} has no digest: a swarm pulls it from a registry (configure registry)`);
+    if (!this.release.digest)
+      throw new HostError(
+        this.id,
+        `the release ${releaseRef(this.release)} has no digest: a swarm pulls it from a registry (configure registry)`,
+      );
     await this.observe();
-    await Promise.all(this.starting().map(async (change) => {
-      const svc = this.plannedService(change.service);
-      this.images.set(svc.service, serviceImageOf(svc, this.release, runsRelease(svc) ? undefined : await this.thirdPartyDigest(svc.image!)));
-    }));
+    await Promise.all(
+      this.starting().map(async (change) => {
+        const svc = this.plannedService(change.service);
+        this.images.set(
+          svc.service,
+          serviceImageOf(svc, this.release, runsRelease(svc) ? undefined : await this.thirdPartyDigest(svc.image!)),
+        );
+      }),
+    );
     if (this.plan.pullWithoutAuth) {
-      await this.pullOnNodes(this.starting().map((change) => ({ svc: this.plannedService(change.service), image: this.images.get(change.service)!.image })));
+      await this.pullOnNodes(
+        this.starting().map((change) => ({ svc: this.plannedService(change.service), image: this.images.get(change.service)!.image })),
+      );
     }
   }
 
@@ -130,7 +175,8 @@ export class SwarmDeploy implements MemberDeploy {
     }
     const queue = [...wanted];
     const next = async (): Promise<void> => {
-      for (let item = queue.shift(); item; item = queue.shift()) await this.pullOnNode(this.nodes.find((n) => n.id === item![0])!, [...item[1]]);
+      for (let item = queue.shift(); item; item = queue.shift())
+        await this.pullOnNode(this.nodes.find((n) => n.id === item![0])!, [...item[1]]);
     };
     await Promise.all(Array.from({ length: Math.min(this.options.parallel, queue.length) }, next));
   }
@@ -138,15 +184,27 @@ export class SwarmDeploy implements MemberDeploy {
   private async pullOnNode(node: SwarmNode, images: string[]): Promise<void> {
     const name = this.names.get(node.id)!;
     const own = node.id === this.managerNode;
-    const connection = own ? this.connection : await this.options.connectNode(node.address)
-      .catch((error: Error) => { throw new HostError(this.id, `cannot reach node ${name} to pull: ${error.message}`, { cause: error }); });
+    const connection = own
+      ? this.connection
+      : await this.options.connectNode(node.address).catch((error: Error) => {
+          throw new HostError(this.id, `cannot reach node ${name} to pull: ${error.message}`, { cause: error });
+        });
     try {
       for (const image of images) {
         if (await hasImage(connection.docker, image)) continue;
         const what = `pulling ${image} on ${name}`;
         this.options.log(what);
-        await withHeartbeat(withTimeout(pullImage(connection.docker, image, credentialsFor(this.options.registry, image), this.options.log), PULL_TIMEOUT_MS, what), this.options.log, what)
-          .catch((error: Error) => { throw new HostError(this.id, `${name}: ${error.message}`, { cause: error }); });
+        await withHeartbeat(
+          withTimeout(
+            pullImage(connection.docker, image, credentialsFor(this.options.registry, image), this.options.log),
+            PULL_TIMEOUT_MS,
+            what,
+          ),
+          this.options.log,
+          what,
+        ).catch((error: Error) => {
+          throw new HostError(this.id, `${name}: ${error.message}`, { cause: error });
+        });
       }
     } finally {
       if (!own) await connection.close();
@@ -159,36 +217,59 @@ export class SwarmDeploy implements MemberDeploy {
 
   async switch(): Promise<void> {
     const networkId = await ensureNetwork(this.docker, this.id, this.plan.network, this.plan.project);
-    const outcomes = await Promise.allSettled(this.changes.map(async (change): Promise<ServiceResult> => {
-      if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
-      const name = `${this.plan.project}_${change.service}`;
-      if (change.action === 'remove') return { service: change.service, container: name, image: change.current?.image?.image ?? '', action: 'removed' };
-      const svc = this.plannedService(change.service);
-      if (change.action === 'leave') {
-        this.options.log(`${svc.service}: running, left alone`);
-        return { service: svc.service, container: name, image: change.current?.image?.image ?? svc.image ?? '', action: 'left running' };
-      }
-      const image = this.images.get(svc.service)!;
-      const current = this.services.get(svc.service)?.raw;
-      const spec = serviceSpec(svc, {
-        ...this.specBase(svc, networkId, image),
-        history: nextHistory(change.current, image, this.options.keepReleases),
-        ...(change.force ? { forceUpdate: (current?.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1 } : {}),
-      });
-      const outcome = await this.request(svc, current, spec, image);
-      const action = !current ? 'created' : outcome.templateChanged ? 'updated' : 'left running';
-      return { service: svc.service, container: svc.container, image: image.image, action, ...(image.digest ? { digest: image.digest } : {}) };
-    }));
+    const outcomes = await Promise.allSettled(
+      this.changes.map(async (change): Promise<ServiceResult> => {
+        if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
+        const name = `${this.plan.project}_${change.service}`;
+        if (change.action === 'remove')
+          return { service: change.service, container: name, image: change.current?.image?.image ?? '', action: 'removed' };
+        const svc = this.plannedService(change.service);
+        if (change.action === 'leave') {
+          this.options.log(`${svc.service}: running, left alone`);
+          return { service: svc.service, container: name, image: change.current?.image?.image ?? svc.image ?? '', action: 'left running' };
+        }
+        const image = this.images.get(svc.service)!;
+        const current = this.services.get(svc.service)?.raw;
+        const spec = serviceSpec(svc, {
+          ...this.specBase(svc, networkId, image),
+          history: nextHistory(change.current, image, this.options.keepReleases),
+          ...(change.force ? { forceUpdate: (current?.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1 } : {}),
+        });
+        const outcome = await this.request(svc, current, spec, image);
+        const action = !current ? 'created' : outcome.templateChanged ? 'updated' : 'left running';
+        return {
+          service: svc.service,
+          container: svc.container,
+          image: image.image,
+          action,
+          ...(image.digest ? { digest: image.digest } : {}),
+        };
+      }),
+    );
     await this.settle(outcomes);
   }
 
   private specBase(svc: SwarmServicePlan, networkId: string, image: ServiceImage) {
     const { job } = this.options;
-    return { project: this.plan.project, publish: this.plan.publish, image, nodes: this.nodes, networkId, secretEnv: job.secretEnv(svc.secrets), deployedBy: job.deployedBy, deployedAt: new Date().toISOString() };
+    return {
+      project: this.plan.project,
+      publish: this.plan.publish,
+      image,
+      nodes: this.nodes,
+      networkId,
+      secretEnv: job.secretEnv(svc.secrets),
+      deployedBy: job.deployedBy,
+      deployedAt: new Date().toISOString(),
+    };
   }
 
   /** Creates the service or gives it the spec, then follows Swarm's rollout; a failure leaves the record for undo. */
-  private async request(svc: SwarmServicePlan, current: EngineService | undefined, spec: ReturnType<typeof serviceSpec>, image: ServiceImage): Promise<{ templateChanged: boolean }> {
+  private async request(
+    svc: SwarmServicePlan,
+    current: EngineService | undefined,
+    spec: ReturnType<typeof serviceSpec>,
+    image: ServiceImage,
+  ): Promise<{ templateChanged: boolean }> {
     const seen = current ? await taskSnapshot(this.docker, this.id, current, this.names, svc.service) : new Map<string, string>();
     let id: string;
     if (current) {
@@ -209,14 +290,27 @@ export class SwarmDeploy implements MemberDeploy {
     return outcome;
   }
 
-  private follow(record: Switched, kind: 'create' | 'update' | 'rollback', previousStartedAt: string | undefined, seen: Map<string, string>, signal?: AbortSignal): Promise<FollowOutcome> {
+  private follow(
+    record: Switched,
+    kind: 'create' | 'update' | 'rollback',
+    previousStartedAt: string | undefined,
+    seen: Map<string, string>,
+    signal?: AbortSignal,
+  ): Promise<FollowOutcome> {
     const { svc } = record;
     const globalTasks = nodesOf(svc.roles, this.nodes).length;
     const eachTask = 2 * monitorMs(svc) + svc.stopGraceMs;
     return followRollout({
-      docker: this.docker, member: this.id, service: svc.service, serviceId: record.id, kind,
+      docker: this.docker,
+      member: this.id,
+      service: svc.service,
+      serviceId: record.id,
+      kind,
       ...(previousStartedAt ? { previousStartedAt } : {}),
-      globalTasks, seen, names: this.names, log: this.options.log,
+      globalTasks,
+      seen,
+      names: this.names,
+      log: this.options.log,
       ...(signal ? { signal } : {}),
       deadlineMs: PULL_TIMEOUT_MS + (svc.redeploy ? svc.replicas : globalTasks) * eachTask,
       sleep: this.sleep,
@@ -249,14 +343,24 @@ export class SwarmDeploy implements MemberDeploy {
     const to = this.options.job.rollbackTo;
     const current = this.services.get(svc.service);
     const found = current && rollbackTarget(current.observed.history, to);
-    if (!current || !found) throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
+    if (!current || !found)
+      throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
     const { raw } = current;
     if (this.plan.pullWithoutAuth) await this.pullOnNodes([{ svc, image: found.target.image }]);
     const seen = await taskSnapshot(this.docker, this.id, raw, this.names, svc.service);
     const native = raw.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image === found.target.image;
-    this.options.log(`${svc.service}: rolling back to ${found.target.tag} (${found.target.digest?.slice(0, 19) ?? found.target.image})${native ? ', the previous spec' : ''}`);
+    this.options.log(
+      `${svc.service}: rolling back to ${found.target.tag} (${found.target.digest?.slice(0, 19) ?? found.target.image})${native ? ', the previous spec' : ''}`,
+    );
     if (native) await updateService(this.docker, this.id, raw, raw.Spec, undefined, true);
-    else await updateService(this.docker, this.id, raw, serviceSpec(svc, { ...this.specBase(svc, networkId, found.target), history: found.history }), this.auth(found.target.image));
+    else
+      await updateService(
+        this.docker,
+        this.id,
+        raw,
+        serviceSpec(svc, { ...this.specBase(svc, networkId, found.target), history: found.history }),
+        this.auth(found.target.image),
+      );
     const record: Switched = { svc, id: raw.ID, kind: 'update' };
     this.switched.push(record);
     const outcome = await this.follow(record, native ? 'rollback' : 'update', raw.UpdateStatus?.StartedAt, seen, this.options.job.signal);
@@ -264,19 +368,27 @@ export class SwarmDeploy implements MemberDeploy {
       record.rolledBackBySwarm = outcome.rolledBack;
       throw new HostError(this.id, `${svc.service}: ${outcome.reason}`);
     }
-    return { service: svc.service, container: svc.container, image: found.target.image, action: 'rolled back', ...(found.target.digest ? { digest: found.target.digest } : {}) };
+    return {
+      service: svc.service,
+      container: svc.container,
+      image: found.target.image,
+      action: 'rolled back',
+      ...(found.target.digest ? { digest: found.target.digest } : {}),
+    };
   }
 
   /** Checks that every service the deploy changed runs the pinned image on all its tasks. */
   async verify(): Promise<void> {
-    await Promise.all(this.switched.map(async (record) => {
-      const image = this.images.get(record.svc.service);
-      if (!image) return;
-      const service = await inspectService(this.docker, this.id, record.id);
-      const desired = record.svc.redeploy ? record.svc.replicas : nodesOf(record.svc.roles, this.nodes).length;
-      const running = await verifyTasks(this.docker, this.id, service, image.image, desired, record.svc.service);
-      this.taskNodes.set(record.svc.service, [...new Set(running.flatMap((task) => (task.nodeId ? [task.nodeId] : [])))]);
-    }));
+    await Promise.all(
+      this.switched.map(async (record) => {
+        const image = this.images.get(record.svc.service);
+        if (!image) return;
+        const service = await inspectService(this.docker, this.id, record.id);
+        const desired = record.svc.redeploy ? record.svc.replicas : nodesOf(record.svc.roles, this.nodes).length;
+        const running = await verifyTasks(this.docker, this.id, service, image.image, desired, record.svc.service);
+        this.taskNodes.set(record.svc.service, [...new Set(running.flatMap((task) => (task.nodeId ? [task.nodeId] : [])))]);
+      }),
+    );
   }
 
   /** Swarm's rollback of every service this deploy changed, newest first; a service it created is removed. */
@@ -303,10 +415,14 @@ export class SwarmDeploy implements MemberDeploy {
   /** After a deploy: the services the config no longer has are removed (Swarm stops their tasks). */
   async finish(): Promise<void> {
     if (!this.options.job.release) return;
-    await Promise.all(this.changes.filter((change) => change.action === 'remove').map(async (change) => {
-      const record = this.services.get(change.service)!;
-      await removeService(this.docker, this.id, record.raw.ID, record.raw.Spec.Name).catch(() => undefined);
-      this.options.log(`${change.service}: removed ${record.raw.Spec.Name} (no longer in the config)`);
-    }));
+    await Promise.all(
+      this.changes
+        .filter((change) => change.action === 'remove')
+        .map(async (change) => {
+          const record = this.services.get(change.service)!;
+          await removeService(this.docker, this.id, record.raw.ID, record.raw.Spec.Name).catch(() => undefined);
+          this.options.log(`${change.service}: removed ${record.raw.Spec.Name} (no longer in the config)`);
+        }),
+    );
   }
 }

@@ -1,9 +1,9 @@
 import type Docker from 'dockerode';
 import { templateFingerprint } from '../../core/swarm-changes.js';
-import { describeTask, rolloutVerdict, taskLines, type RolloutView, type TaskView } from '../../core/swarm-rollout.js';
+import { describeTask, type RolloutView, rolloutVerdict, type TaskView, taskLines } from '../../core/swarm-rollout.js';
 import { HostError, StageError } from '../../errors.js';
 import type { Log } from '../target.js';
-import { inspectService, readTasks, type EngineService } from './engine.js';
+import { type EngineService, inspectService, readTasks } from './engine.js';
 
 const POLL_MS = 1_000;
 
@@ -41,35 +41,65 @@ export async function followRollout(options: FollowOptions): Promise<FollowOutco
     const current: EngineService = await inspectService(docker, member, options.serviceId);
     const tasks = await readTasks(docker, member, current);
     for (const line of taskLines(service, tasks, options.seen, names)) log(line);
-    const templateChanged = options.kind === 'create' || templateFingerprint(current.Spec.TaskTemplate) !== templateFingerprint(current.PreviousSpec?.TaskTemplate);
-    const update = current.UpdateStatus?.State ? { state: current.UpdateStatus.State, ...(current.UpdateStatus.StartedAt ? { startedAt: current.UpdateStatus.StartedAt } : {}), ...(current.UpdateStatus.Message ? { message: current.UpdateStatus.Message } : {}) } : undefined;
-    const verdict = rolloutVerdict({
-      kind: options.kind,
-      templateChanged,
-      ...(update ? { update } : {}),
-      ...(options.previousStartedAt ? { previousStartedAt: options.previousStartedAt } : {}),
-      desired: current.Spec.Mode?.Replicated?.Replicas ?? options.globalTasks,
-      tasks,
-    }, (task) => describeTask(service, task, names));
+    const templateChanged =
+      options.kind === 'create' ||
+      templateFingerprint(current.Spec.TaskTemplate) !== templateFingerprint(current.PreviousSpec?.TaskTemplate);
+    const update = current.UpdateStatus?.State
+      ? {
+          state: current.UpdateStatus.State,
+          ...(current.UpdateStatus.StartedAt ? { startedAt: current.UpdateStatus.StartedAt } : {}),
+          ...(current.UpdateStatus.Message ? { message: current.UpdateStatus.Message } : {}),
+        }
+      : undefined;
+    const verdict = rolloutVerdict(
+      {
+        kind: options.kind,
+        templateChanged,
+        ...(update ? { update } : {}),
+        ...(options.previousStartedAt ? { previousStartedAt: options.previousStartedAt } : {}),
+        desired: current.Spec.Mode?.Replicated?.Replicas ?? options.globalTasks,
+        tasks,
+      },
+      (task) => describeTask(service, task, names),
+    );
     if (verdict.done) return verdict.ok ? { ok: true, templateChanged } : verdict;
     if (options.signal?.aborted) throw new StageError('stopped by a signal');
     if (Date.now() > until) {
-      const states = tasks.filter((task) => task.desired === 'running').map((task) => describeTask(service, task, names)).join('; ');
-      throw new HostError(member, `${service}: not converged after ${Math.round(options.deadlineMs / 1000)} s${states ? `: ${states}` : ''}`);
+      const states = tasks
+        .filter((task) => task.desired === 'running')
+        .map((task) => describeTask(service, task, names))
+        .join('; ');
+      throw new HostError(
+        member,
+        `${service}: not converged after ${Math.round(options.deadlineMs / 1000)} s${states ? `: ${states}` : ''}`,
+      );
     }
     await options.sleep(POLL_MS);
   }
 }
 
 /** The task lines as they are before a request: what the rollout prints afterwards are the changes. */
-export async function taskSnapshot(docker: Docker, member: string, service: EngineService, names: ReadonlyMap<string, string>, name: string): Promise<Map<string, string>> {
+export async function taskSnapshot(
+  docker: Docker,
+  member: string,
+  service: EngineService,
+  names: ReadonlyMap<string, string>,
+  name: string,
+): Promise<Map<string, string>> {
   const seen = new Map<string, string>();
   taskLines(name, await readTasks(docker, member, service), seen, names);
   return seen;
 }
 
 /** Every task that should run runs `image` (the pinned release), and as many as should. */
-export async function verifyTasks(docker: Docker, member: string, service: EngineService, image: string, desired: number, name: string): Promise<TaskView[]> {
+export async function verifyTasks(
+  docker: Docker,
+  member: string,
+  service: EngineService,
+  image: string,
+  desired: number,
+  name: string,
+): Promise<TaskView[]> {
   const running = (await readTasks(docker, member, service)).filter((task) => task.desired === 'running' && task.state === 'running');
   const wrong = running.find((task) => task.image !== image);
   if (wrong) throw new HostError(member, `${name}: task ${wrong.id.slice(0, 12)} runs ${wrong.image}, not the release ${image}`);

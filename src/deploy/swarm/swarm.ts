@@ -1,16 +1,16 @@
 import { registryDigest } from '../../adapters/docker.js';
 import type { HostConnection } from '../../adapters/ports.js';
-import { parseHost, type HostAddress, type HostDefaults } from '../../core/hosts.js';
+import { type HostAddress, type HostDefaults, parseHost } from '../../core/hosts.js';
 import { runsRelease } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
-import { releaseRef, type Release } from '../../core/release.js';
+import { type Release, releaseRef } from '../../core/release.js';
 import { asServiceChange, planSwarmChanges } from '../../core/swarm-changes.js';
 import { describeUpdate } from '../../core/swarm-rollout.js';
-import { DEPLOYED_BY, nodeNames, serviceUrls, type SwarmPlan, type SwarmServicePlan } from '../../core/swarm-spec.js';
+import { DEPLOYED_BY, nodeNames, type SwarmPlan, type SwarmServicePlan, serviceUrls } from '../../core/swarm-spec.js';
 import { StageError } from '../../errors.js';
 import { EnvironmentLock } from '../environment-lock.js';
 import { engineCall } from '../fleet/host.js';
-import { lockDir, readLock, removeLock, type LockFields, type LockInfo } from '../lock.js';
+import { type LockFields, type LockInfo, lockDir, readLock, removeLock } from '../lock.js';
 import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
 import { checkManager, readNodes, readServices, readTasks, type ServiceRecord } from './engine.js';
 import { SwarmDeploy } from './manager.js';
@@ -38,7 +38,10 @@ export class SwarmTarget implements DeployTarget {
   private deploy: SwarmDeploy | undefined;
   private closed = false;
 
-  constructor(readonly plan: SwarmPlan, private readonly options: SwarmOptions) {
+  constructor(
+    readonly plan: SwarmPlan,
+    private readonly options: SwarmOptions,
+  ) {
     this.environment = plan.environment;
     this.members = [{ id: plan.manager.id, roles: ['swarm manager'] }];
     this.environmentLock = new EnvironmentLock(plan.project, plan.environment, options.lockTtlMs);
@@ -70,7 +73,11 @@ export class SwarmTarget implements DeployTarget {
     const connection = await this.connect();
     const { keepReleases, parallel, registry, ssh, connect } = this.options;
     this.deploy = new SwarmDeploy(this.plan, connection, {
-      keepReleases, parallel, registry, job, log,
+      keepReleases,
+      parallel,
+      registry,
+      job,
+      log,
       connectNode: (address) => connect(parseHost(address, ssh)),
     });
     return this.deploy;
@@ -91,7 +98,11 @@ export class SwarmTarget implements DeployTarget {
     const ref = releaseRef(release);
     const [services, digest] = await Promise.all([
       readServices(docker, this.id, this.plan),
-      this.plan.services.some(runsRelease) ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => { throw new Error(`cannot resolve ${ref}: ${error.message}`); }) : undefined,
+      this.plan.services.some(runsRelease)
+        ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => {
+            throw new Error(`cannot resolve ${ref}: ${error.message}`);
+          })
+        : undefined,
     ]);
     const changes = planSwarmChanges(this.plan.services, new Map([...services].map(([service, record]) => [service, record.observed])));
     return { services: this.plan.services, changes: changes.map(asServiceChange), ...(digest ? { digest } : {}) };
@@ -105,7 +116,11 @@ export class SwarmTarget implements DeployTarget {
     return Promise.all(this.plan.services.map((svc) => this.serviceStatus(svc, services.get(svc.service), names)));
   }
 
-  private async serviceStatus(svc: SwarmServicePlan, record: ServiceRecord | undefined, names: ReadonlyMap<string, string>): Promise<ServiceStatus> {
+  private async serviceStatus(
+    svc: SwarmServicePlan,
+    record: ServiceRecord | undefined,
+    names: ReadonlyMap<string, string>,
+  ): Promise<ServiceStatus> {
     if (!record) return { service: svc.service, deployed: false };
     const { raw, observed } = record;
     const tasks = await readTasks(this.connection!.docker, this.id, raw);
