@@ -23,6 +23,11 @@ export default defineConfig({
   ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },
   // Hosts deployed at once.
   parallel: 10,
+  // The proxy every host with a `proxy: true` service runs in front of it (any Caddy 2 image), and how long an old
+  // container's requests get to finish once the proxy has switched to the new one.
+  proxy: { image: 'caddy:2', drainTimeout: '30s' },
+  // Hosts switched at a time (a count or '25%'), each batch healthy before the next; without it, all at once.
+  rollout: { batch: '100%' },
   environments: {
     qa: {
       aliases: ['stage'],
@@ -47,6 +52,9 @@ export default defineConfig({
       env: { APP_ENV: 'cluster' },
     },
   },
+  // Once per environment deploy, after every host pulled the release and before any is switched, in a new container
+  // of the release as `service` runs (e.g. ['npm', 'run', 'migrate']); a failure switches nothing.
+  release: { command: ['node', '-e', "console.log('migrations: none to run')"], service: 'web', timeout: '10m' },
   services: {
     web: {
       roles: ['web'],
@@ -54,8 +62,16 @@ export default defineConfig({
       ports: ['8080:8000'],
       healthcheck: { http: { path: '/health', port: 8000 }, interval: '1s', timeout: '2s', retries: 15, startPeriod: '0s' },
       stopGracePeriod: '10s',
+      // true: served by the host's proxy on 8080 and deployed with zero downtime; the container publishes nothing.
+      proxy: false,
       // Tasks in a swarm environment; a fleet runs one container per host.
       replicas: 2,
+      // Container options, with Compose's names: `data` is the volume shopping-tool_data, kept across releases.
+      volumes: ['data:/app/data'],
+      labels: { team: 'shopping' },
+      extraHosts: [],
+      logging: { driver: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } },
+      // No default: memory: '512m', cpus: 1, user: 'node'.
     },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' }, startPeriod: '1s', replicas: 3 },
     // Started only when no logstash container is running; never redeployed.

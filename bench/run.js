@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: the runner's cost measured side by side with the work it drives, on the test world.
 // Each comparison alternates its variants (the order rotates every repetition) and reports medians and ratios.
-// BENCH_QUICK=1: a smoke run (one repetition, smaller inputs, 1 and 2 hosts). BENCH_ONLY=startup,pipeline,scaling,streaming,
+// BENCH_QUICK=1: a smoke run (one repetition, smaller inputs, 1 and 2 hosts). BENCH_ONLY=startup,pipeline,scaling,streaming,proxy,
 // cache,upload runs some of the benchmarks (retry is measured with pipeline). Only a full run writes bench/results.json; quick and
 // partial runs write bench/results-quick.json. See bench/README.md.
 import { execFile } from 'node:child_process';
@@ -11,6 +11,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { engineWorkAlone } from './lib/floor.js';
 import { measure, median, ratio, rotations, round, TIME } from './lib/measure.js';
+import { benchProxy, PROXY_HOST, removeBenchProxy } from './lib/proxy.js';
 import {
   BENCH,
   benchConfig,
@@ -31,8 +32,8 @@ const run = promisify(execFile);
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()) : undefined;
 const REPS = QUICK
-  ? { startup: 3, pipeline: 1, scaling: 1, streaming: 1, cache: 1, upload: 1 }
-  : { startup: 11, pipeline: 3, scaling: 3, streaming: 3, cache: 3, upload: 3 };
+  ? { startup: 3, pipeline: 1, scaling: 1, streaming: 1, proxy: 1, cache: 1, upload: 1 }
+  : { startup: 11, pipeline: 3, scaling: 3, streaming: 3, proxy: 3, cache: 3, upload: 3 };
 const SCALE_SIZES = QUICK ? [1, 2] : [1, 5, 8];
 /** Hosts of each scaling size: h6..h8 are the bench's own; h5 and then h1..h4 (the tests' hosts, other ports and names) fill up to 8. */
 const SCALE_HOSTS = { 1: [6], 2: [6, 7], 5: [4, 5, 6, 7, 8], 8: [1, 2, 3, 4, 5, 6, 7, 8] };
@@ -91,7 +92,7 @@ async function preflight(world) {
       problems.push(`${file} is missing: ${fix}`);
   }
   const up = await hostsUp(world);
-  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n])])].sort(
+  const needed = [...new Set([...Object.values(PIPELINE_HOSTS).flat(), ...SCALE_SIZES.flatMap((n) => SCALE_HOSTS[n]), PROXY_HOST])].sort(
     (a, b) => a - b,
   );
   const missing = needed.filter((n) => !up.includes(n));
@@ -120,6 +121,7 @@ async function snapshotCli(dir) {
 /** Top-level stage durations as the simple renderer prints them ("✔ [12:00:00] build: ... [4s]"). */
 function stageDurations(output) {
   const stages = {};
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes start with ESC.
   for (const line of output.replace(/\x1b\[[0-9;]*m/g, '').split('\n')) {
     const match = /^✔ \[[\d:]+\] (checkout|build|test|push|resolve|deploy)\b.*\[([\d.]+m?s(?: [\d.]+s)?)\]\s*$/.exec(line);
     if (match) stages[match[1]] = match[2];
@@ -737,7 +739,7 @@ async function benchCache(world, cli, work) {
       runs,
       rows: [
         row(
-          '6 fresh machine',
+          '7 fresh machine',
           'run with the registry cache − warm run',
           `+${secs(over)}`,
           '≤ +4 s',
@@ -745,7 +747,7 @@ async function benchCache(world, cli, work) {
           `${secs(medians['fresh, cache'])} vs ${secs(medians.warm)}`,
         ),
         row(
-          '6 fresh machine',
+          '7 fresh machine',
           '  the same without the cache (`build.cache: false`)',
           `+${secs(overUncached)}`,
           '(reference)',
@@ -827,7 +829,7 @@ async function benchUpload(world, cli, repo, configFile) {
       mediansMs: medians,
       rows: [
         row(
-          '7 upload',
+          '8 upload',
           'engine push by tag (after the tests, on the critical path)',
           secs(medians['push by tag']),
           '(reference)',
@@ -835,7 +837,7 @@ async function benchUpload(world, cli, repo, configFile) {
           '',
         ),
         row(
-          '7 upload',
+          '8 upload',
           'engine push through the proxy, by digest (beside the tests)',
           secs(medians['upload by digest']),
           '(reference)',
@@ -843,7 +845,7 @@ async function benchUpload(world, cli, repo, configFile) {
           'then two manifest PUTs after the tests',
         ),
         row(
-          '7 upload',
+          '8 upload',
           'engine export of the image, to upload blobs from the runner',
           secs(medians['export the image']),
           '(reference)',
@@ -892,6 +894,7 @@ async function main() {
   const cleanup = async () => {
     log('cleaning up: bench containers on the hosts, bench images on the runner, temp folders');
     await removeBenchContainers(world, allHosts);
+    await removeBenchProxy((...args) => run(DOCKER, ['-H', `unix://${world.socket(PROXY_HOST)}`, ...args]).catch(() => undefined));
     await removeBenchImages();
     for (const repo of work.repos) await repo.cleanup();
     await rm(work.dir, { recursive: true, force: true });
@@ -946,7 +949,7 @@ async function main() {
     await section('startup', async () => ({ startup: await benchStartup(cli) }));
     let repo;
     let configFile;
-    if (wanted('pipeline') || wanted('scaling') || wanted('upload')) {
+    if (wanted('pipeline') || wanted('scaling') || wanted('upload') || wanted('proxy')) {
       repo = await makeRepo();
       work.repos.push(repo);
       const environments = {
@@ -960,6 +963,9 @@ async function main() {
     await section('streaming', async () => ({ streaming: await benchStreaming(world, cli, work) }));
     await section('cache', () => benchCache(world, cli, work));
     await section('upload', () => benchUpload(world, cli, repo, configFile));
+    await section('proxy', async () => ({
+      proxy: await benchProxy({ world, cli, repo, reps: REPS.proxy, env: childEnv(), log, row }),
+    }));
   } finally {
     if (!interrupted) await cleanup();
   }

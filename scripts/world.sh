@@ -5,7 +5,7 @@
 #   bridge plw0     10.213.0.1/24 in the root network namespace
 #   registry        docker-registry (distribution v2) on 10.213.0.1:5000, htpasswd auth
 #   hosts h1..hN    netns plw-hI, eth0 = 10.213.0.(10+I), own dockerd + own sshd (user deploy)
-#   base images     pipeline-world/busybox, pipeline-world/node:20, logstash stand-in
+#   base images     pipeline-world/busybox, pipeline-world/node:20, logstash and caddy:2 stand-ins
 #   env file        /var/lib/pipeline-world/world.env (read by the tests)
 #
 # Usage: world.sh up | reset | engine | down [--purge] | status | env | sshd-stop hN | sshd-start hN
@@ -43,6 +43,7 @@ readonly RUNNER_SOCK=/var/run/docker.sock
 readonly BUSYBOX_IMAGE=pipeline-world/busybox:latest
 readonly NODE_IMAGE=pipeline-world/node:20
 readonly LOGSTASH_IMAGE=$REGISTRY/logstash/logstash:7.17.0
+readonly CADDY_IMAGE=$REGISTRY/caddy:2
 readonly MAX_HOSTS=50
 
 HOSTS=${WORLD_HOSTS:-5}
@@ -166,7 +167,7 @@ with_lock() {
 # "command:debian-package" pairs per mode.
 ENGINE_NEEDS=(dockerd:docker.io containerd:containerd runc:runc /usr/bin/docker:docker.io
   busybox:busybox-static curl:curl nsenter:util-linux setsid:util-linux flock:util-linux
-  iptables:iptables)
+  iptables:iptables /usr/bin/caddy:caddy)
 UP_NEEDS=("${ENGINE_NEEDS[@]}" docker-registry:docker-registry /usr/sbin/sshd:openssh-server
   ssh:openssh-client ssh-keygen:openssh-client htpasswd:apache2-utils ip:iproute2
   unshare:util-linux findmnt:util-linux)
@@ -751,6 +752,29 @@ ensure_logstash_image() {
     || die "docker build of $LOGSTASH_IMAGE failed; see $LOGS/runner-dockerd.log"
 }
 
+# A stand-in for the official caddy:2 image, made from Debian's caddy: the same binary
+# path, default Caddyfile, command and XDG folders, with busybox for a shell and wget.
+ensure_caddy_image() {
+  local caddy id root lib out
+  caddy=$(readlink -f /usr/bin/caddy)
+  # shellcheck disable=SC2046
+  id=caddy-$(files_id "$caddy" $(node_libs "$caddy") "$(busybox_bin)" /etc/caddy/Caddyfile)
+  [[ $(image_label "$CADDY_IMAGE") == "$id" ]] && return 0
+  log "image $CADDY_IMAGE: building the stand-in from $caddy ($("$caddy" version 2>/dev/null | cut -d' ' -f1))"
+  root=$(mktemp -d -p "$STATE" rootfs.XXXXXX); CLEANUP+=("$root")
+  make_busybox_rootfs "$root"
+  mkdir -p "$root/etc/caddy" "$root/usr/share/caddy" "$root/config/caddy" "$root/data/caddy" "$root/srv"
+  cp "$caddy" "$root/usr/bin/caddy"
+  for lib in $(node_libs "$caddy"); do cp --parents -L "$lib" "$root"; done
+  cp /etc/caddy/Caddyfile "$root/etc/caddy/Caddyfile"
+  [[ ! -f /usr/share/caddy/index.html ]] || cp /usr/share/caddy/index.html "$root/usr/share/caddy/"
+  import_rootfs "$root" "$CADDY_IMAGE" "$id" 'ENV XDG_CONFIG_HOME=/config' 'ENV XDG_DATA_HOME=/data' 'WORKDIR /srv' \
+    'EXPOSE 80 443 2019' 'CMD ["caddy","run","--config","/etc/caddy/Caddyfile","--adapter","caddyfile"]'
+  rm -rf "$root"
+  out=$(rdocker run --rm "$CADDY_IMAGE" caddy version 2>&1) || true
+  [[ $out == v2.* || $out == 2.* ]] || die "image $CADDY_IMAGE is broken: caddy version printed: $out"
+}
+
 registry_digest() {   # digest of $1 (repo) : $2 (tag) in the registry, empty if absent
   curl -s -I --max-time 5 -u "$REGISTRY_USER:$(registry_password)" \
     -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
@@ -758,27 +782,31 @@ registry_digest() {   # digest of $1 (repo) : $2 (tag) in the registry, empty if
     | awk 'tolower($1) == "docker-content-digest:" {print $2}' | tr -d '\r'
 }
 
-push_logstash_image() {
-  local remote digests cfg
-  remote=$(registry_digest logstash/logstash 7.17.0)
-  digests=$(rdocker image inspect --format '{{join .RepoDigests " "}}' "$LOGSTASH_IMAGE")
-  [[ -n $remote && " $digests " == *" $REGISTRY/logstash/logstash@$remote "* ]] && return 0
-  log "registry: pushing $LOGSTASH_IMAGE"
+push_world_image() {   # push_world_image IMAGE REPOSITORY TAG — pushed unless the registry has it already
+  local image=$1 repo=$2 tag=$3 remote digests cfg
+  remote=$(registry_digest "$repo" "$tag")
+  digests=$(rdocker image inspect --format '{{join .RepoDigests " "}}' "$image")
+  [[ -n $remote && " $digests " == *" $REGISTRY/$repo@$remote "* ]] && return 0
+  log "registry: pushing $image"
   # A throwaway client config: no credentials stay in ~/.docker.
   cfg=$(mktemp -d); CLEANUP+=("$cfg")
   registry_password | "$DOCKER" --config "$cfg" -H "unix://$RUNNER_SOCK" login -u "$REGISTRY_USER" --password-stdin "$REGISTRY" >/dev/null 2>"$cfg/err" \
     || die "docker login $REGISTRY failed: $(head -c 300 "$cfg/err"); see $LOGS/registry.log"
-  "$DOCKER" --config "$cfg" -H "unix://$RUNNER_SOCK" push "$LOGSTASH_IMAGE" >"$cfg/out" 2>&1 \
-    || die "docker push $LOGSTASH_IMAGE failed: $(tail -n 3 "$cfg/out" | tr '\n' ' '); see $LOGS/registry.log"
+  "$DOCKER" --config "$cfg" -H "unix://$RUNNER_SOCK" push "$image" >"$cfg/out" 2>&1 \
+    || die "docker push $image failed: $(tail -n 3 "$cfg/out" | tr '\n' ' '); see $LOGS/registry.log"
   rm -rf "$cfg"
 }
+
+push_logstash_image() { push_world_image "$LOGSTASH_IMAGE" logstash/logstash 7.17.0; }
+push_caddy_image() { push_world_image "$CADDY_IMAGE" caddy 2; }
 
 ensure_images() {   # $1 = push | local
   mkdir -p "$STATE"
   ensure_busybox_image
   ensure_node_image
   ensure_logstash_image
-  [[ $1 == push ]] && push_logstash_image
+  ensure_caddy_image
+  if [[ $1 == push ]]; then push_logstash_image; push_caddy_image; fi
   return 0
 }
 
@@ -797,6 +825,7 @@ PIPELINE_WORLD_KNOWN_HOSTS=$KNOWN_HOSTS
 PIPELINE_WORLD_HOSTS="${hosts[*]}"
 PIPELINE_WORLD_HOST_SOCKETS="${socks[*]}"
 PIPELINE_WORLD_LOGSTASH_IMAGE=$LOGSTASH_IMAGE
+PIPELINE_WORLD_CADDY_IMAGE=$CADDY_IMAGE
 PIPELINE_WORLD_NODE_IMAGE=$NODE_IMAGE
 PIPELINE_WORLD_BUSYBOX_IMAGE=$BUSYBOX_IMAGE
 EOF
@@ -885,7 +914,7 @@ cmd_reset() {
   prepare_dirs
   with_lock
   wipe_registry
-  bring_up   # starts the emptied registry, pushes the logstash stand-in again, repairs a stopped sshd
+  bring_up   # starts the emptied registry, pushes the logstash and caddy stand-ins again, repairs a stopped sshd
   for ((i = 1; i <= HOSTS; i++)); do
     (wipe_host "$i") &
     pids+=($!)
@@ -893,7 +922,7 @@ cmd_reset() {
   for ((i = 1; i <= HOSTS; i++)); do wait "${pids[i - 1]}" || failed+=" h$i"; done
   [[ -z $failed ]] || die "wiping host(s)$failed failed (see the messages above)"
   wipe_runner
-  log "reset: registry emptied but for $LOGSTASH_IMAGE; hosts h1..h$HOSTS without containers, volumes, images or locks; runner engine without pipeline's containers and images ($((SECONDS - t0))s)"
+  log "reset: registry emptied but for $LOGSTASH_IMAGE and $CADDY_IMAGE; hosts h1..h$HOSTS without containers, volumes, images or locks; runner engine without pipeline's containers and images ($((SECONDS - t0))s)"
 }
 
 cmd_engine() {
@@ -904,7 +933,7 @@ cmd_engine() {
   with_lock
   ensure_runner lax
   ensure_images local
-  log "engine: up on $RUNNER_SOCK with $BUSYBOX_IMAGE, $NODE_IMAGE, $LOGSTASH_IMAGE"
+  log "engine: up on $RUNNER_SOCK with $BUSYBOX_IMAGE, $NODE_IMAGE, $LOGSTASH_IMAGE, $CADDY_IMAGE"
 }
 
 cmd_down() {
@@ -931,7 +960,7 @@ cmd_down() {
 
   if [[ -n $purge ]] && runner_ping; then
     (wipe_runner) || log "warning: some of pipeline's containers or images stay on the runner engine"
-    rdocker image rm -f "$LOGSTASH_IMAGE" "$NODE_IMAGE" "$BUSYBOX_IMAGE" >/dev/null 2>&1 || true
+    rdocker image rm -f "$CADDY_IMAGE" "$LOGSTASH_IMAGE" "$NODE_IMAGE" "$BUSYBOX_IMAGE" >/dev/null 2>&1 || true
   fi
   pid=$(daemon_pid "$RUN/runner-dockerd.pid" dockerd "")
   if [[ -n $pid ]]; then
@@ -979,8 +1008,8 @@ cmd_status() {
     if [[ -n $pid ]] && sshd_banner "$i"; then st "h$i-sshd" up "$(host_ip "$i"):22 (pid $pid)"
     else st "h$i-sshd" down "$(host_ip "$i"):22"; fi
   done
-  if runner_ping && rdocker image inspect "$BUSYBOX_IMAGE" "$NODE_IMAGE" "$LOGSTASH_IMAGE" >/dev/null 2>&1; then
-    st images up "$BUSYBOX_IMAGE $NODE_IMAGE $LOGSTASH_IMAGE"
+  if runner_ping && rdocker image inspect "$BUSYBOX_IMAGE" "$NODE_IMAGE" "$LOGSTASH_IMAGE" "$CADDY_IMAGE" >/dev/null 2>&1; then
+    st images up "$BUSYBOX_IMAGE $NODE_IMAGE $LOGSTASH_IMAGE $CADDY_IMAGE"
   else st images down; fi
   if [[ -f $ENV_FILE ]]; then st env-file up "$ENV_FILE"; else st env-file down "$ENV_FILE"; fi
   return $ok
@@ -1107,7 +1136,7 @@ usage() {
 usage: world.sh COMMAND
   up                 start (or repair) the whole world, then write $ENV_FILE
   engine             only the runner's docker engine and the base images
-  reset              up, then as new: the registry emptied (but for the logstash stand-in), every
+  reset              up, then as new: the registry emptied (but for the logstash and caddy stand-ins), every
                      container, volume, image and deploy lock on the hosts removed, and the containers
                      and images pipeline made on the runner engine (the base images stay)
   down [--purge]     stop everything; --purge also deletes $STATE, the base images and pipeline's

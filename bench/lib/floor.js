@@ -76,8 +76,11 @@ async function deployHost(world, n, image, tag) {
       });
       await api(socket, 'POST', `/containers/${JSON.parse(created.text).Id}/start`);
       if (web) {
-        let ok = false;
-        for (let attempt = 0; attempt < 50 && !(ok = await healthy(world.host(n))); attempt += 1) await delay(200);
+        let ok = await healthy(world.host(n));
+        for (let attempt = 1; attempt < 50 && !ok; attempt += 1) {
+          await delay(200);
+          ok = await healthy(world.host(n));
+        }
         if (!ok) throw new Error(`h${n}: web not healthy`);
       } else {
         await delay(1000);

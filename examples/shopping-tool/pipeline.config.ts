@@ -40,6 +40,8 @@ export default {
       env: { APP_ENV: 'uat' },
     },
   },
+  // The proxy a `proxy: true` service is served by on each of its hosts (zero-downtime deploys; docs/deploy.md).
+  proxy: { image: process.env.PROXY_IMAGE || 'caddy:2' },
   services: {
     web: { roles: ['web'], command: ['node', 'server.js'], ports: ['8080:8000'], healthcheck: { http: { path: '/health', port: 8000 } } },
     worker: { roles: ['worker'], command: ['node', 'worker.js'], env: { QUEUE: 'default' } },

@@ -1,6 +1,8 @@
 import type Docker from 'dockerode';
+import type { ContainerOptions } from '../core/container-options.js';
+import { LABEL_PREFIX } from '../core/labels.js';
 import type { ServicePlan } from '../core/plan.js';
-import { LABEL_PREFIX } from '../core/plan.js';
+import { PROXY_NETWORK } from '../core/proxy.js';
 
 /** Inspect a container by name; undefined when there is none. */
 export async function findContainer(docker: Docker, name: string): Promise<Docker.ContainerInspectInfo | undefined> {
@@ -12,7 +14,7 @@ export async function findContainer(docker: Docker, name: string): Promise<Docke
   }
 }
 
-/** The Engine API body for a service's container of an image. */
+/** The Engine API body for a service's container of an image; the pipeline's labels are set over the user's. */
 export function containerSpec(
   plan: ServicePlan,
   image: string,
@@ -26,19 +28,69 @@ export function containerSpec(
     const [host, container] = mapping!.includes(':') ? mapping!.split(':') : ['', mapping];
     const key = `${container}/${protocol}`;
     exposed[key] = {};
-    (bindings[key] ??= []).push({ HostPort: host! });
+    bindings[key] = [...(bindings[key] ?? []), { HostPort: host! }];
   }
+  const { options } = plan;
   return {
     name: plan.container,
     Image: image,
     Cmd: plan.command,
     Env: Object.entries({ ...plan.env, ...secretEnv }).map(([key, value]) => `${key}=${value}`),
-    Labels: labels,
+    Labels: { ...options.labels, ...labels },
     ExposedPorts: exposed,
     StopTimeout: Math.ceil(plan.stopGraceMs / 1000),
+    ...(options.user !== undefined ? { User: options.user } : {}),
     // No restart policy until the container is healthy, so a crash at start shows as the exit it is.
-    HostConfig: { PortBindings: bindings, RestartPolicy: { Name: 'no' } },
+    // A proxied service publishes nothing: the host's proxy serves its ports and reaches it on the proxy's network.
+    HostConfig: plan.proxy
+      ? { NetworkMode: PROXY_NETWORK, RestartPolicy: { Name: 'no' }, ...hostConfig(options) }
+      : { PortBindings: bindings, RestartPolicy: { Name: 'no' }, ...hostConfig(options) },
   };
+}
+
+/** The HostConfig fields of a service's container options (Compose's volumes, mem_limit, cpus, logging, extra_hosts). */
+export function hostConfig(options: ContainerOptions): Docker.HostConfig {
+  return {
+    ...(options.volumes.length > 0 ? { Binds: options.volumes.map((m) => `${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`) } : {}),
+    ...(options.memory !== undefined ? { Memory: options.memory } : {}),
+    ...(options.cpus !== undefined ? { NanoCpus: Math.round(options.cpus * 1e9) } : {}),
+    ...(options.logging ? { LogConfig: { Type: options.logging.driver, Config: options.logging.options } } : {}),
+    ...(options.extraHosts.length > 0 ? { ExtraHosts: options.extraHosts } : {}),
+  };
+}
+
+/**
+ * A one-off container of a service (a release command, `pipeline exec --new`): as the service runs — its env, secrets,
+ * volumes and other options — but with the given command, no name, no published ports and no restart.
+ */
+export function oneOffSpec(
+  plan: ServicePlan,
+  image: string,
+  secretEnv: Record<string, string>,
+  labels: Record<string, string>,
+  command: string[],
+): Docker.ContainerCreateOptions {
+  const {
+    name: _name,
+    ExposedPorts: _exposed,
+    StopTimeout: _stop,
+    HostConfig: host,
+    ...spec
+  } = containerSpec(plan, image, secretEnv, labels);
+  return { ...spec, Cmd: command, HostConfig: { ...host, PortBindings: {} } };
+}
+
+/** Creates the service's named volumes that do not exist yet, labelled with the project; existing ones (and their data) are kept as they are. */
+export async function ensureVolumes(docker: Docker, plan: ServicePlan): Promise<void> {
+  const project = plan.labels[`${LABEL_PREFIX}project`]!;
+  await Promise.all(
+    plan.options.volumes
+      .filter((m) => m.type === 'volume')
+      .map((m) =>
+        // The Engine answers a create of an existing volume with that volume, unchanged.
+        docker.createVolume({ Name: m.source, Labels: { [`${LABEL_PREFIX}project`]: project } }),
+      ),
+  );
 }
 
 /** Once healthy, a service's container comes back after a crash or a reboot of the host. */

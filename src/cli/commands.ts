@@ -8,6 +8,7 @@ import { type LoadedConfig, loadConfig } from '../config/load.js';
 import type { PipelineConfig } from '../config/schema.js';
 import { detectCi } from '../core/ci.js';
 import type { HostAddress } from '../core/hosts.js';
+import { parseLockWait } from '../core/lease.js';
 import { createMasker, MASK } from '../core/mask.js';
 import { allSecretVariables, secretVariables } from '../core/plan.js';
 import { registryAccess } from '../core/registry.js';
@@ -45,13 +46,18 @@ export interface RevisionArgs extends CommonArgs {
   env?: string;
   dockerTag?: string;
 }
-interface RunArgs extends RevisionArgs, OutputArgs {
+export interface LockArgs {
+  lockWait?: string;
+}
+interface RunArgs extends RevisionArgs, OutputArgs, LockArgs {
   only?: StageName[];
   skip?: StageName[];
+  skipRelease?: boolean;
 }
-interface DeployArgs extends CommonArgs, OutputArgs {
+interface DeployArgs extends CommonArgs, OutputArgs, LockArgs {
   environment: string;
   dockerTag?: string;
+  skipRelease?: boolean;
 }
 
 /** `pipeline run`: every stage, or those --only/--skip select. */
@@ -65,6 +71,8 @@ export async function runCommand(args: RunArgs): Promise<number> {
     ref: args.ref,
     env: args.env,
     dockerTag: args.dockerTag,
+    lockWait: lockWaitArg(args),
+    skipRelease: args.skipRelease,
   };
   checkStageSelection(options);
   if (options.env !== undefined) findEnvironment(loaded.config, options.env);
@@ -90,7 +98,15 @@ export async function deployCommand(args: DeployArgs): Promise<number> {
   const environment = findEnvironment(loaded.config, args.environment);
   const ctx = createRunContext(
     loaded,
-    { cwd: args.cwd, only: [], skip: [], env: environment, dockerTag: args.dockerTag },
+    {
+      cwd: args.cwd,
+      only: [],
+      skip: [],
+      env: environment,
+      dockerTag: args.dockerTag,
+      lockWait: lockWaitArg(args),
+      skipRelease: args.skipRelease,
+    },
     detectCi(process.env),
   );
   // The release is made here, once: a missing defaultTag is a usage error before anything starts.
@@ -113,6 +129,15 @@ export async function configCommand(args: CommonArgs & { json?: boolean }): Prom
   if (!args.json) process.stderr.write(`# ${filepath}\n`);
   process.stdout.write(`${JSON.stringify(redacted, null, 2)}\n`);
   return 0;
+}
+
+/** `--lock-wait` in milliseconds; undefined when not given (the deploy stage then decides from the CI). */
+export function lockWaitArg(args: LockArgs): number | undefined {
+  if (args.lockWait === undefined) return undefined;
+  const ms = parseLockWait(args.lockWait);
+  if (ms === undefined)
+    throw new ConfigError(`--lock-wait ${args.lockWait}: must be a duration such as "90s" or "10m", or 0 to fail at once`);
+  return ms;
 }
 
 export async function load(args: CommonArgs): Promise<LoadedConfig> {
@@ -180,7 +205,8 @@ export function createDeps(loaded: LoadedConfig, signal: AbortSignal): Deps {
   const registry = registryAccess(config.registry);
   let ssh: Promise<SshConnect> | undefined;
   const connect = async (address: HostAddress, environment: string): Promise<HostConnection> => {
-    if (address.kind === 'local') return localConnection(await (docker ??= localDocker()));
+    docker ??= localDocker();
+    if (address.kind === 'local') return localConnection(await docker);
     ssh ??= import('./ssh.js').then(({ sshConnector }) => sshConnector(loaded));
     return (await ssh)(address, environment);
   };

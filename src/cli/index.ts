@@ -34,6 +34,14 @@ function outputOptions(args: Argv) {
     });
 }
 
+/** Options of the commands that take the deploy lock. */
+function lockOptions(args: Argv) {
+  return args.option('lock-wait', {
+    type: 'string',
+    describe: 'Queue this long behind a deploy that holds the lock, e.g. 10m (0: fail at once; default: 10m in CI, 0 on a terminal)',
+  });
+}
+
 function revisionOptions(args: Argv) {
   return args
     .option('branch', { type: 'string', describe: 'Branch name to build and resolve environments with (default: from the CI, else git)' })
@@ -95,17 +103,43 @@ async function main(given: string[]): Promise<number> {
 async function parse(argv: string[]): Promise<number> {
   const { default: yargs } = await import('yargs');
   let exitCode: number = EXIT.success;
-  const commands = () => import('./commands.js');
-  const parser = yargs(argv)
+  const base = yargs(argv)
     .scriptName('pipeline')
     .usage(
       '$0 <command> [options]\n\nRuns the whole CI/CD pipeline — checkout, build, test, push, resolve, deploy — on a laptop or as one CI step.',
-    )
+    );
+  const done: Done = (code) => {
+    exitCode = code;
+  };
+  const parser = otherCommands(operatorCommands(deployCommands(base, done), done), done)
+    .completion('completion', 'Print a shell completion script (add to ~/.bashrc: pipeline completion >> ~/.bashrc)')
+    .demandCommand(1, `name a command: ${COMMANDS.join(', ')}`)
+    .epilogue('pipeline help COMMAND (or pipeline COMMAND --help) shows what a command takes.')
+    .strict()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .alias('v', 'version')
+    // A fixed width, so the help pre-rendered at build time is the same everywhere.
+    .wrap(100)
+    .fail((message, error) => {
+      throw error ?? new ConfigError(message.replace(/\s*\n\s*/g, ' '));
+    });
+  await parser.parseAsync();
+  return exitCode;
+}
+
+type Done = (exitCode: number) => void;
+const commands = () => import('./commands.js');
+
+/** The commands that deploy: run, deploy, rollback. */
+function deployCommands(parser: Argv, done: Done): Argv {
+  return parser
     .command(
       'run',
       'Run the pipeline: checkout, build, test, push, resolve, deploy',
       (args) =>
-        revisionOptions(outputOptions(common(args)))
+        lockOptions(revisionOptions(outputOptions(common(args))))
           .option('only', {
             type: 'array',
             string: true,
@@ -113,39 +147,40 @@ async function parse(argv: string[]): Promise<number> {
             describe: 'Run only these stages (checkout and resolve always run)',
           })
           .option('skip', { type: 'array', string: true, choices: STAGE_NAMES, describe: 'Skip these stages' })
+          .option('skip-release', { type: 'boolean', describe: 'Deploy without running the release command (config release)' })
           .check(checkStageOptions)
           .example('$0 run', 'Build, test and push this branch, then deploy it where it belongs')
           .example('$0 run --only deploy', 'Retry the deploy of this branch without building')
           .example('$0 run --env local', 'Run everything and deploy to the Docker engine on this machine'),
-      async (args) => {
-        exitCode = await (await commands()).runCommand(args as never);
-      },
+      async (args) => done(await (await commands()).runCommand(args as never)),
     )
     .command(
       'deploy <environment>',
       'Deploy a tag to an environment (fab ENV deploy docker_tag=...)',
       (args) =>
-        outputOptions(common(args))
+        lockOptions(outputOptions(common(args)))
           .positional('environment', { type: 'string', describe: 'Environment name or alias (stage = qa)' })
           .option('docker-tag', { type: 'string', describe: "Tag to deploy (default: the environment's defaultTag)" })
+          .option('skip-release', { type: 'boolean', describe: 'Deploy without running the release command (config release)' })
           .example('$0 deploy qa --docker-tag feature/rotate_collage_products', 'Redeploy another branch to qa'),
-      async (args) => {
-        exitCode = await (await commands()).deployCommand(args as never);
-      },
+      async (args) => done(await (await commands()).deployCommand(args as never)),
     )
     .command(
       'rollback <environment>',
       'Bring back the release that ran before the current one, on every host',
       (args) =>
-        outputOptions(common(args))
+        lockOptions(outputOptions(common(args)))
           .positional('environment', { type: 'string', describe: 'Environment name or alias' })
           .option('to', { type: 'string', describe: 'Roll back to the kept release deployed with this tag' })
           .example('$0 rollback production', 'Undo the last production deploy (again to go further back)')
           .example('$0 rollback qa --to develop', 'Bring back the kept qa release tagged develop'),
-      async (args) => {
-        exitCode = await (await import('./rollback.js')).rollbackCommand(args as never);
-      },
-    )
+      async (args) => done(await (await import('./rollback.js')).rollbackCommand(args as never)),
+    );
+}
+
+/** The commands that look at or act on what runs: status, lock, logs, exec. */
+function operatorCommands(parser: Argv, done: Done): Argv {
+  return parser
     .command(
       'status <environment>',
       'Show what runs on every host of an environment: tag, digest, commit, health, who deployed it',
@@ -153,9 +188,7 @@ async function parse(argv: string[]): Promise<number> {
         common(args)
           .positional('environment', { type: 'string', describe: 'Environment name or alias' })
           .example('$0 status production', 'What runs in production, and is it healthy'),
-      async (args) => {
-        exitCode = await (await import('./status.js')).statusCommand(args as never);
-      },
+      async (args) => done(await (await import('./status.js')).statusCommand(args as never)),
     )
     .command(
       'lock <action> <environment>',
@@ -166,10 +199,53 @@ async function parse(argv: string[]): Promise<number> {
           .positional('environment', { type: 'string', describe: 'Environment name or alias' })
           .example('$0 lock status qa', 'Who is deploying to qa right now')
           .example('$0 lock release qa', 'Free the qa lock left by a deploy that died'),
-      async (args) => {
-        exitCode = await (await import('./lock.js')).lockCommand(args as never);
-      },
+      async (args) => done(await (await import('./lock.js')).lockCommand(args as never)),
     )
+    .command(
+      'logs <environment> [service]',
+      'Show the container logs of a service (or every service) on each of its hosts, merged in time order',
+      (args) =>
+        common(args)
+          .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+          .positional('service', { type: 'string', describe: 'Service (default: every service)' })
+          .option('host', { type: 'string', describe: 'Only this host (as in the config, or its name)' })
+          .option('since', { type: 'string', describe: 'Lines since a duration ago (10m, 2h) or a time (2026-05-01T12:00:00Z)' })
+          .option('tail', { type: 'number', describe: 'The last N lines of each container' })
+          .option('follow', { alias: 'f', type: 'boolean', describe: 'Go on printing lines as they come (Ctrl-C stops)' })
+          .option('timestamps', { alias: 't', type: 'boolean', describe: "Show the Engine's timestamp of each line" })
+          .example('$0 logs qa worker --since 10m', "The last ten minutes of qa's worker, every host")
+          .example('$0 logs production web --tail 50 --follow', 'Follow production web on every host'),
+      async (args) => done(await (await import('./logs.js')).logsCommand(args as never)),
+    )
+    .command(
+      'exec <environment> <service> [command..]',
+      'Run a command in the running container of a service on each of its hosts (after --)',
+      (args) =>
+        common(args)
+          .positional('environment', { type: 'string', describe: 'Environment name or alias' })
+          .positional('service', { type: 'string', describe: 'Service to run the command in' })
+          .positional('command', { type: 'string', array: true, describe: 'The command and its arguments, after --' })
+          .option('host', { type: 'string', describe: 'Only on this host (as in the config, or its name)' })
+          .option('new', {
+            type: 'boolean',
+            describe: 'In a new one-off container of the current release (removed after) instead of the running one',
+          })
+          .example('$0 exec qa web -- node --version', 'On every qa web host')
+          .example('$0 exec production web --host prod-web-1 --new -- npm run console', 'An interactive console in a new container'),
+      // What follows `--` is the command's, and yargs leaves it in `_`, after the command's own name.
+      async (args) =>
+        done(
+          await (await import('./exec.js')).execCommand({
+            ...args,
+            command: [...(args.command ?? []), ...args._.slice(1).map(String)],
+          } as never),
+        ),
+    );
+}
+
+/** plan, config and promote. */
+function otherCommands(parser: Argv, done: Done): Argv {
+  return parser
     .command(
       'plan',
       'Show what a run would deploy where and what it would change on each host, without side effects',
@@ -178,9 +254,7 @@ async function parse(argv: string[]): Promise<number> {
           .option('offline', { type: 'boolean', describe: 'Do not connect to hosts: only the commit, tag, environments and services' })
           .example('$0 plan', 'What this branch would deploy, host by host')
           .example('$0 plan --env qa --docker-tag feature/x', 'What redeploying feature/x to qa would change'),
-      async (args) => {
-        exitCode = await (await import('./plan.js')).planCommand(args as never);
-      },
+      async (args) => done(await (await import('./plan.js')).planCommand(args as never)),
     )
     .command(
       'config',
@@ -189,9 +263,7 @@ async function parse(argv: string[]): Promise<number> {
         common(args)
           .option('json', { type: 'boolean', describe: 'Print only the JSON (without it, the file it came from is named on stderr)' })
           .example('$0 config --json | jq .environments', 'The environments, defaults filled in'),
-      async (args) => {
-        exitCode = await (await commands()).configCommand(args as never);
-      },
+      async (args) => done(await (await commands()).configCommand(args as never)),
     )
     .command(
       'promote <tag>',
@@ -210,25 +282,8 @@ async function parse(argv: string[]): Promise<number> {
           })
           .example('$0 promote uat', 'Deploy this commit to uat (replaces git tag -a uat && git push --tags, which fail once uat exists)')
           .example('$0 promote uat --ref develop', 'Deploy the tip of develop to uat'),
-      async (args) => {
-        exitCode = await (await import('./promote.js')).promoteCommand(args as never);
-      },
-    )
-    .completion('completion', 'Print a shell completion script (add to ~/.bashrc: pipeline completion >> ~/.bashrc)')
-    .demandCommand(1, `name a command: ${COMMANDS.join(', ')}`)
-    .epilogue('pipeline help COMMAND (or pipeline COMMAND --help) shows what a command takes.')
-    .strict()
-    .help()
-    .alias('h', 'help')
-    .version()
-    .alias('v', 'version')
-    // A fixed width, so the help pre-rendered at build time is the same everywhere.
-    .wrap(100)
-    .fail((message, error) => {
-      throw error ?? new ConfigError(message.replace(/\s*\n\s*/g, ' '));
-    });
-  await parser.parseAsync();
-  return exitCode;
+      async (args) => done(await (await import('./promote.js')).promoteCommand(args as never)),
+    );
 }
 
 function report(error: unknown): number {

@@ -1,5 +1,6 @@
+import { renewalOverdue } from '../core/lease.js';
 import { findEnvironment } from '../core/resolve.js';
-import { describeLock, isExpired } from '../deploy/lock.js';
+import { describeLock, isExpired, type LockInfo } from '../deploy/lock.js';
 import { type CommonArgs, createDeps, load } from './commands.js';
 import { onEveryMember } from './members.js';
 
@@ -16,7 +17,7 @@ export async function lockCommand(args: LockArgs): Promise<number> {
   const outcomes = await onEveryMember(target, async ({ id }) => {
     const lock = await target.readLock(id);
     if (args.action === 'status') {
-      return `${id}: ${lock ? `locked by ${describeLock(lock)}${isExpired(lock, new Date()) ? ' (expired: the next deploy takes it over)' : ''}` : 'free'}`;
+      return `${id}: ${lock ? `locked by ${describeLock(lock)}${lockState(lock, loaded.config.lockTtl)}` : 'free'}`;
     }
     if (!lock) return `${id}: no lock`;
     await target.breakLock(id);
@@ -24,4 +25,13 @@ export async function lockCommand(args: LockArgs): Promise<number> {
   });
   process.stdout.write(`${outcomes.map((o) => (o.ok ? o.value : `${o.member.id}: unreachable: ${o.error}`)).join('\n')}\n`);
   return outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+/** What became of a lock's holder: an expired lock is taken over by the next deploy; one no longer renewed soon will be. */
+function lockState(lock: LockInfo, ttlMs: number): string {
+  const now = new Date();
+  if (isExpired(lock, now)) return ' (expired: the next deploy takes it over)';
+  return renewalOverdue(Date.parse(lock.expiresAt), ttlMs, now.getTime())
+    ? ' (no longer renewed: that deploy has most likely died; the next deploy takes it over once it expires)'
+    : '';
 }

@@ -1,4 +1,7 @@
+import type { PipelineConfig } from '../config/schema.js';
+import { environmentSsh, type HostDefaults, parseHost } from '../core/hosts.js';
 import type { DeployTarget, TargetMember } from '../deploy/target.js';
+import { ConfigError } from '../errors.js';
 
 export type MemberOutcome<T> = { member: TargetMember; ok: true; value: T } | { member: TargetMember; ok: false; error: string };
 
@@ -23,4 +26,60 @@ export async function onEveryMember<T>(target: DeployTarget, look: (member: Targ
 export function memberHeading(outcome: MemberOutcome<unknown>, note = ''): string {
   const { member } = outcome;
   return `  ${member.id} [${member.roles.join(', ')}]${outcome.ok ? note : `: unreachable: ${outcome.error}`}`;
+}
+
+/** Where `pipeline logs` and `pipeline exec` work: the members that run each service asked for, or the one `--host` names. */
+export interface ServiceOnMember {
+  member: TargetMember;
+  service: string;
+}
+
+/**
+ * The members of an environment that run the services (every service when none is named), each with the services it
+ * runs; `host` keeps one member: its id (`deploy@web-1`), its host name (`web-1`) or the host as the config writes it.
+ * An unknown service, or a host that does not run it, is a usage error.
+ */
+export function serviceMembers(
+  config: Pick<PipelineConfig, 'services' | 'ssh' | 'environments'>,
+  environment: string,
+  members: readonly TargetMember[],
+  service: string | undefined,
+  host?: string,
+): ServiceOnMember[] {
+  const names = Object.keys(config.services);
+  if (service !== undefined && !config.services[service])
+    throw new ConfigError(`unknown service "${service}"; services: ${names.join(', ')}`);
+  const runs = (member: TargetMember, name: string) => config.services[name]!.roles.some((role) => member.roles.includes(role));
+  const wanted = service === undefined ? names : [service];
+  const all = members.flatMap((member) => wanted.filter((name) => runs(member, name)).map((name) => ({ member, service: name })));
+  if (all.length === 0)
+    throw new ConfigError(
+      service ? `${service} does not run in ${environment}: no host has its roles` : `no service runs in ${environment}`,
+    );
+  if (host === undefined) return all;
+  const id = hostId(host, environmentSsh(config.ssh, config.environments[environment]?.ssh));
+  const chosen = all.filter(({ member }) => member.id === host || member.id === id || hostName(member.id) === host);
+  if (chosen.length === 0) {
+    const hosts = [...new Set(all.map(({ member }) => member.id))];
+    throw new ConfigError(
+      `host ${host} is not a host of ${service ?? 'any service'} in ${environment}; ${hosts.length > 1 ? 'its hosts are' : 'its host is'} ${hosts.join(', ')}`,
+    );
+  }
+  return chosen;
+}
+
+function hostId(spec: string, defaults: HostDefaults): string | undefined {
+  try {
+    return parseHost(spec, defaults).id;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `web-1` of `deploy@web-1:2222`. */
+function hostName(id: string): string {
+  return id
+    .replace(/^[^@]*@/, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[(.*)\]$/, '$1');
 }

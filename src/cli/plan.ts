@@ -1,8 +1,10 @@
 import { readCommit } from '../adapters/git.js';
+import type { PipelineConfig } from '../config/schema.js';
 import { describeChange } from '../core/changes.js';
 import { detectCi } from '../core/ci.js';
 import type { DeployPlan } from '../core/plan.js';
 import { planDeploy, runsRelease, serviceImage } from '../core/plan.js';
+import { cutoverNote } from '../core/proxy.js';
 import type { Release } from '../core/release.js';
 import { findEnvironment, resolveEnvironments } from '../core/resolve.js';
 import { planSwarm, type SwarmPlan } from '../core/swarm-spec.js';
@@ -39,6 +41,7 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   for (const environment of environments) {
     const { release } = resolveTargets({ config, options: { ...options, env: environment }, ...revision, pushed: [], commit });
     lines.push(`deploy      ${release!.tag} → ${environment}`);
+    if (config.release) lines.push(releaseLine(config.release, planDeploy(config, environment)));
     if (args.offline) {
       lines.push(
         ...(config.environments[environment]!.swarm
@@ -60,6 +63,11 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   return reachable ? 0 : 1;
 }
 
+/** Where and what the release command runs before the switch. */
+function releaseLine(command: NonNullable<PipelineConfig['release']>, plan: DeployPlan): string {
+  return `release     ${command.command.join(' ')} on ${plan.primary[command.service]}, as ${command.service}, before the switch`;
+}
+
 function offlineLines(plan: DeployPlan, release: Release): string[] {
   return plan.hosts.flatMap((host) => [
     `  ${host.address.id} [${host.roles.join(', ')}]`,
@@ -79,12 +87,14 @@ function swarmOfflineLines(plan: SwarmPlan, release: Release): string[] {
   ];
 }
 
-/** A line per service: what the deploy would do to it. */
-export function changeLines({ services, changes, digest }: MemberChanges, release: Release): string[] {
-  return changes.map((change) => {
+/** A line per service: what the deploy would do to it (and how a replaced one is cut over); the host's proxy first. */
+export function changeLines({ services, changes, digest, proxy }: MemberChanges, release: Release): string[] {
+  const lines = changes.map((change) => {
     const svc = services.find((s) => s.service === change.service);
     const own = svc === undefined || runsRelease(svc);
     const target = own ? `${release.tag}${digest ? ` (${digest.slice(0, 19)})` : ''}` : svc.image!;
-    return `${change.service.padEnd(12)} ${describeChange(change, svc?.redeploy ?? true, target)}`;
+    const note = svc && change.action === 'replace' ? cutoverNote(svc) : undefined;
+    return `${change.service.padEnd(12)} ${describeChange(change, svc?.redeploy ?? true, target)}${note ? `: ${note}` : ''}`;
   });
+  return proxy ? [`${'(proxy)'.padEnd(12)} ${proxy}`, ...lines] : lines;
 }

@@ -1,9 +1,9 @@
 import { detectCi } from '../core/ci.js';
 import { findEnvironment } from '../core/resolve.js';
 import { createRunContext } from '../runner/context.js';
-import { type CommonArgs, load, type OutputArgs, runWithSignals } from './commands.js';
+import { type CommonArgs, type LockArgs, load, lockWaitArg, type OutputArgs, runWithSignals } from './commands.js';
 
-interface RollbackArgs extends CommonArgs, OutputArgs {
+interface RollbackArgs extends CommonArgs, OutputArgs, LockArgs {
   environment: string;
   to?: string;
 }
@@ -18,7 +18,7 @@ export async function rollbackCommand(args: RollbackArgs): Promise<number> {
   const environment = findEnvironment(loaded.config, args.environment);
   const ctx = createRunContext(
     loaded,
-    { cwd: args.cwd, only: [], skip: [], env: environment, rollback: { to: args.to } },
+    { cwd: args.cwd, only: [], skip: [], env: environment, rollback: { to: args.to }, lockWait: lockWaitArg(args) },
     detectCi(process.env),
   );
   return runWithSignals(['resolve', 'deploy'], ctx, loaded, args.renderer, args);

@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors.js';
 
 /** The commands, in the order the help lists them. */
-export const COMMANDS = ['run', 'deploy', 'rollback', 'status', 'lock', 'plan', 'config', 'promote', 'completion'] as const;
+export const COMMANDS = ['run', 'deploy', 'rollback', 'status', 'logs', 'exec', 'lock', 'plan', 'config', 'promote', 'completion'] as const;
 
 /**
  * The arguments as the parser should see them: `pipeline` alone and `pipeline help`

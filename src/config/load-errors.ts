@@ -76,6 +76,7 @@ export function jsonErrorOffset(text: string): number {
     if (!ok) throw at;
   };
   const string = () => {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: JSON strings may not hold control characters; this finds them.
     const match = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/.exec(text.slice(at));
     expect(match !== null);
     at += match![0].length;
@@ -102,8 +103,8 @@ export function jsonErrorOffset(text: string): number {
   const value = (): void => {
     skipSpace();
     const char = text[at];
-    if (char === '{')
-      return list('}', () => {
+    if (char === '{') {
+      list('}', () => {
         expect(text[at] === '"');
         string();
         skipSpace();
@@ -111,8 +112,16 @@ export function jsonErrorOffset(text: string): number {
         at++;
         value();
       });
-    if (char === '[') return list(']', value);
-    if (char === '"') return string();
+      return;
+    }
+    if (char === '[') {
+      list(']', value);
+      return;
+    }
+    if (char === '"') {
+      string();
+      return;
+    }
     const literal = ['true', 'false', 'null'].find((word) => word[0] === char);
     if (literal !== undefined) {
       // Where V8 stops too: at the first character that breaks the word.

@@ -50,7 +50,7 @@ export async function loadConfig(options: { cwd: string; file?: string }): Promi
       ['.ts', '.mts', '.js', '.mjs', '.cjs'],
     ),
   });
-  let result;
+  let result: Awaited<ReturnType<typeof explorer.search>>;
   try {
     result = options.file ? await explorer.load(resolve(options.cwd, options.file)) : await explorer.search(options.cwd);
   } catch (error) {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 import { environmentSsh, LOCAL_HOST, parseHost } from '../core/hosts.js';
 import { ConfigError } from '../errors.js';
+import { containerOptionFields } from './container-schema.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const NAME_RULE = 'must be letters, digits, "_", "." or "-", starting with a letter or digit';
@@ -13,6 +14,8 @@ const duration = z
   .string()
   .refine((text) => parseDuration(text) !== undefined, 'must be a duration such as "500ms", "10s" or "2m"')
   .transform((text) => parseDuration(text)!);
+/** The shortest lease: a renewal (one SSH command) must fit in a third of it, with time to retry. */
+const MIN_LOCK_TTL_MS = 10_000;
 const variableName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name (letters, digits and "_", not starting with a digit)');
@@ -89,19 +92,59 @@ const healthcheck = z
   })
   .refine((check) => (check.http === undefined) !== (check.test === undefined), 'needs exactly one of http or test');
 
-const service = z.strictObject({
-  roles: z.array(name).min(1, 'a service needs at least one role'),
-  image: z.string().min(1).optional(),
-  command: argv.optional(),
-  ports: z.array(portMapping).default([]),
-  env: stringMap.default({}),
-  secrets,
-  redeploy: z.boolean().default(true),
-  healthcheck: healthcheck.optional(),
-  startPeriod: duration.default(1_000),
-  stopGracePeriod: duration.default(10_000),
-  /** Tasks of the service in a swarm environment (1 when not set); a fleet runs one container per host. */
-  replicas: z.number().int().min(1).optional(),
+const service = z
+  .strictObject({
+    roles: z.array(name).min(1, 'a service needs at least one role'),
+    image: z.string().min(1).optional(),
+    command: argv.optional(),
+    ports: z.array(portMapping).default([]),
+    env: stringMap.default({}),
+    secrets,
+    redeploy: z.boolean().default(true),
+    healthcheck: healthcheck.optional(),
+    startPeriod: duration.default(1_000),
+    stopGracePeriod: duration.default(10_000),
+    /** Tasks of the service in a swarm environment (1 when not set); a fleet runs one container per host. */
+    replicas: z.number().int().min(1).optional(),
+    ...containerOptionFields,
+    /** Served by the host's proxy on the host side of its ports; its container publishes none. */
+    proxy: z.boolean().default(false),
+  })
+  .superRefine((svc, ctx) => {
+    if (!svc.proxy) return;
+    const problem = proxiedPortsProblem(svc.ports);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['ports'], message: problem });
+  });
+
+/** A proxied service's ports are HTTP: each needs a host side for the proxy to listen on. */
+function proxiedPortsProblem(ports: readonly string[]): string | undefined {
+  if (ports.length === 0) return 'a proxied service needs at least one "HOST:CONTAINER" port for the proxy to serve';
+  const bad = ports.find((port) => !/^\d{1,5}:\d{1,5}(?:\/tcp)?$/.test(port));
+  return bad === undefined ? undefined : `"${bad}": a proxied service's ports must be "HOST:CONTAINER" over tcp`;
+}
+
+const proxy = z.strictObject({
+  image: z.string().min(1).default('caddy:2'),
+  /** How long the old container's in-flight requests get to finish once the proxy has switched away from it. */
+  drainTimeout: duration.default(30_000),
+});
+
+const rollout = z.strictObject({
+  /** Hosts switched at once: a count, or a percentage of the environment's hosts ("25%"). */
+  batch: z.union(
+    [
+      z.number().int().min(1),
+      z.string().regex(/^(?:100|[1-9]\d?)%$/, 'must be a number of hosts or a percentage from 1% to 100%, e.g. 2 or "25%"'),
+    ],
+    { error: 'must be a number of hosts or a percentage, e.g. 2 or "25%"' },
+  ),
+});
+
+/** A command run once per environment deploy, after every host pulled the release and before any is switched (migrations). */
+const release = z.strictObject({
+  command: argv,
+  service: name,
+  timeout: duration.default(10 * 60_000),
 });
 
 /** A Docker Swarm, reached through one of its managers over SSH like any host. */
@@ -151,8 +194,7 @@ export const configSchema = z.strictObject({
       context: z.string().default('.'),
       dockerfile: z.string().default('Dockerfile'),
       args: stringMap.default({}),
-      /** Reuse the layers of the branch's and the environments' images in the registry (pulled when missing). */
-      cache: z.boolean().default(true),
+      cache: z.boolean().default(true), // the registry's images of the branch and environments as build cache
     })
     .default({ context: '.', dockerfile: 'Dockerfile', args: {}, cache: true }),
   test: z
@@ -165,8 +207,14 @@ export const configSchema = z.strictObject({
   ssh: sshSettings.extend({ passphrase: z.string().optional() }).default({}),
   parallel: z.number().int().min(1).default(10),
   keepReleases: z.number().int().min(0).default(3),
-  lockTtl: duration.default(15 * 60_000),
+  // A lease, renewed every third of it: a deploy that dies blocks the next one for this long at most.
+  lockTtl: duration
+    .refine((ms) => ms >= MIN_LOCK_TTL_MS, `must be at least ${MIN_LOCK_TTL_MS / 1000}s: the deploy renews it every third of it, over SSH`)
+    .default(45_000),
+  proxy: proxy.default({ image: 'caddy:2', drainTimeout: 30_000 }),
+  rollout: rollout.optional(),
   environments: namedRecord(environment).optional(),
+  release: release.optional(),
   services: namedRecord(service).refine((services) => Object.keys(services).length > 0, 'needs at least one service'),
 });
 
@@ -175,7 +223,10 @@ export type PipelineConfigInput = z.input<typeof configSchema>;
 export type EnvironmentConfig = z.output<typeof environment>;
 export type ServiceConfig = z.output<typeof service>;
 export type HealthcheckConfig = z.output<typeof healthcheck>;
+export type ProxyConfig = z.output<typeof proxy>;
+export type RolloutConfig = z.output<typeof rollout>;
 export type SwarmConfig = z.output<typeof swarm>;
+export type ReleaseConfig = z.output<typeof release>;
 /** A validated configuration, defaults filled in and the embedded `local` environment added. */
 export type PipelineConfig = Omit<z.output<typeof configSchema>, 'environments'> & { environments: Record<string, EnvironmentConfig> };
 
@@ -226,7 +277,24 @@ function crossFieldProblems(config: ValidConfig): string[] {
         ? [`${formatPath(['services', svcName, 'replicas'])}: a redeploy: false service runs once on every node of its roles`]
         : []),
     ]),
+    ...releaseProblems(config),
   ];
+}
+
+/** The release command runs as its service would: a service of the pipeline's own image, with a host in every fleet. */
+function releaseProblems(config: ValidConfig): string[] {
+  const { release: command, services } = config;
+  if (!command) return [];
+  const svc = services[command.service];
+  if (!svc) return [`release.service: no service is called "${command.service}"; services: ${Object.keys(services).join(', ')}`];
+  if (svc.image !== undefined) return [`release.service: ${command.service} runs its own image (${svc.image}), not the release`];
+  // A swarm places services by its nodes' labels: its target says where the command runs.
+  return Object.entries(config.environments ?? {})
+    .filter(([, env]) => env.hosts && !svc.roles.some((role) => (env.hosts![role]?.length ?? 0) > 0))
+    .map(
+      ([envName]) =>
+        `${formatPath(['environments', envName, 'hosts'])}: no host has a role of ${command.service} (${svc.roles.join(', ')}), where the release command runs`,
+    );
 }
 
 /** An environment deploys to a fleet (`hosts`) or to a swarm (`swarm`), never both. */

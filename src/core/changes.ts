@@ -19,21 +19,31 @@ export interface ObservedContainer {
  */
 export type ChangeAction = 'start' | 'replace' | 'leave' | 'remove';
 
+/** `leftovers`: containers of deploys that died before they were verified (see core/leftovers.ts), removed by this one. */
 export interface ServiceChange {
   service: string;
   action: ChangeAction;
   current?: ObservedContainer;
+  leftovers?: number;
 }
 
-/** The action for every service of a host, from the services it should run and what it runs now; `pipeline plan` and the deploy both use it. */
-export function planChanges(services: readonly ServicePlan[], observed: ReadonlyMap<string, ObservedContainer>): ServiceChange[] {
+/**
+ * The action for every service of a host, from the services it should run and what it runs now (an interrupted
+ * deploy's leftovers already set aside, and counted in `leftovers` per service); `pipeline plan` and the deploy both use it.
+ */
+export function planChanges(
+  services: readonly ServicePlan[],
+  observed: ReadonlyMap<string, ObservedContainer>,
+  leftovers: ReadonlyMap<string, number> = new Map(),
+): ServiceChange[] {
+  const left = (service: string) => (leftovers.get(service) ? { leftovers: leftovers.get(service)! } : {});
   const changes = services.map((svc): ServiceChange => {
     const current = observed.get(svc.service);
     const action = !svc.redeploy ? (current?.running ? 'leave' : 'start') : current ? 'replace' : 'start';
-    return { service: svc.service, action, ...(current ? { current } : {}) };
+    return { service: svc.service, action, ...(current ? { current } : {}), ...left(svc.service) };
   });
   for (const [service, current] of observed) {
-    if (!services.some((svc) => svc.service === service)) changes.push({ service, action: 'remove', current });
+    if (!services.some((svc) => svc.service === service)) changes.push({ service, action: 'remove', current, ...left(service) });
   }
   return changes;
 }
@@ -45,6 +55,11 @@ export function describeContainer(container: ObservedContainer): string {
 
 /** A change as `pipeline plan` prints it; `target` is what the deploy would run. */
 export function describeChange(change: ServiceChange, redeploy: boolean, target: string): string {
+  const leftovers = change.leftovers ? `; removes ${change.leftovers} unverified container(s) of an interrupted deploy` : '';
+  return `${describeAction(change, redeploy, target)}${leftovers}`;
+}
+
+function describeAction(change: ServiceChange, redeploy: boolean, target: string): string {
   const { current } = change;
   switch (change.action) {
     case 'leave':

@@ -37,6 +37,7 @@ export function contextFilter(patterns: string[], dockerfile: string): (path: st
 // Characters @balena/dockerignore reads as regular-expression syntax (it escapes only `.` and `$`), and those git's
 // glob reads its own way: `?` is one UTF-16 unit there but one byte in git, `[...]` and `\` differ in detail.
 // Control characters are left out too (git cannot take a NUL in an argument).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for.
 const DOUBTFUL = /[\\?[\]{}()+^|\x00-\x1f\x7f]/;
 
 /**

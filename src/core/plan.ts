@@ -1,9 +1,11 @@
 import type { HealthcheckConfig, PipelineConfig } from '../config/schema.js';
+import { type ContainerOptions, volumeName } from './container-options.js';
 import { environmentSsh, type HostAddress, parseHost } from './hosts.js';
 import { tagOf } from './image-ref.js';
+import { LABEL_PREFIX } from './labels.js';
 import { type Release, releaseRef } from './release.js';
 
-export const LABEL_PREFIX = 'pipeline.';
+export { LABEL_PREFIX };
 
 /** One service as it runs on a host of an environment, whatever release it runs. */
 export interface ServicePlan {
@@ -23,6 +25,10 @@ export interface ServicePlan {
   healthcheck?: HealthcheckConfig;
   startPeriodMs: number;
   stopGraceMs: number;
+  /** Volumes, limits, user, labels, logging, extra hosts; a named volume's source is its Docker volume (`<project>_<name>`). */
+  options: ContainerOptions;
+  /** Served by the host's proxy (`proxy: true`): its container publishes no port. */
+  proxy: boolean;
 }
 
 export interface HostPlan {
@@ -31,10 +37,21 @@ export interface HostPlan {
   services: ServicePlan[];
 }
 
-/** Which service runs where in an environment: hosts in config order, each service once per host. */
+/**
+ * Which service runs where in an environment: hosts in config order, each service once per host; `primary` names,
+ * per service, the first host of its first role that has hosts here (where a release command runs).
+ */
+/** The host proxy's image and how long an old container gets to finish its requests after a switch. */
+export interface ProxyPlan {
+  image: string;
+  drainTimeoutMs: number;
+}
+
 export interface DeployPlan {
   environment: string;
   hosts: HostPlan[];
+  primary: Record<string, string>;
+  proxy: ProxyPlan;
 }
 
 export function planDeploy(config: PipelineConfig, environment: string): DeployPlan {
@@ -54,7 +71,23 @@ export function planDeploy(config: PipelineConfig, environment: string): DeployP
       .filter(([, svc]) => svc.roles.some((role) => host.roles.includes(role)))
       .map(([service]) => servicePlan(config, environment, service, `${config.project}-${service}`));
   }
-  return { environment, hosts: [...hosts.values()] };
+  return {
+    environment,
+    hosts: [...hosts.values()],
+    primary: primaryHosts(config, environment),
+    proxy: { image: config.proxy.image, drainTimeoutMs: config.proxy.drainTimeout },
+  };
+}
+
+/** For each service, the first host of its first role that has hosts in the environment (Kamal's primary host). */
+function primaryHosts(config: PipelineConfig, environment: string): Record<string, string> {
+  const env = config.environments[environment]!;
+  const primary: Record<string, string> = {};
+  for (const [service, svc] of Object.entries(config.services)) {
+    const role = svc.roles.find((name) => (env.hosts?.[name]?.length ?? 0) > 0);
+    if (role) primary[service] = parseHost(env.hosts![role]![0]!, environmentSsh(config.ssh, env.ssh)).id;
+  }
+  return primary;
 }
 
 /** One service of an environment as it runs, under the name its container (or swarm service) gets. */
@@ -74,6 +107,21 @@ export function servicePlan(config: PipelineConfig, environment: string, service
     healthcheck: svc.healthcheck,
     startPeriodMs: svc.startPeriod,
     stopGraceMs: svc.stopGracePeriod,
+    options: containerOptions(config.project, svc),
+    proxy: svc.proxy,
+  };
+}
+
+function containerOptions(project: string, svc: PipelineConfig['services'][string]): ContainerOptions {
+  const { volumes, memory, cpus, user, labels, logging, extraHosts } = svc;
+  return {
+    volumes: volumes.map((mount) => (mount.type === 'volume' ? { ...mount, source: volumeName(project, mount.source) } : mount)),
+    ...(memory !== undefined ? { memory } : {}),
+    ...(cpus !== undefined ? { cpus } : {}),
+    ...(user !== undefined ? { user } : {}),
+    labels,
+    ...(logging !== undefined ? { logging } : {}),
+    extraHosts,
   };
 }
 

@@ -36,7 +36,7 @@ export class Phase {
     return {
       title: this.title,
       task: (_ctx, phaseTask) => {
-        if (this.options.signal.aborted) throw new StageError('stopped by a signal');
+        if (this.options.signal.aborted) throw stopReason(this.options.signal);
         const members: ListrTask = {
           task: (_members, group) =>
             group.newListr(
@@ -84,4 +84,9 @@ export class Phase {
     }
     retitle(`${this.title}: ${this.members().length} host(s) ok`);
   }
+}
+
+/** Why a deploy stopped: the reason it was aborted with (a lost lock), else a signal. */
+export function stopReason(signal: AbortSignal): StageError {
+  return signal.reason instanceof StageError ? signal.reason : new StageError('stopped by a signal');
 }

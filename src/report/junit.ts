@@ -2,7 +2,9 @@ import type { StageResult } from '../runner/context.js';
 
 // Characters XML 1.0 does not allow at all (test output carries terminal escapes and other control bytes).
 const INVALID_XML_CHARS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters it removes.
   /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: a terminal escape starts with ESC.
 const ANSI_ESCAPE = /\x1B\[[0-9;?]*[A-Za-z]/g;
 const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 

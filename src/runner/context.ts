@@ -24,6 +24,10 @@ export interface RunOptions {
   ref?: string;
   env?: string;
   dockerTag?: string;
+  /** `--lock-wait`: how long to queue behind a deploy that holds the lock (ms); undefined: 10 minutes in CI, else 0. */
+  lockWait?: number;
+  /** `--skip-release`: the deploy does not run the config's release command. */
+  skipRelease?: boolean;
   /** `pipeline rollback`: the deploy stage restores kept releases instead of deploying a tag. */
   rollback?: { to?: string };
 }

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { ListrTask } from 'listr2';
+import { lockWaitMs } from '../core/lease.js';
 import { EnvironmentDeploy } from '../deploy/environment.js';
 import { lockHolder } from '../deploy/lock.js';
 import { type Deps, type RunContext, stageEnabled } from '../runner/context.js';
@@ -31,10 +33,12 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
     task: (_ctx, task) => {
       const target = deps.targets.get(environment);
       const { release } = ctx;
+      const releaseCommand = ctx.config.release;
       const holder = lockHolder(ctx.ci, deps.env);
       const deploy = new EnvironmentDeploy({
         target,
         job: {
+          id: randomUUID(),
           release,
           rollbackTo: ctx.options.rollback?.to,
           deployedBy: `${holder.user}@${holder.machine}`,
@@ -42,8 +46,14 @@ function environmentTask(ctx: RunContext, deps: Deps, environment: string): List
           signal: deps.signal,
         },
         lock: { holder, tag: release?.tag, commit: ctx.commit?.sha },
+        lockWaitMs: lockWaitMs(ctx.options.lockWait, ctx.ci),
         resolveDigest: release !== undefined && release.digest === undefined,
+        ...(releaseCommand
+          ? { releaseCommand: { service: releaseCommand.service, command: releaseCommand.command, timeoutMs: releaseCommand.timeout } }
+          : {}),
+        ...(ctx.options.skipRelease && releaseCommand ? { skipRelease: '--skip-release: the release command was not run' } : {}),
         concurrency: ctx.config.parallel,
+        batch: ctx.config.rollout?.batch,
         mask: deps.mask,
         onFailure: (id) => {
           ctx.failedHost ??= id;

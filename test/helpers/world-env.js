@@ -27,6 +27,7 @@ export async function readWorldEnv(upCommand = 'bash scripts/world.sh up') {
     sshKey: vars.PIPELINE_WORLD_SSH_KEY,
     knownHosts: vars.PIPELINE_WORLD_KNOWN_HOSTS,
     logstashImage: vars.PIPELINE_WORLD_LOGSTASH_IMAGE,
+    caddyImage: vars.PIPELINE_WORLD_CADDY_IMAGE ?? `${vars.PIPELINE_WORLD_REGISTRY}/caddy:2`,
     nodeImage: vars.PIPELINE_WORLD_NODE_IMAGE,
     hosts: vars.PIPELINE_WORLD_HOSTS.split(/\s+/),
   };

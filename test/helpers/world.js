@@ -25,18 +25,35 @@ export async function loadWorld() {
   };
 }
 
+/** The runner's environment as a laptop's: no CI service's variables, so the branch comes from git. */
+export const NO_CI = { CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '' };
+
+/** What a command prints in a running container, and its exit code, through the engine straight (for assertions only). */
+export async function execOutput(engine, container, command) {
+  const exec = await engine.getContainer(container).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  let output = '';
+  const sink = {
+    write: (chunk) => {
+      output += chunk;
+      return true;
+    },
+    end() {},
+    on() {},
+    once() {},
+    emit() {},
+  };
+  engine.modem.demuxStream(stream, sink, sink);
+  await new Promise((resolve) => stream.on('end', resolve));
+  return { output, code: (await exec.inspect()).ExitCode };
+}
+
 /** Environment for the example's pipeline.config.ts: qa = h1 (web) + h2 (worker), production = h3 + h4, uat = h5 (both roles). */
 export function exampleEnv(world, extra = {}) {
   const [h1, h2, h3, h4, h5] = world.hosts;
   return {
     ...process.env,
-    CI: '',
-    CIRCLECI: '',
-    CIRCLE_BRANCH: '',
-    CIRCLE_TAG: '',
-    CIRCLE_SHA1: '',
-    GITHUB_ACTIONS: '',
-    GITHUB_REF_NAME: '',
+    ...NO_CI,
     REGISTRY: world.registry,
     REGISTRY_USER: world.username,
     REGISTRY_PASSWORD: world.password,
@@ -112,6 +129,8 @@ export async function keptContainers(engine, service, project = 'shopping-tool')
 
 /** Where deploys keep their locks, in the home of the user they log in as. */
 const LOCKS = '.pipeline/locks';
+/** Where deploys keep the record of a switch not verified yet (src/deploy/pending.ts), beside the locks. */
+const PENDING = '.pipeline/pending';
 
 /**
  * Leaves no trace of a project on any host: every container of it (current and kept releases, found by name and
@@ -133,8 +152,15 @@ export async function resetHosts(world, project = 'shopping-tool') {
           ),
       );
       await removeLocks(join(hostHome(index), LOCKS), project, true);
+      await removePending(join(hostHome(index), PENDING), project);
     }),
   );
+}
+
+/** Removes the pending deploy records of a project's environments from a pending folder. */
+async function removePending(folder, project) {
+  const names = await readdir(folder).catch(() => []);
+  await Promise.all(names.filter((name) => name.startsWith(`${project}-`)).map((name) => rm(join(folder, name), { force: true })));
 }
 
 /**
@@ -150,6 +176,7 @@ async function removeLocks(folder, project, transient = false) {
 /** Removes the locks a project's `local` deploys left in this machine's home (the runner is the host `local`). */
 export async function removeLocalLocks(project) {
   await removeLocks(join(homedir(), LOCKS), project);
+  await removePending(join(homedir(), PENDING), project);
 }
 
 const basicAuth = (world) => `Basic ${Buffer.from(`${world.username}:${world.password}`).toString('base64')}`;

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import Docker from 'dockerode';
-import { commitOnBranch, loadWorld, makeRepo, pipeline, removeLocalLocks, writeConfig } from '../helpers/world.js';
+import { commitOnBranch, loadWorld, makeRepo, NO_CI, pipeline, removeLocalLocks, writeConfig } from '../helpers/world.js';
 import { findAll, parseXml } from '../helpers/xml.js';
 
 // Its own project and port, so that it never meets the example's shopping-tool containers on 8080.
@@ -61,13 +61,7 @@ test.before(async () => {
   configFile = await writeConfig(repo, outputConfig(world));
   env = {
     ...process.env,
-    CI: '',
-    CIRCLECI: '',
-    CIRCLE_BRANCH: '',
-    CIRCLE_TAG: '',
-    CIRCLE_SHA1: '',
-    GITHUB_ACTIONS: '',
-    GITHUB_REF_NAME: '',
+    ...NO_CI,
     OUTPUT_TEST_SECRET: SECRET,
   };
   delete env.REGISTRY_PASSWORD;

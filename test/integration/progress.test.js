@@ -67,7 +67,7 @@ test.after.always(async () => {
 
 const SIZE = String.raw`[\d.]+ [kMGT]?B`;
 const progress = (verb) => new RegExp(String.raw`${verb}: ${SIZE} of ${SIZE} \(\d+%\), ${SIZE}/s`);
-const done = (verb) => new RegExp(String.raw`${verb}: ${SIZE} done, ${SIZE}/s`);
+const done = (verb) => new RegExp(`${verb}: ${SIZE} done, ${SIZE}/s`);
 
 /** Lines of one kind of transfer: the push, or the host's pull (the build's pull of its cache image, when it makes one, is the build's). */
 function checkLines(t, all, verb) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import ssh2 from 'ssh2';
-import { hostHome, loadWorld, makeRepo, pipeline, projectContainers, resetHosts, sshLogins, writeConfig } from '../helpers/world.js';
+import { hostHome, loadWorld, makeRepo, NO_CI, pipeline, projectContainers, resetHosts, sshLogins, writeConfig } from '../helpers/world.js';
 import { testHostNumbers } from '../helpers/world-env.js';
 
 const run = promisify(execFile);
@@ -33,13 +33,7 @@ test.before(async () => {
   await resetHosts(world, PROJECT);
   env = {
     ...process.env,
-    CI: '',
-    CIRCLECI: '',
-    CIRCLE_BRANCH: '',
-    CIRCLE_TAG: '',
-    CIRCLE_SHA1: '',
-    GITHUB_ACTIONS: '',
-    GITHUB_REF_NAME: '',
+    ...NO_CI,
     SSH_AUTH_SOCK: '',
   };
   await repo.git('checkout', '-q', 'develop');

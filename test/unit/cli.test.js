@@ -76,7 +76,10 @@ const typos = [
   [['rn'], 'pipeline: unknown command "rn": did you mean run? (pipeline --help lists the commands)'],
   [['stauts', 'qa'], 'pipeline: unknown command "stauts": did you mean status? (pipeline --help lists the commands)'],
   [['help', 'rollbak'], 'pipeline: unknown command "rollbak": did you mean rollback? (pipeline --help lists the commands)'],
-  [['xyzzy'], 'pipeline: unknown command "xyzzy": the commands are run, deploy, rollback, status, lock, plan, config, promote, completion'],
+  [
+    ['xyzzy'],
+    'pipeline: unknown command "xyzzy": the commands are run, deploy, rollback, status, logs, exec, lock, plan, config, promote, completion',
+  ],
 ];
 for (const [args, message] of typos) {
   test(`pipeline ${args.join(' ')}: exit 2, one line${message.includes('did you mean') ? ' with a suggestion' : ''}`, async (t) => {

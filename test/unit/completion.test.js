@@ -32,6 +32,18 @@ test('the CLI suggests commands, options and stage names', async (t) => {
   t.true((await lines('pipeline', 'promote', '--')).includes('--remote'));
 });
 
+test('the CLI suggests logs and exec, and their options', async (t) => {
+  const lines = async (...words) => (await cli(['--get-yargs-completions', ...words], { SHELL: '/bin/bash' })).stdout.split('\n');
+  const commands = await lines('pipeline', '');
+  t.true(commands.includes('logs') && commands.includes('exec'));
+  const logs = await lines('pipeline', 'logs', 'qa', '--');
+  for (const option of ['--since', '--tail', '--follow', '--host']) t.true(logs.includes(option), option);
+  const exec = await lines('pipeline', 'exec', 'qa', 'web', '--');
+  for (const option of ['--host', '--new']) t.true(exec.includes(option), option);
+  t.true((await lines('pipeline', 'run', '--sk')).includes('--skip-release'));
+  t.true((await lines('pipeline', 'deploy', 'qa', '--sk')).includes('--skip-release'));
+});
+
 test('the bash script, sourced, completes `pipeline run --o` to --only', async (t) => {
   // The script runs `pipeline` from PATH, as it will once installed.
   const bin = await mkdtemp(join(tmpdir(), 'pipeline-bin-'));

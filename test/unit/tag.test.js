@@ -19,11 +19,11 @@ const cases = [
   ['tag:colon', 'tag-colon'],
   ['a@b#c', 'a-b-c'],
   ['x'.repeat(200), 'x'.repeat(128)],
-  ['feature/' + 'y'.repeat(130), 'feature' + 'y'.repeat(121)],
+  [`feature/${'y'.repeat(130)}`, `feature${'y'.repeat(121)}`],
 ];
 
 for (const [branch, expected] of cases) {
-  test(`branchTag(${JSON.stringify(branch.length > 40 ? branch.slice(0, 40) + '…' : branch)})`, (t) => {
+  test(`branchTag(${JSON.stringify(branch.length > 40 ? `${branch.slice(0, 40)}…` : branch)})`, (t) => {
     const tag = branchTag(branch);
     t.is(tag, expected);
     t.true(isDockerTag(tag), `${tag} is a valid Docker tag`);

@@ -181,7 +181,8 @@ export class SshConnection implements SshHostConnection {
    * else a dial-stdio command for this and every later connection.
    */
   private async openDockerChannel(): Promise<DockerChannel> {
-    const endpoint = await (this.dockerRoute ??= this.findDockerEndpoint());
+    this.dockerRoute ??= this.findDockerEndpoint();
+    const endpoint = await this.dockerRoute;
     if (endpoint.kind === 'socket') {
       try {
         return { channel: await this.requestChannel((callback) => this.client.openssh_forwardOutStreamLocal(endpoint.path, callback)) };

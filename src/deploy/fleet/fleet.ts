@@ -1,30 +1,38 @@
-import { hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
+import { engineMessage, registryDigest } from '../../adapters/docker.js';
 import { healthNow } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { keptContainers } from '../../adapters/service.js';
 import { planChanges } from '../../core/changes.js';
 import type { HostAddress } from '../../core/hosts.js';
+import { DEPLOY_LABEL, type PendingDeploy } from '../../core/leftovers.js';
+import type { LogLine } from '../../core/logs.js';
 import { type DeployPlan, type HostPlan, LABEL_PREFIX, publishedPort, runsRelease, type ServicePlan } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
-import { Relay } from '../../core/relay.js';
 import { type Release, releaseRef } from '../../core/release.js';
-import { withTimeout } from '../../core/time.js';
-import { StageError } from '../../errors.js';
-import { EnvironmentLock } from '../environment-lock.js';
+import { HostError, PipelineError, StageError } from '../../errors.js';
+import { engineCall } from '../engine-call.js';
+import { EnvironmentLock, type LeaseWatch } from '../environment-lock.js';
 import { type LockFields, type LockInfo, lockDir, readLock, removeLock } from '../lock.js';
+import { pendingPath, readPending } from '../pending.js';
 import type {
   DeployJob,
   DeployTarget,
   EarlyPull,
+  ExecRequest,
   Log,
+  LogsRequest,
   MemberChanges,
   MemberDeploy,
   ServiceStatus,
   ServiceUrl,
   TargetMember,
 } from '../target.js';
-import { engineCall, HostDeploy, PULL_TIMEOUT_MS } from './host.js';
-import { observedServices, observeHost } from './observe.js';
+import { startEarlyPull } from './early-pull.js';
+import { HostDeploy } from './host.js';
+import { leftoverCounts, observedServices, observeHost } from './observe.js';
+import { serviceExec, serviceLogs } from './operate.js';
+import { HostProxy } from './proxy.js';
+import { describeProxy, proxyStatus } from './proxy-status.js';
 
 export interface FleetOptions {
   project: string;
@@ -93,20 +101,8 @@ export class FleetTarget implements DeployTarget {
     for (const host of this.plan.hosts) {
       const id = host.address.id;
       if (host.address.kind === 'local' || !host.services.some(runsRelease) || this.earlyPulls.has(id)) continue;
-      const relay = new Relay();
-      const done = this.connect(id)
-        .then(async ({ docker }) => {
-          if (await hasImage(docker, ref)) return relay.write(`${ref.split('@')[1]!.slice(0, 19)} is here already`);
-          relay.write(`pulling ${ref} (untagged until the tests pass)`);
-          await withTimeout(
-            pullImage(docker, ref, credentialsFor(this.options.registry, ref), relay.write),
-            PULL_TIMEOUT_MS,
-            `pulling ${ref}`,
-          );
-        })
-        .finally(() => relay.end());
-      done.catch(() => undefined);
-      this.earlyPulls.set(id, { ref, done, follow: (log) => relay.follow(log) });
+      const engine = this.connect(id).then((connection) => connection.docker);
+      this.earlyPulls.set(id, startEarlyPull(engine, ref, credentialsFor(this.options.registry, ref)));
     }
     return this.earlyPulls;
   }
@@ -115,18 +111,21 @@ export class FleetTarget implements DeployTarget {
     const { project, keepReleases, registry } = this.options;
     return new HostDeploy(this.host(id), await this.connect(id), {
       project,
+      environment: this.environment,
       keepReleases,
       registry,
       job,
       log,
+      proxy: this.plan.proxy,
       early: this.earlyPulls.get(id),
     });
   }
 
-  async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {
+  async lock(fields: LockFields, watch?: LeaseWatch): Promise<{ tookOver: LockInfo[] }> {
     return this.environmentLock.lock(
       [...this.connected].map(([id, connection]) => ({ id, exec: connection.exec.bind(connection) })),
       fields,
+      watch,
     );
   }
 
@@ -136,32 +135,58 @@ export class FleetTarget implements DeployTarget {
 
   async changes(id: string, release: Release): Promise<MemberChanges> {
     const host = this.host(id);
-    const { docker } = await this.connect(id);
+    const connection = await this.connect(id);
+    const { docker } = connection;
     const ref = releaseRef(release);
     const resolves = host.address.kind !== 'local' && host.services.some(runsRelease);
-    const [current, digest] = await Promise.all([
-      observeHost(docker, host, this.options.project),
+    const [view, digest, proxy] = await Promise.all([
+      this.pending(id).then((pending) => observeHost(docker, host, this.options.project, pending)),
       resolves
         ? registryDigest(docker, ref, credentialsFor(this.options.registry, ref)).catch((error: Error) => {
             throw new Error(`cannot resolve ${ref}: ${error.message}`);
           })
         : undefined,
+      host.services.some((svc) => svc.proxy) ? describeProxy(this.proxyOf(id, docker), host.services, this.plan.proxy.image) : undefined,
     ]);
-    return { services: host.services, changes: planChanges(host.services, observedServices(current)), ...(digest ? { digest } : {}) };
+    return {
+      services: host.services,
+      changes: planChanges(host.services, observedServices(view.current), leftoverCounts(view)),
+      ...(digest ? { digest } : {}),
+      ...(proxy ? { proxy } : {}),
+    };
   }
 
   async status(id: string): Promise<ServiceStatus[]> {
     const connection = await this.connect(id);
-    return Promise.all(this.host(id).services.map((svc) => this.serviceStatus(connection, svc)));
+    const unverified = new Set((await this.pending(id))?.unverified ?? []);
+    const { services } = this.host(id);
+    const [statuses, proxy] = await Promise.all([
+      Promise.all(services.map((svc) => this.serviceStatus(connection, svc, unverified))),
+      services.some((svc) => svc.proxy) ? proxyStatus(this.proxyOf(id, connection.docker), this.options.project) : undefined,
+    ]);
+    return statuses.map((status) =>
+      proxy && services.find((svc) => svc.service === status.service)?.proxy ? { ...status, proxy: proxy(status) } : status,
+    );
   }
 
-  private async serviceStatus(connection: HostConnection, svc: ServicePlan): Promise<ServiceStatus> {
+  /** The host's proxy, for a read-only look. */
+  private proxyOf(id: string, docker: HostConnection['docker']): HostProxy {
+    return new HostProxy(docker, id, this.plan.proxy, () => {});
+  }
+
+  /** Containers of deploys in `unverified` (a pending record's) are shown as such, and not counted as kept releases. */
+  private async serviceStatus(connection: HostConnection, svc: ServicePlan, unverified: ReadonlySet<string>): Promise<ServiceStatus> {
     const { docker } = connection;
     const info = await docker
       .getContainer(svc.container)
       .inspect()
       .catch(() => undefined);
-    if (!info) return { service: svc.service, deployed: false };
+    const all = await keptContainers(docker, this.options.project, svc.service, svc.container);
+    const leftovers =
+      all.filter((c) => unverified.has(c.Labels[DEPLOY_LABEL] ?? '')).length +
+      (unverified.has(info?.Config.Labels?.[DEPLOY_LABEL] ?? '') ? 1 : 0);
+    const left = leftovers > 0 ? { leftovers } : {};
+    if (!info) return { service: svc.service, deployed: false, ...left };
     const label = (name: string) => info.Config.Labels?.[`${LABEL_PREFIX}${name}`];
     const digest =
       label('digest') ??
@@ -171,8 +196,10 @@ export class FleetTarget implements DeployTarget {
           .inspect()
           .catch(() => undefined)
       )?.RepoDigests?.[0]?.split('@')[1];
-    const kept = svc.redeploy ? (await keptContainers(docker, this.options.project, svc.service, svc.container)).length : 0;
+    const kept = svc.redeploy ? all.filter((c) => !unverified.has(c.Labels[DEPLOY_LABEL] ?? '')).length : 0;
     return {
+      ...left,
+      ...(unverified.has(label('deploy') ?? '') ? { unverified: true } : {}),
       service: svc.service,
       deployed: true,
       tag: label('tag') ?? info.Config.Image,
@@ -180,6 +207,7 @@ export class FleetTarget implements DeployTarget {
       ...(label('commit') ? { commit: label('commit') } : {}),
       since: info.State.StartedAt.replace(/\.\d+Z$/, 'Z'),
       health: await healthNow(docker, docker.getContainer(info.Id), svc, (address, port) => connection.openTcp(address, port)),
+      containerId: info.Id,
       ...(label('deployed-by') ? { deployedBy: label('deployed-by') } : {}),
       kept,
     };
@@ -188,6 +216,11 @@ export class FleetTarget implements DeployTarget {
   async readLock(id: string): Promise<LockInfo | undefined> {
     const connection = await this.connect(id);
     return readLock(connection.exec.bind(connection), lockDir(this.options.project, this.environment));
+  }
+
+  async pending(id: string): Promise<PendingDeploy | undefined> {
+    const connection = await this.connect(id);
+    return readPending(connection.exec.bind(connection), pendingPath(this.options.project, this.environment));
   }
 
   async breakLock(id: string): Promise<void> {
@@ -204,6 +237,34 @@ export class FleetTarget implements DeployTarget {
     );
   }
 
+  releaseMember(service: string): TargetMember | undefined {
+    return this.members.find((member) => member.id === this.plan.primary[service]);
+  }
+
+  logs(id: string, request: LogsRequest, onLine: (line: LogLine) => void): Promise<void> {
+    return this.onService(id, request.service, (docker, svc) => serviceLogs(docker, svc, request, onLine));
+  }
+
+  exec(id: string, request: ExecRequest): Promise<number> {
+    return this.onService(id, request.service, (docker, svc) => serviceExec(docker, svc, request));
+  }
+
+  /** Work on a service of a host; a failure names the host. */
+  private async onService<T>(
+    id: string,
+    service: string,
+    work: (docker: HostConnection['docker'], svc: ServicePlan) => Promise<T>,
+  ): Promise<T> {
+    const svc = this.host(id).services.find((s) => s.service === service);
+    if (!svc) throw new HostError(id, `${service} does not run on this host`);
+    const { docker } = await this.connect(id);
+    return work(docker, svc).catch((error: unknown) => {
+      throw error instanceof HostError
+        ? error
+        : new HostError(id, error instanceof PipelineError ? error.message : engineMessage(error), { cause: error });
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -214,7 +275,7 @@ export class FleetTarget implements DeployTarget {
 
 /** Where people reach a service that publishes its health check port (or its first port). */
 function serviceUrl(host: HostPlan, service: ServicePlan): string | undefined {
-  const containerPort = service.healthcheck?.http?.port ?? Number(service.ports[0]?.split('/')[0]!.split(':').at(-1));
+  const containerPort = service.healthcheck?.http?.port ?? Number(service.ports[0]?.split('/')[0]?.split(':').at(-1));
   const port = publishedPort(service.ports, containerPort);
   if (!port) return undefined;
   const address =

@@ -1,56 +1,49 @@
 import type Docker from 'dockerode';
-import { engineMessage, hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
+import { hasImage, registryDigest } from '../../adapters/docker.js';
 import { waitHealthy } from '../../adapters/health.js';
 import type { HostConnection } from '../../adapters/ports.js';
-import {
-  containerSpec,
-  keptAmong,
-  keptContainers,
-  keptName,
-  RUNNING_RESTART_POLICY,
-  startContainer,
-  stopContainer,
-} from '../../adapters/service.js';
+import { containerSpec, ensureVolumes, RUNNING_RESTART_POLICY, startContainer, stopContainer } from '../../adapters/service.js';
 import { planChanges, type ServiceChange, type ServiceResult } from '../../core/changes.js';
-import { type HostPlan, LABEL_PREFIX, releaseLabels, runsRelease, type ServicePlan, serviceImage } from '../../core/plan.js';
+import {
+  type HostPlan,
+  LABEL_PREFIX,
+  type ProxyPlan,
+  releaseLabels,
+  runsRelease,
+  type ServicePlan,
+  serviceImage,
+} from '../../core/plan.js';
+import { servicePorts } from '../../core/proxy.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { pinnedRef, type Release, releaseRef } from '../../core/release.js';
-import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
+import { delay } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
-import type { DeployJob, EarlyPull, Log, MemberDeploy } from '../target.js';
-import { type CurrentContainer, observedServices, observeHost } from './observe.js';
-
-const API_TIMEOUT_MS = 60_000;
-export const PULL_TIMEOUT_MS = 15 * 60_000;
-
-/** A Docker API call on a host, given a time limit; a failure names the host and what was being done. */
-export function engineCall<T>(host: string, promise: Promise<T>, what: string): Promise<T> {
-  return withTimeout(promise, API_TIMEOUT_MS, what).catch((error) => {
-    throw new HostError(host, `${what}: ${error instanceof HostError ? error.reason : engineMessage(error)}`, { cause: error });
-  });
-}
+import { engineCall } from '../engine-call.js';
+import { pendingPath } from '../pending.js';
+import { stopReason } from '../phase.js';
+import { pullOn } from '../pull.js';
+import type { DeployJob, EarlyPull, Log, MemberDeploy, ReleaseCommand } from '../target.js';
+import { type CutoverHost, cutOver, keep, type Switch, unroute } from './cutover.js';
+import { hasRelease } from './early-pull.js';
+import { containerLabels } from './labels.js';
+import { type CurrentContainer, type HostView, holdsHostPorts, leftoverCounts, observedServices, observeHost } from './observe.js';
+import { runReleaseCommand } from './one-off.js';
+import { HostProxy } from './proxy.js';
+import { pruneImages, pruneKept, removeContainer } from './prune.js';
+import { HostRecovery } from './recovery.js';
+import { keptRelease, type RestoreHost, restart, resume, verifyRelease } from './restore.js';
 
 export interface HostDeployOptions {
   project: string;
+  environment: string;
   keepReleases: number;
   registry: RegistryAccess | undefined;
   job: DeployJob;
   log: Log;
+  proxy: ProxyPlan;
   sleep?: (ms: number) => Promise<void>;
   /** The pull of the release this host began while the tests ran, if it did. */
   early?: EarlyPull;
-}
-
-/**
- * One service switched on this host: the container it replaced (kept stopped), and the one now running —
- * created by this deploy, or a kept release brought back by a rollback (`restoredFrom` is its kept name).
- */
-interface Switch {
-  plan: Pick<ServicePlan, 'service' | 'container' | 'stopGraceMs'>;
-  keptId?: string;
-  keptWasRunning: boolean;
-  created?: string;
-  restoredFrom?: string;
 }
 
 /**
@@ -62,11 +55,12 @@ export class HostDeploy implements MemberDeploy {
   readonly results: ServiceResult[] = [];
   private readonly switched: Switch[] = [];
   private current = new Map<string, CurrentContainer>();
+  private view: HostView = { current: this.current, leftovers: [] };
+  private readonly recovery: HostRecovery;
   private changes: ServiceChange[] = [];
-  /** The release image as the pull left it, for the labels of what the switch creates. */
-  private releaseImage: Promise<Docker.ImageInspectInfo> | undefined;
   private readonly docker: Docker;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly proxy: HostProxy;
 
   constructor(
     readonly plan: HostPlan,
@@ -76,6 +70,16 @@ export class HostDeploy implements MemberDeploy {
     this.id = plan.address.id;
     this.docker = connection.docker;
     this.sleep = options.sleep ?? delay;
+    this.proxy = new HostProxy(this.docker, this.id, options.proxy, options.log);
+    this.recovery = new HostRecovery({
+      docker: this.docker,
+      exec: connection.exec.bind(connection),
+      path: pendingPath(options.project, options.environment),
+      project: options.project,
+      api: (promise, what) => this.api(promise, what),
+      log: options.log,
+      graceMs: (service) => plan.services.find((svc) => svc.service === service)?.stopGraceMs ?? 10_000,
+    });
   }
 
   private get local(): boolean {
@@ -92,18 +96,24 @@ export class HostDeploy implements MemberDeploy {
     return engineCall(this.id, promise, what);
   }
 
-  /** Reads what runs (the change planner's input) and decides what the deploy does to each service. */
+  /**
+   * Reads what runs (the change planner's input), an interrupted deploy's leftovers set aside, and decides what the
+   * deploy does to each service.
+   */
   private async observe(): Promise<void> {
-    this.current = await this.api(observeHost(this.docker, this.plan, this.options.project), 'reading the containers');
-    this.changes = planChanges(this.plan.services, observedServices(this.current));
+    const pending = await this.recovery.read();
+    this.view = await this.api(observeHost(this.docker, this.plan, this.options.project, pending), 'reading the containers');
+    this.current = this.view.current;
+    this.changes = planChanges(this.plan.services, observedServices(this.current), leftoverCounts(this.view));
   }
 
   private change(service: string): ServiceChange {
     return this.changes.find((change) => change.service === service)!;
   }
 
-  /** What runs is read under the lock (pull, switchBack): preflight only checks that the release can be had. */
   async preflight(resolveDigest: boolean): Promise<string | undefined> {
+    await this.observe();
+    if (this.plan.services.some((svc) => svc.proxy)) await this.proxy.check();
     if (!resolveDigest || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
     if (this.local) {
@@ -122,12 +132,12 @@ export class HostDeploy implements MemberDeploy {
   async pull(): Promise<void> {
     const release = this.release;
     const pinned = !this.local && release.digest ? pinnedRef(release) : undefined;
-    // Whether the host has the release already is asked while the host is read, not after.
-    const present = pinned ? this.earlyPull(pinned).then(() => hasImage(this.docker, pinned)) : undefined;
-    present?.catch(() => undefined);
+    // Whether the host has the release (pulled while the tests ran, or before) is asked while the host is read.
+    const present = pinned ? hasRelease(this.docker, this.options.early, pinned, this.options.log) : undefined;
     await this.observe();
     const starting = this.plan.services.filter((svc) => ['start', 'replace'].includes(this.change(svc.service).action));
     const images = new Set(starting.map((svc) => serviceImage(svc, release)));
+    if (starting.some((svc) => svc.proxy)) images.add(this.options.proxy.image);
     await Promise.all(
       [...images].map(async (image) => {
         const own = image === releaseRef(release);
@@ -137,37 +147,42 @@ export class HostDeploy implements MemberDeploy {
         } else if (!(await hasImage(this.docker, image))) {
           await this.pullRef(image);
         }
-        if (own) this.releaseImage = this.api(this.docker.getImage(releaseRef(release)).inspect(), `inspecting ${releaseRef(release)}`);
       }),
     );
   }
 
-  /** Waits for the pull of `ref` this host began while the tests ran; if it failed, the deploy pulls again. */
-  private async earlyPull(ref: string): Promise<void> {
-    const { early, log } = this.options;
-    if (early?.ref !== ref) return;
-    early.follow(log);
-    await early.done.catch((error: Error) => log(`the pull begun while testing failed (${error.message}); pulling again`));
+  private async pullRef(ref: string): Promise<void> {
+    await pullOn(this.docker, ref, credentialsFor(this.options.registry, ref), this.options.log).catch((error: Error) => {
+      throw new HostError(this.id, error.message, { cause: error });
+    });
   }
 
-  private async pullRef(ref: string): Promise<void> {
-    const { log } = this.options;
-    const what = `pulling ${ref}`;
-    log(what);
-    await withHeartbeat(
-      withTimeout(pullImage(this.docker, ref, credentialsFor(this.options.registry, ref), log), PULL_TIMEOUT_MS, what),
+  async runRelease(command: ReleaseCommand): Promise<void> {
+    const svc = this.plan.services.find((s) => s.service === command.service);
+    if (!svc) throw new HostError(this.id, `${command.service} does not run on this host`);
+    const { job, log } = this.options;
+    const labels = { ...releaseLabels(svc, this.release), [`${LABEL_PREFIX}deployed-by`]: job.deployedBy };
+    await runReleaseCommand(
+      { docker: this.docker, svc, image: serviceImage(svc, this.release), secretEnv: job.secretEnv(svc.secrets), labels },
+      command,
       log,
-      what,
-    ).catch((error) => {
-      throw new HostError(this.id, (error as Error).message, { cause: error });
+      job.signal,
+    ).catch((error: Error) => {
+      throw new HostError(this.id, error.message, { cause: error });
     });
   }
 
   async switch(): Promise<void> {
+    const { job, environment } = this.options;
+    await this.recovery.start(
+      { id: job.id, environment, tag: this.release.tag, deployedBy: job.deployedBy, startedAt: new Date().toISOString() },
+      this.view,
+    );
+    await this.readyProxy();
     // The services of a host are separate containers: they switch at once, each waiting for its own health.
     const outcomes = await Promise.allSettled(
       this.changes.map(async (change): Promise<ServiceResult> => {
-        if (this.options.job.signal.aborted) throw new StageError('stopped by a signal');
+        if (this.options.job.signal.aborted) throw stopReason(this.options.job.signal);
         const svc = this.plan.services.find((s) => s.service === change.service);
         if (!svc) return this.retire(change.service);
         if (change.action !== 'leave') return this.switchService(svc);
@@ -178,11 +193,21 @@ export class HostDeploy implements MemberDeploy {
     await this.settle(outcomes);
   }
 
+  /**
+   * Starts the host's proxy, or has it listen on the ports this deploy adds, before any service switches; ports still
+   * published by a service's own old container (deployed before it was proxied) are added once it has let go of them.
+   */
+  private async readyProxy(): Promise<void> {
+    const proxied = this.plan.services.filter((svc) => svc.proxy && this.change(svc.service).action !== 'leave');
+    const free = proxied.filter((svc) => !this.current.get(svc.service) || !holdsHostPorts(this.current.get(svc.service)!));
+    if (free.length > 0) await this.proxy.ensure(free.flatMap(servicePorts));
+  }
+
   /** Records the outcomes, or puts the host back and throws the first failure. */
   private async settle(outcomes: PromiseSettledResult<ServiceResult>[]): Promise<void> {
     const failure = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failure) {
-      await this.undo();
+      await this.undo().catch(() => undefined); // what is left undone, the environment's undo tries again and names
       const error = failure.reason as Error;
       throw error instanceof HostError ? error : new HostError(this.id, error.message, { cause: error });
     }
@@ -190,38 +215,40 @@ export class HostDeploy implements MemberDeploy {
   }
 
   /**
-   * Puts a new container in place of the service's: the old one is renamed out of the way and stopped while the new
-   * one is created, so the service is down only from the old one's stop to the new one's start.
+   * Puts a new container in place of the service's. One that starts first (proxied, or binding no fixed host port)
+   * is started beside the old one (see cutover.ts); for any other the old one is renamed out of the way and stopped
+   * while the new one is created, so the service is down only from the old one's stop to the new one's start.
    */
   private async switchService(svc: ServicePlan): Promise<ServiceResult> {
     const { log } = this.options;
     const old = this.current.get(svc.service);
     const image = serviceImage(svc, this.release);
-    const record: Switch = { plan: svc, keptWasRunning: Boolean(old?.observed.running) };
+    const record: Switch = { plan: svc, svc, keptWasRunning: Boolean(old?.observed.running) };
     this.switched.push(record);
-    const labels = await this.containerLabels(svc);
+    const labels = await containerLabels(this.docker, svc, this.release, this.options.job, (promise, what) => this.api(promise, what));
     const create = () =>
-      this.api(
-        this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)),
-        `creating ${svc.container}`,
-      ).then((created) => {
-        record.created = created.id;
-        return created;
-      });
+      this.api(ensureVolumes(this.docker, svc), `creating the volumes of ${svc.container}`)
+        .then(() =>
+          this.api(
+            this.docker.createContainer(containerSpec(svc, image, this.options.job.secretEnv(svc.secrets), labels)),
+            `creating ${svc.container}`,
+          ),
+        )
+        .then((created) => {
+          record.created = created.id;
+          return created;
+        });
     const replace = this.change(svc.service).action === 'replace';
-    let container: Docker.Container;
-    if (old && replace) {
-      container = await this.keep(record, old, create);
-    } else {
-      // A redeploy:false service that is not running is replaced, not kept: there is no release to return to.
-      if (old) await this.api(this.docker.getContainer(old.info.Id).remove({ force: true }), `removing stopped ${svc.container}`);
-      container = await create();
-    }
-    await this.api(container.start(), `starting ${svc.container}`);
-    log(`${svc.service}: started ${image}, waiting until healthy`);
-    await this.healthy(container, svc);
-    await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
-    log(`${svc.service}: healthy`);
+    const bringUp = async (container: Docker.Container) => {
+      await this.api(container.start(), `starting ${svc.container}`);
+      log(`${svc.service}: started ${image}, waiting until healthy`);
+      await this.healthy(container, svc);
+      await this.api(container.update({ RestartPolicy: RUNNING_RESTART_POLICY }), `setting the restart policy of ${svc.container}`);
+      log(`${svc.service}: healthy`);
+    };
+    // A redeploy:false service that is not running is replaced, not kept: there is no release to return to.
+    if (old && !replace) await this.api(this.docker.getContainer(old.info.Id).remove({ force: true }), `removing stopped ${svc.container}`);
+    await cutOver(this.cutover, record, replace ? old : undefined, create, bringUp);
     return {
       service: svc.service,
       container: svc.container,
@@ -237,7 +264,7 @@ export class HostDeploy implements MemberDeploy {
     const container = `${this.options.project}-${service}`;
     const record: Switch = { plan: { service, container, stopGraceMs: 10_000 }, keptWasRunning: old.observed.running };
     this.switched.push(record);
-    await this.keep(record, old, async () => undefined);
+    await keep(this.cutover, record, old, async () => undefined);
     return { service, container, image: old.observed.image, action: 'removed' };
   }
 
@@ -252,129 +279,102 @@ export class HostDeploy implements MemberDeploy {
   }
 
   /**
-   * Renames the container of a service out of its name, keeping it for rollback, then stops it while `meanwhile`
-   * runs; both have ended when this does (a rollback never races the stop).
-   */
-  private async keep<T>(record: Switch, old: CurrentContainer, meanwhile: () => Promise<T>): Promise<T> {
-    const { plan } = record;
-    const id = old.info.Id;
-    this.options.log(`${plan.service}: stopping ${plan.container} (${old.observed.image}), kept for rollback`);
-    await this.api(this.docker.getContainer(id).rename({ name: keptName(plan.container, id) }), `renaming ${plan.container}`);
-    record.keptId = id;
-    const [result, stopped] = await Promise.allSettled([
-      meanwhile(),
-      this.api(stopContainer(this.docker.getContainer(id), plan.stopGraceMs), `stopping ${plan.container}`),
-    ]);
-    if (stopped.status === 'rejected') throw stopped.reason;
-    if (result.status === 'rejected') throw result.reason;
-    return result.value;
-  }
-
-  /**
    * `pipeline rollback`: brings back, for every redeployed service, the newest kept release (or the one deployed with
    * the tag `rollbackTo`), health-checked. On failure this host's services are put back as they were before it throws.
    */
   async switchBack(): Promise<void> {
     const { job } = this.options;
-    await this.observe();
     try {
+      await this.observe(); // under the lock now
+      // After a deploy that died here, the release it was replacing is the one to come back (see resume).
+      const previous = this.view.pending?.previous ?? {};
+      const resumed = new Set(
+        [...this.current].filter(([service, current]) => previous[service]?.id === current.info.Id).map(([service]) => service),
+      );
+      await this.recovery.recover(this.view);
       for (const svc of this.plan.services.filter((s) => s.redeploy)) {
-        if (job.signal.aborted) throw new StageError('stopped by a signal');
-        this.results.push(await this.restore(svc, job.rollbackTo));
+        if (job.signal.aborted) throw stopReason(job.signal);
+        this.results.push(
+          resumed.has(svc.service) && job.rollbackTo === undefined
+            ? await resume(this.restoring, svc, this.current.get(svc.service)!)
+            : await this.restore(svc, job.rollbackTo),
+        );
       }
     } catch (error) {
-      await this.undo();
+      await this.undo().catch(() => undefined);
       throw error instanceof HostError ? error : new HostError(this.id, (error as Error).message, { cause: error });
     }
   }
 
   private async restore(svc: ServicePlan, to: string | undefined): Promise<ServiceResult> {
-    const kept = await this.api(
-      keptContainers(this.docker, this.options.project, svc.service, svc.container),
-      `listing kept releases of ${svc.service}`,
-    );
-    const target = to === undefined ? kept[0] : kept.find((c) => c.Labels[`${LABEL_PREFIX}tag`] === to);
-    if (!target)
-      throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
+    const target = await keptRelease(this.restoring, svc, to);
     const current = this.current.get(svc.service);
-    const record: Switch = { plan: svc, keptWasRunning: Boolean(current?.observed.running), restoredFrom: target.Names[0]!.slice(1) };
+    const record: Switch = { plan: svc, svc, keptWasRunning: Boolean(current?.observed.running), restoredFrom: target.Names[0]!.slice(1) };
     this.switched.push(record);
-    if (current) await this.keep(record, current, async () => undefined);
     const container = this.docker.getContainer(target.Id);
-    await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
-    record.created = target.Id;
-    await this.api(container.start(), `starting ${svc.container}`);
-    this.options.log(
-      `${svc.service}: restarted ${target.Image} (tag ${target.Labels[`${LABEL_PREFIX}tag`] ?? 'unknown'}), waiting until healthy`,
-    );
-    await this.healthy(container, svc);
-    return {
-      service: svc.service,
-      container: svc.container,
-      image: target.Image,
-      action: 'rolled back',
-      digest: target.Labels[`${LABEL_PREFIX}digest`],
+    const bringBack = async () => {
+      await this.api(container.rename({ name: svc.container }), `restoring ${record.restoredFrom}`);
+      record.created = target.Id;
+      return container;
     };
+    let result: ServiceResult | undefined;
+    await cutOver(this.cutover, record, current, bringBack, async () => {
+      result = await restart(this.restoring, svc, target);
+    });
+    return result!;
   }
 
-  /** Labels that let `pipeline status` say what runs and who put it there; the commit comes from the image itself. */
-  private async containerLabels(svc: ServicePlan): Promise<Record<string, string>> {
-    const labels: Record<string, string> = {
-      ...releaseLabels(svc, this.release),
-      [`${LABEL_PREFIX}deployed-by`]: this.options.job.deployedBy,
-      [`${LABEL_PREFIX}deployed-at`]: new Date().toISOString(),
+  /** What cutover.ts needs of this host. */
+  private get cutover(): CutoverHost {
+    return { ...this.restoring, proxy: this.proxy };
+  }
+
+  /** What restore.ts needs of this host. */
+  private get restoring(): RestoreHost {
+    const { project, log } = this.options;
+    return {
+      id: this.id,
+      docker: this.docker,
+      project,
+      log,
+      api: (promise, what) => this.api(promise, what),
+      healthy: (c, svc) => this.healthy(c, svc),
     };
-    if (!runsRelease(svc)) return labels;
-    const ref = releaseRef(this.release);
-    const image = await (this.releaseImage ??= this.api(this.docker.getImage(ref).inspect(), `inspecting ${ref}`));
-    const commit = image.Config.Labels?.['org.opencontainers.image.revision'];
-    if (commit) labels[`${LABEL_PREFIX}commit`] = commit;
-    if (this.release.digest) labels[`${LABEL_PREFIX}digest`] = this.release.digest;
-    return labels;
   }
 
   /** Undoes every switch of this host, newest first: the new container goes, the kept one comes back. */
   async undo(): Promise<void> {
+    // A record goes once undone: an undo that fails (a host lost) is tried again by the environment's, which names it.
     while (this.switched.length > 0) {
-      const record = this.switched.pop()!;
+      const record = this.switched.at(-1)!;
       const { plan } = record;
+      if (record.routedFrom) await unroute(this.cutover, record).then(() => delete record.routedFrom);
       if (record.created) {
         const created = this.docker.getContainer(record.created);
         await stopContainer(created, plan.stopGraceMs).catch(() => undefined);
         if (record.restoredFrom) await created.rename({ name: record.restoredFrom }).catch(() => undefined);
         else await created.remove({ force: true }).catch(() => undefined);
+        delete record.created;
       }
       if (record.keptId) {
         const kept = this.docker.getContainer(record.keptId);
         await this.api(kept.rename({ name: plan.container }), `restoring ${plan.container}`);
         if (record.keptWasRunning) await this.api(startContainer(kept), `restarting the previous ${plan.container}`);
       }
+      this.switched.pop();
       this.options.log(`${plan.service}: rolled back${record.keptId ? ' to the previous container' : ''}`);
     }
     this.results.length = 0;
+    await this.recovery.undone(this.view);
   }
 
   /** Checks that every switched service runs the pinned release. */
   async verify(): Promise<void> {
     const release = this.release;
-    const records = this.switched.filter(
-      (s) => s.created && this.plan.services.some((svc) => svc.service === s.plan.service && runsRelease(svc)),
-    );
-    const [image, ...containers] = await Promise.all([
-      this.api(this.docker.getImage(this.local ? releaseRef(release) : pinnedRef(release)).inspect(), 'inspecting the release image'),
-      ...records.map((record) =>
-        this.api(this.docker.getContainer(record.plan.container).inspect(), `inspecting ${record.plan.container}`),
-      ),
-    ]);
-    records.forEach((record, i) => {
-      const info = containers[i]!;
-      if (info.Image !== image.Id)
-        throw new HostError(
-          this.id,
-          `${record.plan.service} runs image ${info.Image.slice(7, 19)}, not the release ${image.Id.slice(7, 19)}`,
-        );
-      if (!info.State.Running) throw new HostError(this.id, `${record.plan.service} is no longer running`);
-    });
+    const services = this.switched
+      .filter((s) => s.created && this.plan.services.some((svc) => svc.service === s.plan.service && runsRelease(svc)))
+      .map((s) => s.plan);
+    await verifyRelease(this.restoring, services, this.local ? releaseRef(release) : pinnedRef(release));
   }
 
   /**
@@ -383,56 +383,17 @@ export class HostDeploy implements MemberDeploy {
    * goes further back.
    */
   async finish(): Promise<void> {
+    await this.recovery.settle(this.view);
     if (!this.options.job.release) {
-      for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) {
-        await this.docker
-          .getContainer(record.keptId!)
-          .remove({ force: true })
-          .catch(() => undefined);
-      }
+      for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) await removeContainer(this.docker, record.keptId!);
       return;
     }
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
-    const services = [
-      ...this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases })),
-      ...retired,
-    ];
-    // One look at the host for both: the kept releases beyond those to keep, and the images no container uses.
-    const [containers, images] = await Promise.all([
-      this.docker.listContainers({ all: true }),
-      // The runner's own engine keeps the images, as its build cache.
-      this.local ? [] : this.docker.listImages({ filters: { reference: [this.release.repository] } }),
-    ]);
-    const old = services.flatMap(({ service, keep }) =>
-      keptAmong(containers, project, service, `${project}-${service}`)
-        .slice(keep)
-        .map((info) => ({ service, info })),
-    );
-    await Promise.all(
-      old.map(async ({ service, info }) => {
-        await this.docker
-          .getContainer(info.Id)
-          .remove({ force: true })
-          .catch(() => undefined);
-        log(`${service}: removed old release ${info.Names[0]?.slice(1)}`);
-      }),
-    );
-    const gone = new Set(old.map(({ info }) => info.Id));
-    const used = new Set(containers.filter((c) => !gone.has(c.Id)).map((c) => c.ImageID));
-    // A conflict (an image another container started meanwhile uses) just leaves it.
-    await Promise.all(
-      images
-        .filter((i) => !used.has(i.Id))
-        .map((image) =>
-          this.docker
-            .getImage(image.Id)
-            .remove({ force: false, noprune: false })
-            .then(
-              () => log(`removed unused image ${(image.RepoTags ?? [])[0] ?? image.Id.slice(7, 19)}`),
-              () => undefined,
-            ),
-        ),
-    );
+    const kept = this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases }));
+    await pruneKept(this.docker, project, [...kept, ...retired], log);
+    // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
+    // the runner's own engine keeps them, as its build cache.
+    if (!this.local) await pruneImages(this.docker, this.release.repository, log);
   }
 }

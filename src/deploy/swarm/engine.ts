@@ -9,7 +9,7 @@ import { type ObservedService, parseHistory, type TemplateShape, templateFingerp
 import type { TaskView } from '../../core/swarm-rollout.js';
 import { HISTORY, STACK_NAMESPACE, type SwarmNode, type SwarmPlan, type SwarmServiceSpec, specImage } from '../../core/swarm-spec.js';
 import { HostError } from '../../errors.js';
-import { engineCall } from '../fleet/host.js';
+import { engineCall } from '../engine-call.js';
 
 /** A service as the Engine returns it, with the parts the deploy reads. */
 export type EngineService = Omit<Docker.Service, 'Spec' | 'PreviousSpec'> & { Spec: EngineSpec; PreviousSpec?: EngineSpec };

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { hasImage, pullImage, registryDigest } from '../../adapters/docker.js';
+import { registryDigest } from '../../adapters/docker.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import type { ServiceResult } from '../../core/changes.js';
 import { runsRelease } from '../../core/plan.js';
@@ -18,9 +18,9 @@ import {
   serviceImageOf,
   serviceSpec,
 } from '../../core/swarm-spec.js';
-import { delay, withHeartbeat, withTimeout } from '../../core/time.js';
+import { delay } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
-import { engineCall } from '../fleet/host.js';
+import { engineCall } from '../engine-call.js';
 import type { DeployJob, Log, MemberDeploy } from '../target.js';
 import {
   checkManager,
@@ -35,9 +35,11 @@ import {
   type ServiceRecord,
   updateService,
 } from './engine.js';
+import { type NodePulls, pullOnNodes } from './node-pull.js';
 import { type FollowOutcome, followRollout, taskSnapshot, verifyTasks } from './rollout.js';
 
-const PULL_TIMEOUT_MS = 15 * 60_000;
+/** How long a rollout may take beyond its tasks' own time: the nodes may first have to pull the image. */
+const ROLLOUT_BASE_MS = 15 * 60_000;
 
 export interface SwarmDeployOptions {
   keepReleases: number;
@@ -153,7 +155,8 @@ export class SwarmDeploy implements MemberDeploy {
       }),
     );
     if (this.plan.pullWithoutAuth) {
-      await this.pullOnNodes(
+      await pullOnNodes(
+        this.nodePulls,
         this.starting().map((change) => ({ svc: this.plannedService(change.service), image: this.images.get(change.service)!.image })),
       );
     }
@@ -166,49 +169,11 @@ export class SwarmDeploy implements MemberDeploy {
     });
   }
 
-  /** Every node of a service's roles pulls its image by digest with the credentials (sent with the pull only). */
-  private async pullOnNodes(pulls: readonly { svc: SwarmServicePlan; image: string }[]): Promise<void> {
-    const wanted = new Map<string, Set<string>>();
-    for (const { svc, image } of pulls) {
-      if (!credentialsFor(this.options.registry, image)) continue; // nodes pull it themselves, without credentials
-      for (const node of nodesOf(svc.roles, this.nodes)) (wanted.get(node.id) ?? wanted.set(node.id, new Set()).get(node.id)!).add(image);
-    }
-    const queue = [...wanted];
-    const next = async (): Promise<void> => {
-      for (let item = queue.shift(); item; item = queue.shift())
-        await this.pullOnNode(this.nodes.find((n) => n.id === item![0])!, [...item[1]]);
-    };
-    await Promise.all(Array.from({ length: Math.min(this.options.parallel, queue.length) }, next));
-  }
-
-  private async pullOnNode(node: SwarmNode, images: string[]): Promise<void> {
-    const name = this.names.get(node.id)!;
-    const own = node.id === this.managerNode;
-    const connection = own
-      ? this.connection
-      : await this.options.connectNode(node.address).catch((error: Error) => {
-          throw new HostError(this.id, `cannot reach node ${name} to pull: ${error.message}`, { cause: error });
-        });
-    try {
-      for (const image of images) {
-        if (await hasImage(connection.docker, image)) continue;
-        const what = `pulling ${image} on ${name}`;
-        this.options.log(what);
-        await withHeartbeat(
-          withTimeout(
-            pullImage(connection.docker, image, credentialsFor(this.options.registry, image), this.options.log),
-            PULL_TIMEOUT_MS,
-            what,
-          ),
-          this.options.log,
-          what,
-        ).catch((error: Error) => {
-          throw new HostError(this.id, `${name}: ${error.message}`, { cause: error });
-        });
-      }
-    } finally {
-      if (!own) await connection.close();
-    }
+  /** What the nodes' pulls need of this deploy. */
+  private get nodePulls(): NodePulls {
+    const { registry, parallel, log, connectNode } = this.options;
+    const base = { id: this.id, nodes: this.nodes, names: this.names, managerNode: this.managerNode, manager: this.connection };
+    return { ...base, registry, parallel, log, connectNode };
   }
 
   private auth(image: string): ServiceAuth {
@@ -312,7 +277,7 @@ export class SwarmDeploy implements MemberDeploy {
       names: this.names,
       log: this.options.log,
       ...(signal ? { signal } : {}),
-      deadlineMs: PULL_TIMEOUT_MS + (svc.redeploy ? svc.replicas : globalTasks) * eachTask,
+      deadlineMs: ROLLOUT_BASE_MS + (svc.redeploy ? svc.replicas : globalTasks) * eachTask,
       sleep: this.sleep,
     });
   }
@@ -346,7 +311,7 @@ export class SwarmDeploy implements MemberDeploy {
     if (!current || !found)
       throw new HostError(this.id, `${svc.service}: no kept release${to === undefined ? '' : ` deployed with tag ${to}`} to roll back to`);
     const { raw } = current;
-    if (this.plan.pullWithoutAuth) await this.pullOnNodes([{ svc, image: found.target.image }]);
+    if (this.plan.pullWithoutAuth) await pullOnNodes(this.nodePulls, [{ svc, image: found.target.image }]);
     const seen = await taskSnapshot(this.docker, this.id, raw, this.names, svc.service);
     const native = raw.PreviousSpec?.TaskTemplate?.ContainerSpec?.Image === found.target.image;
     this.options.log(

@@ -8,8 +8,8 @@ import { asServiceChange, planSwarmChanges } from '../../core/swarm-changes.js';
 import { describeUpdate } from '../../core/swarm-rollout.js';
 import { DEPLOYED_BY, nodeNames, type SwarmPlan, type SwarmServicePlan, serviceUrls } from '../../core/swarm-spec.js';
 import { StageError } from '../../errors.js';
-import { EnvironmentLock } from '../environment-lock.js';
-import { engineCall } from '../fleet/host.js';
+import { engineCall } from '../engine-call.js';
+import { EnvironmentLock, type LeaseWatch } from '../environment-lock.js';
 import { type LockFields, type LockInfo, lockDir, readLock, removeLock } from '../lock.js';
 import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
 import { checkManager, readNodes, readServices, readTasks, type ServiceRecord } from './engine.js';
@@ -83,9 +83,9 @@ export class SwarmTarget implements DeployTarget {
     return this.deploy;
   }
 
-  async lock(fields: LockFields): Promise<{ tookOver: LockInfo[] }> {
+  async lock(fields: LockFields, watch?: LeaseWatch): Promise<{ tookOver: LockInfo[] }> {
     const connection = await this.connect();
-    return this.environmentLock.lock([{ id: this.id, exec: connection.exec.bind(connection) }], fields);
+    return this.environmentLock.lock([{ id: this.id, exec: connection.exec.bind(connection) }], fields, watch);
   }
 
   unlock(): Promise<void> {
