@@ -29,7 +29,7 @@ import { containerLabels } from './labels.js';
 import { type CurrentContainer, type HostView, holdsHostPorts, leftoverCounts, observedServices, observeHost } from './observe.js';
 import { runReleaseCommand } from './one-off.js';
 import { HostProxy } from './proxy.js';
-import { pruneImages, pruneKept, removeContainer } from './prune.js';
+import { pruneHost, removeContainer } from './prune.js';
 import { HostRecovery } from './recovery.js';
 import { keptRelease, type RestoreHost, restart, resume, verifyRelease } from './restore.js';
 
@@ -111,8 +111,8 @@ export class HostDeploy implements MemberDeploy {
     return this.changes.find((change) => change.service === service)!;
   }
 
+  /** What runs is read under the lock (pull, switchBack): preflight checks that the release can be had, and the proxy. */
   async preflight(resolveDigest: boolean): Promise<string | undefined> {
-    await this.observe();
     if (this.plan.services.some((svc) => svc.proxy)) await this.proxy.check();
     if (!resolveDigest || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
@@ -391,9 +391,6 @@ export class HostDeploy implements MemberDeploy {
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
     const kept = this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases }));
-    await pruneKept(this.docker, project, [...kept, ...retired], log);
-    // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
-    // the runner's own engine keeps them, as its build cache.
-    if (!this.local) await pruneImages(this.docker, this.release.repository, log);
+    await pruneHost(this.docker, project, [...kept, ...retired], this.local ? undefined : this.release.repository, log);
   }
 }
