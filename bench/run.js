@@ -34,7 +34,8 @@ const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) 
 const REPS = QUICK
   ? { startup: 3, pipeline: 1, scaling: 1, streaming: 1, proxy: 1, cache: 1, upload: 1 }
   : { startup: 11, pipeline: 3, scaling: 3, streaming: 3, proxy: 3, cache: 3, upload: 3 };
-const SCALE_SIZES = QUICK ? [1, 2] : [1, 5, 8];
+// BENCH_SCALE=1,5,8 chooses the sizes of benchmark 3 (of 1, 2, 5 and 8).
+const SCALE_SIZES = process.env.BENCH_SCALE ? process.env.BENCH_SCALE.split(',').map(Number) : QUICK ? [1, 2] : [1, 5, 8];
 /** Hosts of each scaling size: h6..h8 are the bench's own; h5 and then h1..h4 (the tests' hosts, other ports and names) fill up to 8. */
 const SCALE_HOSTS = { 1: [6], 2: [6, 7], 5: [4, 5, 6, 7, 8], 8: [1, 2, 3, 4, 5, 6, 7, 8] };
 /** The targets of the deploy against the serial hand-written script, by size, and of the runner's time over the floor. */
@@ -405,7 +406,11 @@ async function benchScaling(world, cli, repo, configFile) {
     ...SCALE_SIZES.map((n) => [
       `pipeline ${n}`,
       (tag) =>
-        measure(['node', cli, 'deploy', `scale${n}`, '--docker-tag', tag, '--config', configFile], { cwd: repo.work, env: childEnv() }),
+        measure(['node', cli, 'deploy', `scale${n}`, '--docker-tag', tag, '--config', configFile, '--json'], {
+          cwd: repo.work,
+          env: childEnv(),
+          keepAll: true,
+        }),
     ]),
     ...serialSizes.map((n) => [
       `baseline ${n}`,
@@ -447,6 +452,7 @@ async function benchScaling(world, cli, repo, configFile) {
         record.sshConnectionsPerDeployedHost = countedHosts.filter((n) => SCALE_HOSTS[size].includes(n)).map((n) => delta[`h${n}`]);
       }
       if (name.startsWith('baseline')) record.phasesMs = baselinePhases(result.output);
+      if (name.startsWith('pipeline')) record.phasesMs = deployPhases(result);
       runs.push(record);
       samples[name].push(record.ms);
       log(`scaling: ${name} host(s) ${secs(result.ms)}`);
@@ -514,6 +520,13 @@ async function benchScaling(world, cli, repo, configFile) {
       ...Object.fromEntries(serialSizes.map((n) => [`pipeline ${n} / baseline ${n}`, vsBaseline[n]])),
     },
     runnerAboveEngineWorkMs: overFloor,
+    /** Medians of where each `pipeline deploy` spent its time (deployPhases). */
+    deployPhasesMs: Object.fromEntries(
+      SCALE_SIZES.map((n) => {
+        const own = runs.filter((r) => r.variant === `pipeline ${n}`);
+        return [n, Object.fromEntries(Object.keys(own[0]?.phasesMs ?? {}).map((key) => [key, median(own.map((r) => r.phasesMs[key]))]))];
+      }),
+    ),
     sshConnectionsPerHostPerDeploy: {
       pipeline: pipelineConnections,
       baseline: baselineConnections,
@@ -521,6 +534,34 @@ async function benchScaling(world, cli, repo, configFile) {
     },
     runs,
     rows,
+  };
+}
+
+/**
+ * Where a `pipeline deploy --json` spent its wall time: before the deploy stage started (start-up, config, connecting),
+ * each phase from its first member's start to its last member's end (the gaps between phases are the gates), and
+ * after the stage ended (closing, exit).
+ */
+function deployPhases({ output, startedAt, ms }) {
+  const events = output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
+  const stage = events.filter((e) => e.type === 'stage' && e.stage === 'deploy');
+  const begin = Date.parse(stage.find((e) => e.status === 'started')?.time);
+  const end = Date.parse(stage.find((e) => e.status !== 'started')?.time);
+  const phases = {};
+  for (const e of events.filter((e) => e.type === 'host' && e.status !== 'started' && e.durationMs !== undefined)) {
+    const stop = Date.parse(e.time);
+    const span = (phases[e.phase] ??= { from: stop - e.durationMs, to: stop });
+    span.from = Math.min(span.from, stop - e.durationMs);
+    span.to = Math.max(span.to, stop);
+  }
+  return {
+    beforeDeploy: begin - startedAt,
+    ...Object.fromEntries(Object.entries(phases).map(([phase, { from, to }]) => [phase, to - from])),
+    deployStage: end - begin,
+    afterDeploy: startedAt + ms - end,
   };
 }
 

@@ -63,8 +63,10 @@ function slowStep(output) {
   return /^[^\n]*\n[^\n]*Using cache/.test(output.slice(at)) ? 'cached' : 'ran';
 }
 
+/** A fresh CI machine's engine: none of the app's images (their parent layers, the classic builder's cache, go with them), builder cache pruned. */
 async function freshEngine(t) {
   t.is(await removeRepositoryImages(docker, image), 0, "the runner engine has none of the app's images");
+  await docker.pruneBuilder();
 }
 
 test.before(async () => {
@@ -166,18 +168,24 @@ test.serial('build.cache: false pulls nothing, and the slow step runs', async (t
   );
 });
 
-test.serial('a Dockerfile that needs BuildKit fails the build in one line', async (t) => {
-  const file = await writeConfig('buildkit.config.json', config({ build: { context: repo.work, dockerfile: 'Dockerfile.buildkit' } }));
-  await repo.commit({ 'Dockerfile.buildkit': `FROM ${BUSYBOX}\nRUN --mount=type=cache,target=/cache true\n` });
-  const result = await cli(['run', '--only', 'build'], file);
-  t.is(result.code, 1, result.output);
-  const line =
-    "pipeline: Dockerfile.buildkit uses RUN --mount, which needs BuildKit: this runner builds with the Engine API's classic builder";
-  t.deepEqual(
-    result.stderr.split('\n').filter((l) => l.startsWith('pipeline: ')),
-    [line],
-  );
-});
+for (const [name, dockerfile, feature] of [
+  ['RUN --mount', 'RUN --mount=type=cache,target=/cache true', 'RUN --mount'],
+  ['# syntax=', 'RUN true', 'the parser directive "# syntax=docker/dockerfile:1"'],
+]) {
+  test.serial(`a Dockerfile that needs BuildKit (${name}) fails the build in one line, before anything is built or pulled`, async (t) => {
+    const file = await writeConfig('buildkit.config.json', config({ build: { context: repo.work, dockerfile: 'Dockerfile.buildkit' } }));
+    const syntax = name === '# syntax=' ? '# syntax=docker/dockerfile:1\n' : '';
+    await repo.commit({ 'Dockerfile.buildkit': `${syntax}FROM ${BUSYBOX}\n${dockerfile}\n` });
+    const result = await cli(['run', '--only', 'build'], file);
+    t.is(result.code, 1, result.output);
+    const line = `pipeline: Dockerfile.buildkit uses ${feature}, which needs BuildKit: this runner builds with the Engine API's classic builder`;
+    t.deepEqual(
+      result.stderr.split('\n').filter((l) => l.startsWith('pipeline: ')),
+      [line],
+    );
+    t.notRegex(result.output, /cache: pulling|Step 1\//, 'nothing pulled or built');
+  });
+}
 
 test.serial('a failing test, while the image uploads and the hosts pull it: no tag pushed, nothing deployed or left running', async (t) => {
   // The tests take long enough (5 s against well under a second for this small image) for the upload by digest and the

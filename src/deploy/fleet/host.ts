@@ -101,7 +101,7 @@ export class HostDeploy implements MemberDeploy {
    * deploy does to each service.
    */
   private async observe(): Promise<void> {
-    const pending = await this.recovery.read();
+    const pending = this.recovery.read(); // read while the containers are
     this.view = await this.api(observeHost(this.docker, this.plan, this.options.project, pending), 'reading the containers');
     this.current = this.view.current;
     this.changes = planChanges(this.plan.services, observedServices(this.current), leftoverCounts(this.view));
@@ -380,17 +380,20 @@ export class HostDeploy implements MemberDeploy {
   /**
    * After a deploy: kept containers beyond the newest `keepReleases` of each service, and those of services no
    * longer on this host, are removed. After a rollback: the releases rolled back from go, so that the next rollback
-   * goes further back.
+   * goes further back. The pending record goes meanwhile: the environment is verified.
    */
   async finish(): Promise<void> {
-    await this.recovery.settle(this.view);
+    const settled = this.recovery.settle(this.view);
     if (!this.options.job.release) {
       for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) await removeContainer(this.docker, record.keptId!);
-      return;
+      return settled;
     }
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
     const kept = this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases }));
-    await pruneHost(this.docker, project, [...kept, ...retired], this.local ? undefined : this.release.repository, log);
+    await Promise.all([
+      settled,
+      pruneHost(this.docker, project, [...kept, ...retired], this.local ? undefined : this.release.repository, log),
+    ]);
   }
 }
