@@ -157,10 +157,13 @@ export async function runStages(stages: readonly StageName[], ctx: RunContext, d
   const stageDeps: Deps = { ...deps, ...(renderer === 'default' ? { show: (lines: string) => lastLine(deps.show(lines)) } : {}) };
   const prepare = stages.includes('deploy') && stageEnabled(ctx.options, 'deploy') && !ctx.options.rollback;
   const early = (['test', 'push'] as const).every((stage) => stages.includes(stage) && stageEnabled(ctx.options, stage));
+  // Without a checkout to wait for (`pipeline deploy`, `run --only deploy`), the hosts are known now: connect at once.
+  const checkout = stages.includes('checkout') && stageEnabled(ctx.options, 'checkout');
+  if (prepare && !checkout) prepareDeploy(ctx, stageDeps);
   const list = new Listr<RunContext>(
     stages.map((stage) => {
       const task = STAGE_FACTORIES[stage](stageDeps);
-      if (stage === 'checkout' && prepare) return recorded(stage, thenPrepareDeploy(task, stageDeps), deps.signal);
+      if (stage === 'checkout' && prepare && checkout) return recorded(stage, thenPrepareDeploy(task, stageDeps), deps.signal);
       if (stage === 'build' && early) return recorded(stage, thenUploadEarly(task, stageDeps, prepare), deps.signal);
       return recorded(stage, task, deps.signal);
     }),
