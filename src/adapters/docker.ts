@@ -279,7 +279,14 @@ export async function pullImage(
 /** The message the Engine gave for a failed API call, without dockerode's prefix. */
 export function engineMessage(error: unknown): string {
   const json = (error as { json?: { message?: string } }).json;
-  return (json?.message ?? (error as Error).message ?? String(error)).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+  const message = (json?.message ?? (error as Error).message ?? String(error)).replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
+  // Docker 20.10 says some things twice: "no such image: x: No such image: x".
+  const half = (message.length - 2) / 2;
+  const twice =
+    Number.isInteger(half) &&
+    message.slice(half, half + 2) === ': ' &&
+    message.slice(0, half).toLowerCase() === message.slice(half + 2).toLowerCase();
+  return twice ? message.slice(0, half) : message;
 }
 
 /** The digest a tag resolves to in its registry, as this engine sees it (the Engine asks the registry; nothing is pulled). */

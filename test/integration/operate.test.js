@@ -3,7 +3,18 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { hostHome, pipeline, projectContainers, pushBranches, resetHosts, setUpExample, worldCommand } from '../helpers/world.js';
+import {
+  hostHome,
+  pipeline,
+  projectContainers,
+  pushBranches,
+  REPOSITORY,
+  resetHosts,
+  setUpExample,
+  worldCommand,
+  worldConfig,
+  writeConfig,
+} from '../helpers/world.js';
 
 let world;
 let repo;
@@ -96,4 +107,28 @@ test.serial('rollback brings back the previous release on every host, and again 
   t.is(none.code, 1);
   t.regex(none.stderr, /web: no kept release deployed with tag nonexistent to roll back to/);
   t.is(await tagOn(0, 'web'), 'develop', 'a refused rollback changes nothing');
+});
+
+test.serial('a deploy whose services all run other images than the release pulls, switches and verifies them', async (t) => {
+  const { logstash } = worldConfig(world).services;
+  const onlyOthers = await writeConfig(
+    repo,
+    { ...worldConfig(world), services: { logstash: { ...logstash, redeploy: true } } },
+    'others.json',
+  );
+  // Hosts that have never had the release: nothing of the app's repository on them.
+  await resetHosts(world);
+  for (const index of [0, 1]) {
+    const engine = world.engines[index];
+    const app = (await engine.listImages()).filter((image) =>
+      [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])].some((ref) => ref.includes(REPOSITORY)),
+    );
+    await Promise.all(app.map((image) => engine.getImage(image.Id).remove({ force: true })));
+  }
+  const result = await pipeline(['--config', onlyOthers, 'deploy', 'qa', '--docker-tag', 'develop'], { cwd: repo.work, env });
+  t.is(result.code, 0, result.output);
+  for (const index of [0, 1]) {
+    const running = await projectContainers(world.engines[index]);
+    t.is(running.logstash?.State, 'running');
+  }
 });

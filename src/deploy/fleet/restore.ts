@@ -62,6 +62,7 @@ export async function verifyRelease(
   services: readonly Pick<ServicePlan, 'service' | 'container'>[],
   releaseRef: string,
 ): Promise<void> {
+  if (services.length === 0) return; // nothing switched runs the release: its image need not be on the host
   const [image, ...containers] = await Promise.all([
     host.api(host.docker.getImage(releaseRef).inspect(), 'inspecting the release image'),
     ...services.map((svc) => host.api(host.docker.getContainer(svc.container).inspect(), `inspecting ${svc.container}`)),
