@@ -553,9 +553,8 @@ function deployPhases({ output, startedAt, ms }) {
   const phases = {};
   for (const e of events.filter((e) => e.type === 'host' && e.status !== 'started' && e.durationMs !== undefined)) {
     const stop = Date.parse(e.time);
-    const span = (phases[e.phase] ??= { from: stop - e.durationMs, to: stop });
-    span.from = Math.min(span.from, stop - e.durationMs);
-    span.to = Math.max(span.to, stop);
+    const span = phases[e.phase] ?? { from: stop - e.durationMs, to: stop };
+    phases[e.phase] = { from: Math.min(span.from, stop - e.durationMs), to: Math.max(span.to, stop) };
   }
   return {
     beforeDeploy: begin - startedAt,
