@@ -16,6 +16,8 @@ export default defineConfig({
     context: 'examples/shopping-tool',
     dockerfile: 'Dockerfile',
     args: { RELEASE: process.env.CIRCLE_BUILD_NUM ?? 'dev', ...(process.env.BASE_IMAGE ? { BASE_IMAGE: process.env.BASE_IMAGE } : {}) },
+    // The branch's and the environments' images in the registry give the build their layers (pulled when missing).
+    cache: true,
   },
   test: { command: ['node', '--test'], env: { CI: 'true' } },
   ssh: { user: 'deploy', port: 22, identityFile: '~/.ssh/id_ed25519', knownHosts: '~/.ssh/known_hosts' },

@@ -6,6 +6,7 @@
 #
 # Usage: baseline.sh all      build, test, push, then deploy to WEB_HOSTS and WORKER_HOSTS
 #        baseline.sh deploy   deploy TAG to WEB_HOSTS and WORKER_HOSTS only
+# NO_WAITS=1: as the seed's fabfile did, start the new containers and go on (no health check, no settle time).
 #
 # Settings come from the environment (bench/run.js sets them):
 #   IMAGE TAG SHA CONTEXT          image without tag, branch tag, commit (for the sha tag and label), build folder
@@ -22,6 +23,7 @@ WEB_PORT=${WEB_PORT:-9080}
 APP_ENV=${APP_ENV:-bench}
 WEB_HOSTS=${WEB_HOSTS:-}
 WORKER_HOSTS=${WORKER_HOSTS:-}
+NO_WAITS=${NO_WAITS:-}
 
 # Phase durations go to stderr ("baseline: build 3120 ms"), for bench/results.json.
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
@@ -74,6 +76,8 @@ EOF
     if [[ $service == web ]]; then
       cat <<EOF
 \$D run -d --name $PROJECT-web --restart unless-stopped -e APP_ENV=$(q "$APP_ENV") -p $WEB_PORT:8000 $(q "$IMAGE:$TAG") node server.js >/dev/null
+EOF
+      [[ -n $NO_WAITS ]] || cat <<EOF
 ok=
 for attempt in \$(seq 20); do
   if curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:$WEB_PORT/health; then ok=1; break; fi
@@ -84,6 +88,8 @@ EOF
     else
       cat <<EOF
 \$D run -d --name $PROJECT-worker --restart unless-stopped -e APP_ENV=$(q "$APP_ENV") -e QUEUE=default $(q "$IMAGE:$TAG") node worker.js >/dev/null
+EOF
+      [[ -n $NO_WAITS ]] || cat <<EOF
 sleep 1
 [ "\$(\$D inspect -f '{{.State.Running}}' $PROJECT-worker)" = true ] || { echo "worker: exited" >&2; exit 1; }
 EOF

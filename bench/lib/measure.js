@@ -12,10 +12,11 @@ export const TIME = '/usr/bin/time';
  * `sink: 'null'` sends stdout to /dev/null (for commands that print hundreds of MB); otherwise the output is kept
  * (its last 64 KB) for error messages and checks.
  */
-export function measure(argv, { cwd, env, rss = false, sink = 'keep', input, timeoutMs = 10 * 60_000 } = {}) {
+export function measure(argv, { cwd, env, rss = false, sink = 'keep', input, timeoutMs = 10 * 60_000, keepAll = false } = {}) {
   const rssFile = rss ? join(tmpdir(), `bench-rss-${process.pid}-${Math.random().toString(36).slice(2)}`) : undefined;
   const command = rss ? [TIME, '-f', '%M', '-o', rssFile, ...argv] : argv;
   return new Promise((resolve, reject) => {
+    const startedAt = Date.now();
     const started = process.hrtime.bigint();
     const child = spawn(command[0], command.slice(1), {
       cwd,
@@ -25,7 +26,7 @@ export function measure(argv, { cwd, env, rss = false, sink = 'keep', input, tim
     let output = '';
     const keep = (chunk) => {
       output += chunk;
-      if (output.length > 1 << 17) output = output.slice(-(1 << 16));
+      if (!keepAll && output.length > 1 << 17) output = output.slice(-(1 << 16));
     };
     child.stdout?.on('data', keep);
     child.stderr.on('data', keep);
@@ -52,7 +53,7 @@ export function measure(argv, { cwd, env, rss = false, sink = 'keep', input, tim
         rssKb = Number(text.trim().split('\n').at(-1));
         await rm(rssFile, { force: true });
       }
-      resolve({ ms, code: code ?? (signal ? 128 : 1), output, rssKb });
+      resolve({ ms, code: code ?? (signal ? 128 : 1), output, rssKb, startedAt });
     });
   });
 }

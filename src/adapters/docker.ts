@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import { lineBatcher } from '../core/lines.js';
 import { type LocalEngine, localEngine } from '../core/local-engine.js';
 import type { RegistryAuth } from '../core/registry.js';
+import { followTransfer } from '../core/transfer.js';
 import { StageError } from '../errors.js';
 
 interface ProgressEvent {
@@ -12,6 +13,7 @@ interface ProgressEvent {
   status?: string;
   id?: string;
   progress?: string;
+  progressDetail?: { current?: number; total?: number };
   error?: string;
   errorDetail?: { message?: string };
   aux?: { ID?: string; Tag?: string; Digest?: string };
@@ -25,6 +27,7 @@ const localEngines = new WeakMap<Docker, UsableEngine>();
 /** The runner's own engine, found as its docker CLI finds it (DOCKER_HOST, the docker context, the default socket). */
 export async function localDocker(env: NodeJS.ProcessEnv = process.env): Promise<Docker> {
   const engine = usableLocalEngine(env);
+  await import('./lazy-dockerode.js');
   const { default: Dockerode } = await import('dockerode');
   // A context with SkipTLSVerify: the agent's option is the one that reaches the TLS connection.
   const insecure =
@@ -121,6 +124,8 @@ export interface BuildOptions {
   dockerfile: string;
   buildargs: Record<string, string>;
   labels: Record<string, string>;
+  /** Images whose layers the build may reuse; the classic builder reads only images the engine has. */
+  cachefrom?: string[];
 }
 
 /** Builds an image from a context tar, streaming build output in whole lines (see lineBatcher); resolves with the image id. */
@@ -133,6 +138,7 @@ export async function buildImage(docker: Docker, tar: Readable, options: BuildOp
     labels: options.labels,
     rm: true,
     forcerm: true,
+    ...(options.cachefrom?.length ? { cachefrom: JSON.stringify(options.cachefrom) } : {}),
   });
   const lines = lineBatcher(onLines);
   let imageId: string | undefined;
@@ -216,45 +222,58 @@ export async function readContainerFile(container: Docker.Container, path: strin
   return text;
 }
 
-/** Pushes one tag of a repository (never every local tag); resolves with the pushed digest. */
+/**
+ * Pushes one tag of a repository (never every local tag); resolves with the pushed digest. `onLine` hears the bytes
+ * sent at a bounded rate (core/transfer.ts) and the digest, never each layer's every event.
+ */
 export async function pushImage(
   docker: Docker,
   repo: string,
   tag: string,
   auth: RegistryAuth | undefined,
   onLine: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<string | undefined> {
   const stream = await (docker
     .getImage(`${repo}:${tag}`)
-    .push({ tag, authconfig: auth } as never) as unknown as Promise<NodeJS.ReadableStream>);
+    .push({ tag, authconfig: auth, ...(signal ? { abortSignal: signal } : {}) } as never) as unknown as Promise<NodeJS.ReadableStream>);
   let digest: string | undefined;
+  const transfer = followTransfer((line) => onLine(`pushing: ${line}`));
   await followProgress(docker, stream, (event) => {
     if (event.aux?.Digest) digest = event.aux.Digest;
-    if (event.status && !event.progress) onLine(event.id ? `${event.id}: ${event.status}` : event.status);
+    transfer.event(event);
   }).catch((error) => {
     throw new StageError(`push of ${repo}:${tag} failed: ${error.message}`);
   });
+  transfer.end();
   return digest;
 }
 
-/** Pulls an image with the given credentials (sent with this pull only). */
+/** Pulls an image with the given credentials (sent with this pull only); `onLine` hears its progress at a bounded rate. */
 export async function pullImage(
   docker: Docker,
   ref: string,
   auth: RegistryAuth | undefined,
   onLine: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   let stream: NodeJS.ReadableStream;
   try {
-    stream = await (docker.pull(ref, auth ? { authconfig: auth } : {}) as Promise<NodeJS.ReadableStream>);
+    stream = await (docker.pull(ref, {
+      ...(auth ? { authconfig: auth } : {}),
+      ...(signal ? { abortSignal: signal } : {}),
+    }) as Promise<NodeJS.ReadableStream>);
   } catch (error) {
     throw new StageError(`pull of ${ref} failed: ${engineMessage(error)}`);
   }
+  const transfer = followTransfer((line) => onLine(`pulling: ${line}`));
   await followProgress(docker, stream, (event) => {
+    transfer.event(event);
     if (event.status && !event.progress && /Digest|Status|Downloaded|Pulling from/.test(event.status)) onLine(event.status);
   }).catch((error) => {
     throw new StageError(`pull of ${ref} failed: ${error.message}`);
   });
+  transfer.end();
 }
 
 /** The message the Engine gave for a failed API call, without dockerode's prefix. */

@@ -22,13 +22,15 @@ export interface HealthOptions {
 export async function waitHealthy(docker: Docker, container: Docker.Container, plan: ServicePlan, options: HealthOptions): Promise<void> {
   const check = plan.healthcheck;
   await options.sleep(check ? check.startPeriod : plan.startPeriodMs);
-  // A service is rarely up at the very first check: for one interval, failed checks are retried
-  // sooner and not counted, so a quick service is not kept waiting a whole interval.
-  const settleUntil = Date.now() + (check ? check.interval : 0);
+  // A failed check is retried every SETTLE_POLL_MS, so a service is seen healthy as soon as it is, but counted
+  // against `retries` at most once per interval, and not during the first interval: the time allowed stays
+  // about (retries + 1) × interval.
+  const every = check ? check.interval : 0;
+  let nextCount = Date.now() + every;
   let last = '';
   const attempts = check?.retries ?? 1;
+  let info = await container.inspect();
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    const info = await container.inspect();
     if (!info.State.Running) {
       throw new StageError(`${plan.service}: container exited with code ${info.State.ExitCode}${await logTail(container)}`);
     }
@@ -37,15 +39,17 @@ export async function waitHealthy(docker: Docker, container: Docker.Container, p
       : imageHealth(info);
     if (verdict.healthy === true) return;
     last = verdict.output;
-    if (verdict.healthy === false && last && Date.now() >= settleUntil)
-      options.log(`${plan.service}: not healthy yet (${attempt}/${attempts}): ${last}`);
+    const counts = verdict.healthy === false && Date.now() >= nextCount;
+    if (counts && last) options.log(`${plan.service}: not healthy yet (${attempt}/${attempts}): ${last}`);
     if (options.signal?.aborted) break;
-    if (verdict.healthy === 'waiting' || Date.now() < settleUntil) {
-      attempt -= 1; // settling, or the image's own HEALTHCHECK still starting (Docker decides)
-      await options.sleep(SETTLE_POLL_MS);
-      continue;
-    }
-    await options.sleep(check ? check.interval : 1000);
+    if (!counts)
+      attempt -= 1; // settling, between counted checks, or the image's own HEALTHCHECK still starting (Docker decides)
+    else nextCount = Date.now() + every;
+    if (counts && attempt === attempts) break;
+    await options.sleep(check ? Math.min(SETTLE_POLL_MS, every) : counts ? 1000 : SETTLE_POLL_MS);
+    // The quick retries between counted checks only ask the service; whether the container still runs is read
+    // before each counted one (and every time for the image's own HEALTHCHECK, which lives in that state).
+    if (!check || Date.now() >= nextCount) info = await container.inspect();
   }
   throw new StageError(`${plan.service}: not healthy after ${attempts} check(s)${last ? `: ${last}` : ''}`);
 }

@@ -117,9 +117,25 @@ export function keptName(container: string, id: string): string {
 
 /** Kept (previous) containers of a service on a host, newest first. */
 export async function keptContainers(docker: Docker, project: string, service: string, current: string): Promise<Docker.ContainerInfo[]> {
-  const all = await docker.listContainers({
-    all: true,
-    filters: { label: [`${LABEL_PREFIX}project=${project}`, `${LABEL_PREFIX}service=${service}`] },
-  });
-  return all.filter((info) => !info.Names.includes(`/${current}`)).sort((a, b) => b.Created - a.Created);
+  return keptAmong(
+    await docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL_PREFIX}project=${project}`, `${LABEL_PREFIX}service=${service}`] },
+    }),
+    project,
+    service,
+    current,
+  );
+}
+
+/** The kept containers of a service among containers listed on a host, newest first. */
+export function keptAmong(all: readonly Docker.ContainerInfo[], project: string, service: string, current: string): Docker.ContainerInfo[] {
+  return all
+    .filter(
+      (info) =>
+        info.Labels?.[`${LABEL_PREFIX}project`] === project &&
+        info.Labels?.[`${LABEL_PREFIX}service`] === service &&
+        !info.Names.includes(`/${current}`),
+    )
+    .sort((a, b) => b.Created - a.Created);
 }

@@ -190,8 +190,13 @@ export const configSchema = z.strictObject({
     .refine((image) => !image.split('/').at(-1)!.includes(':'), 'must not carry a tag: the pipeline chooses it'),
   registry: registry.optional(),
   build: z
-    .strictObject({ context: z.string().default('.'), dockerfile: z.string().default('Dockerfile'), args: stringMap.default({}) })
-    .default({ context: '.', dockerfile: 'Dockerfile', args: {} }),
+    .strictObject({
+      context: z.string().default('.'),
+      dockerfile: z.string().default('Dockerfile'),
+      args: stringMap.default({}),
+      cache: z.boolean().default(true), // the registry's images of the branch and environments as build cache
+    })
+    .default({ context: '.', dockerfile: 'Dockerfile', args: {}, cache: true }),
   test: z
     .strictObject({
       command: argv,

@@ -105,6 +105,15 @@ export interface ServiceStatus {
   nodes?: string[];
 }
 
+/** A pull a member began before the deploy (while the tests ran), untagged: the deploy's pull waits for it. */
+export interface EarlyPull {
+  /** What is pulled: the release by its digest. */
+  readonly ref: string;
+  readonly done: Promise<void>;
+  /** Sends the pull's lines (its progress) to `log` from now on. */
+  follow(log: Log): void;
+}
+
 /** A published address of a deployed service, for people to open. */
 export interface ServiceUrl {
   host: string;
@@ -143,6 +152,11 @@ export interface DeployTarget {
   readonly members: readonly TargetMember[];
   /** Starts connecting to every member without waiting (a run does this while it builds and tests); failures wait for `open`. */
   prepare(): void;
+  /**
+   * Starts pulling `ref` (the release by its digest) on every member that runs the release, before the deploy: nothing
+   * is tagged, started or locked. Optional: a target without it pulls in the deploy.
+   */
+  prefetch?(ref: string): ReadonlyMap<string, EarlyPull>;
   /** A member's part of a deploy, once its connection is open and its engine answers. */
   open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy>;
   /**

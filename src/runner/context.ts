@@ -9,6 +9,7 @@ import type { RegistryAccess } from '../core/registry.js';
 import type { Release } from '../core/release.js';
 import type { TargetPool } from '../deploy/targets.js';
 import { ConfigError } from '../errors.js';
+import type { EarlyRelease } from '../stages/early.js';
 
 export const STAGES = ['checkout', 'build', 'test', 'push', 'resolve', 'deploy'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -123,4 +124,6 @@ export interface Deps {
   targets: TargetPool;
   /** Undo and release steps the runner runs after the stages end, whether they succeeded, failed or were stopped. */
   cleanups: Set<() => Promise<void>>;
+  /** The upload by digest and the hosts' pulls that run while the tests do, once the build has started them. */
+  early?: EarlyRelease;
 }

@@ -8,11 +8,13 @@ import {
   PRESET_TIMER,
   PRESET_TIMESTAMP,
 } from 'listr2';
+import { localEngineAddress } from '../adapters/docker.js';
 import { lastLine } from '../core/lines.js';
 import { StageError } from '../errors.js';
 import { buildStage } from '../stages/build.js';
 import { checkoutStage } from '../stages/checkout.js';
 import { deployStage } from '../stages/deploy.js';
+import { EarlyRelease } from '../stages/early.js';
 import { pushStage } from '../stages/push.js';
 import { resolveStage, resolveTargets } from '../stages/resolve.js';
 import { testStage } from '../stages/test.js';
@@ -94,6 +96,45 @@ function prepareDeploy(ctx: RunContext, deps: Deps): void {
   for (const environment of environments) deps.targets.get(environment).prepare();
 }
 
+/** Build, after which the image goes to the registry by digest, and the deploy's hosts pull it, while the tests run. */
+function thenUploadEarly(build: ListrTask<RunContext>, deps: Deps, deploys: boolean): ListrTask<RunContext> {
+  return {
+    ...build,
+    task: async (ctx, task) => {
+      await build.task(ctx, task);
+      await startEarlyRelease(ctx, deps, deploys);
+    },
+  };
+}
+
+/**
+ * Starts the work that does not wait for the test result, when there is a test to wait for, a registry to push to,
+ * and the runner's engine on this machine (it pushes to a proxy on the runner's loopback: adapters/upload.ts).
+ * The hosts pull only a release this build makes.
+ */
+async function startEarlyRelease(ctx: RunContext, deps: Deps, deploys: boolean): Promise<void> {
+  const { config } = ctx;
+  const local = /^unix:\/\//.test(localEngineAddress(deps.env));
+  if (!config.test || !deps.registry?.auth || !ctx.imageId || !local) return;
+  let targets: string[] = [];
+  try {
+    const { environments, release } = resolveTargets(ctx);
+    if (deploys && release?.tag === ctx.branchTag) targets = environments;
+  } catch {
+    // the resolve stage reports it
+  }
+  const docker = await deps.docker();
+  deps.early = new EarlyRelease({
+    docker,
+    imageId: ctx.imageId,
+    image: config.image,
+    registry: deps.registry,
+    targets: targets.map((env) => deps.targets.get(env)),
+    mask: deps.mask,
+    signal: deps.signal,
+  });
+}
+
 const LINE_RENDERER_OPTIONS = { timer: PRESET_TIMER, timestamp: PRESET_TIMESTAMP };
 
 /** The line renderers' options, each with its own logger (stderr for the levels listr2 sends there, or for all of them). */
@@ -113,12 +154,18 @@ function listrRenderer(renderer: RunRenderer) {
 /** Runs the given stages in order over one context; rejects with the first stage's error. */
 export async function runStages(stages: readonly StageName[], ctx: RunContext, deps: Deps, renderer: RunRenderer): Promise<RunContext> {
   // The live list has room for one line of a task's output: it gets the last of each batch.
-  const stageDeps: Deps = renderer === 'default' ? { ...deps, show: (lines) => lastLine(deps.show(lines)) } : deps;
+  const stageDeps: Deps = { ...deps, ...(renderer === 'default' ? { show: (lines: string) => lastLine(deps.show(lines)) } : {}) };
   const prepare = stages.includes('deploy') && stageEnabled(ctx.options, 'deploy') && !ctx.options.rollback;
+  const early = (['test', 'push'] as const).every((stage) => stages.includes(stage) && stageEnabled(ctx.options, stage));
+  // Without a checkout to wait for (`pipeline deploy`, `run --only deploy`), the hosts are known now: connect at once.
+  const checkout = stages.includes('checkout') && stageEnabled(ctx.options, 'checkout');
+  if (prepare && !checkout) prepareDeploy(ctx, stageDeps);
   const list = new Listr<RunContext>(
     stages.map((stage) => {
       const task = STAGE_FACTORIES[stage](stageDeps);
-      return recorded(stage, stage === 'checkout' && prepare ? thenPrepareDeploy(task, stageDeps) : task, deps.signal);
+      if (stage === 'checkout' && prepare && checkout) return recorded(stage, thenPrepareDeploy(task, stageDeps), deps.signal);
+      if (stage === 'build' && early) return recorded(stage, thenUploadEarly(task, stageDeps, prepare), deps.signal);
+      return recorded(stage, task, deps.signal);
     }),
     {
       ctx,
@@ -133,6 +180,7 @@ export async function runStages(stages: readonly StageName[], ctx: RunContext, d
   try {
     return await list.run();
   } finally {
+    stageDeps.early?.abort();
     for (const cleanup of [...deps.cleanups].reverse()) await cleanup().catch(() => undefined);
     deps.cleanups.clear();
     await deps.targets.close();

@@ -8,6 +8,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { debuglog } from 'node:util';
+import '../lazy-dockerode.js';
 import Docker from 'dockerode';
 import type { ClientCallback, ClientChannel, Client as SshClient } from 'ssh2';
 import { DOCKER_ENDPOINT_PROBE, type DockerEndpoint, dockerEndpoint, parseDockerProbe } from '../../core/docker-endpoint.js';

@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import { Duplex } from 'node:stream';
+import { inspect } from 'node:util';
 import type { ClientChannel } from 'ssh2';
 import { HostError } from '../../errors.js';
 
@@ -38,6 +39,15 @@ export class DockerAgent extends http.Agent {
       (error: unknown) => socket.destroy(error as Error),
     );
     return socket;
+  }
+
+  /**
+   * docker-modem formats every request's options with util.inspect (showHidden, no depth limit), even with its debug
+   * output off, and the agent is among them: one word here, not the whole SSH connection behind it, which cost
+   * about 0.3 s of CPU per host and deploy.
+   */
+  [inspect.custom](): string {
+    return 'DockerAgent';
   }
 }
 

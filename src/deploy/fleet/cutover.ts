@@ -5,6 +5,7 @@
  */
 import type Docker from 'dockerode';
 import { keptName, startContainer, stopContainer } from '../../adapters/service.js';
+import type { ServiceResult } from '../../core/changes.js';
 import type { ServicePlan } from '../../core/plan.js';
 import { type ProxyRoute, servicePorts, serviceRoutes, startsFirst } from '../../core/proxy.js';
 import { type CurrentContainer, type HostView, holdsHostPorts } from './observe.js';
@@ -105,6 +106,15 @@ export async function startBeside(
   host.log(`${svc.service}: stopping the previous ${svc.container} (${old.observed.image}), kept for rollback`);
   await host.api(stopContainer(host.docker.getContainer(id), svc.stopGraceMs), `stopping the previous ${svc.container}`);
   return container;
+}
+
+/** A service the config no longer puts on a host: stopped and kept like a replaced one until the deploy has succeeded. */
+export async function retire(host: CutoverHost, old: CurrentContainer, service: string, switched: Switch[]): Promise<ServiceResult> {
+  const container = `${host.project}-${service}`;
+  const record: Switch = { plan: { service, container, stopGraceMs: 10_000 }, keptWasRunning: old.observed.running };
+  switched.push(record);
+  await keep(host, record, old, async () => undefined);
+  return { service, container, image: old.observed.image, action: 'removed' };
 }
 
 /**

@@ -17,6 +17,7 @@ import { pendingPath, readPending } from '../pending.js';
 import type {
   DeployJob,
   DeployTarget,
+  EarlyPull,
   ExecRequest,
   Log,
   LogsRequest,
@@ -26,6 +27,7 @@ import type {
   ServiceUrl,
   TargetMember,
 } from '../target.js';
+import { startEarlyPull } from './early-pull.js';
 import { HostDeploy } from './host.js';
 import { leftoverCounts, observedServices, observeHost } from './observe.js';
 import { serviceExec, serviceLogs } from './operate.js';
@@ -50,6 +52,7 @@ export class FleetTarget implements DeployTarget {
   private readonly connecting = new Map<string, Promise<HostConnection>>();
   private readonly connected = new Map<string, HostConnection>();
   private readonly environmentLock: EnvironmentLock;
+  private readonly earlyPulls = new Map<string, EarlyPull>();
   private closed = false;
 
   constructor(
@@ -94,6 +97,16 @@ export class FleetTarget implements DeployTarget {
     for (let i = 0; i < Math.min(this.options.parallel, ids.length); i++) void next();
   }
 
+  prefetch(ref: string): ReadonlyMap<string, EarlyPull> {
+    for (const host of this.plan.hosts) {
+      const id = host.address.id;
+      if (host.address.kind === 'local' || !host.services.some(runsRelease) || this.earlyPulls.has(id)) continue;
+      const engine = this.connect(id).then((connection) => connection.docker);
+      this.earlyPulls.set(id, startEarlyPull(engine, ref, credentialsFor(this.options.registry, ref)));
+    }
+    return this.earlyPulls;
+  }
+
   async open(id: string, job: DeployJob, log: Log): Promise<MemberDeploy> {
     const { project, keepReleases, registry } = this.options;
     return new HostDeploy(this.host(id), await this.connect(id), {
@@ -104,6 +117,7 @@ export class FleetTarget implements DeployTarget {
       job,
       log,
       proxy: this.plan.proxy,
+      early: this.earlyPulls.get(id),
     });
   }
 

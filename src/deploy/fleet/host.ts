@@ -22,13 +22,14 @@ import { engineCall } from '../engine-call.js';
 import { pendingPath } from '../pending.js';
 import { stopReason } from '../phase.js';
 import { pullOn } from '../pull.js';
-import type { DeployJob, Log, MemberDeploy, ReleaseCommand } from '../target.js';
-import { type CutoverHost, cutOver, keep, type Switch, serveVerifiedAgain, unroute } from './cutover.js';
+import type { DeployJob, EarlyPull, Log, MemberDeploy, ReleaseCommand } from '../target.js';
+import { type CutoverHost, cutOver, retire, type Switch, serveVerifiedAgain, unroute } from './cutover.js';
+import { hasRelease } from './early-pull.js';
 import { containerLabels } from './labels.js';
 import { type CurrentContainer, type HostView, holdsHostPorts, leftoverCounts, observedServices, observeHost } from './observe.js';
 import { runReleaseCommand } from './one-off.js';
 import { HostProxy } from './proxy.js';
-import { pruneImages, pruneKept, removeContainer } from './prune.js';
+import { pruneHost, removeContainer } from './prune.js';
 import { HostRecovery } from './recovery.js';
 import { keptRelease, type RestoreHost, restart, resume, verifyRelease } from './restore.js';
 
@@ -41,6 +42,8 @@ export interface HostDeployOptions {
   log: Log;
   proxy: ProxyPlan;
   sleep?: (ms: number) => Promise<void>;
+  /** The pull of the release this host began while the tests ran, if it did. */
+  early?: EarlyPull;
 }
 
 /**
@@ -98,7 +101,7 @@ export class HostDeploy implements MemberDeploy {
    * deploy does to each service.
    */
   private async observe(): Promise<void> {
-    const pending = await this.recovery.read();
+    const pending = this.recovery.read(); // read while the containers are
     this.view = await this.api(observeHost(this.docker, this.plan, this.options.project, pending), 'reading the containers');
     this.current = this.view.current;
     this.changes = planChanges(this.plan.services, observedServices(this.current), leftoverCounts(this.view));
@@ -108,8 +111,8 @@ export class HostDeploy implements MemberDeploy {
     return this.changes.find((change) => change.service === service)!;
   }
 
+  /** What runs is read under the lock (pull, switchBack): preflight checks that the release can be had, and the proxy. */
   async preflight(resolveDigest: boolean): Promise<string | undefined> {
-    await this.observe();
     if (this.plan.services.some((svc) => svc.proxy)) await this.proxy.check();
     if (!resolveDigest || !this.plan.services.some(runsRelease)) return undefined;
     const ref = releaseRef(this.release);
@@ -127,17 +130,19 @@ export class HostDeploy implements MemberDeploy {
    * by that digest is the release itself: it is not pulled again.
    */
   async pull(): Promise<void> {
+    const release = this.release;
+    const pinned = !this.local && release.digest ? pinnedRef(release) : undefined;
+    // Whether the host has the release (pulled while the tests ran, or before) is asked while the host is read.
+    const present = pinned ? hasRelease(this.docker, this.options.early, pinned, this.options.log) : undefined;
     await this.observe();
     const starting = this.plan.services.filter((svc) => ['start', 'replace'].includes(this.change(svc.service).action));
-    const images = new Set(starting.map((svc) => serviceImage(svc, this.release)));
+    const images = new Set(starting.map((svc) => serviceImage(svc, release)));
     if (starting.some((svc) => svc.proxy)) images.add(this.options.proxy.image);
-    const release = this.release;
     await Promise.all(
       [...images].map(async (image) => {
         const own = image === releaseRef(release);
-        if (own && !this.local && release.digest) {
-          const pinned = pinnedRef(release);
-          if (!(await hasImage(this.docker, pinned))) await this.pullRef(pinned);
+        if (own && pinned) {
+          if (!(await present)) await this.pullRef(pinned);
           await this.api(this.docker.getImage(pinned).tag({ repo: release.repository, tag: release.tag }), `tagging ${pinned}`);
         } else if (!(await hasImage(this.docker, image))) {
           await this.pullRef(image);
@@ -180,7 +185,7 @@ export class HostDeploy implements MemberDeploy {
       this.changes.map(async (change): Promise<ServiceResult> => {
         if (this.options.job.signal.aborted) throw stopReason(this.options.job.signal);
         const svc = this.plan.services.find((s) => s.service === change.service);
-        if (!svc) return this.retire(change.service);
+        if (!svc) return retire(this.cutover, this.current.get(change.service)!, change.service, this.switched);
         if (change.action !== 'leave') return this.switchService(svc);
         this.options.log(`${svc.service}: already running, left alone`);
         return { service: svc.service, container: svc.container, image: serviceImage(svc, this.release), action: 'left running' };
@@ -252,16 +257,6 @@ export class HostDeploy implements MemberDeploy {
       action: replace ? 'replaced' : 'started',
       ...(runsRelease(svc) && this.release.digest ? { digest: this.release.digest } : {}),
     };
-  }
-
-  /** A service the config no longer puts on this host: stopped and kept like a replaced one until the deploy has succeeded. */
-  private async retire(service: string): Promise<ServiceResult> {
-    const old = this.current.get(service)!;
-    const container = `${this.options.project}-${service}`;
-    const record: Switch = { plan: { service, container, stopGraceMs: 10_000 }, keptWasRunning: old.observed.running };
-    this.switched.push(record);
-    await keep(this.cutover, record, old, async () => undefined);
-    return { service, container, image: old.observed.image, action: 'removed' };
   }
 
   private healthy(container: Docker.Container, svc: ServicePlan): Promise<void> {
@@ -377,20 +372,20 @@ export class HostDeploy implements MemberDeploy {
   /**
    * After a deploy: kept containers beyond the newest `keepReleases` of each service, and those of services no
    * longer on this host, are removed. After a rollback: the releases rolled back from go, so that the next rollback
-   * goes further back.
+   * goes further back. The pending record goes meanwhile: the environment is verified.
    */
   async finish(): Promise<void> {
-    await this.recovery.settle(this.view);
+    const settled = this.recovery.settle(this.view);
     if (!this.options.job.release) {
       for (const record of this.switched.filter((s) => s.restoredFrom && s.keptId)) await removeContainer(this.docker, record.keptId!);
-      return;
+      return settled;
     }
     const { keepReleases, project, log } = this.options;
     const retired = this.changes.filter((change) => change.action === 'remove').map((change) => ({ service: change.service, keep: 0 }));
     const kept = this.plan.services.filter((s) => s.redeploy).map((svc) => ({ service: svc.service, keep: keepReleases }));
-    await pruneKept(this.docker, project, [...kept, ...retired], log);
-    // On deploy hosts, images of the pipeline's repository that no container uses any more go too;
-    // the runner's own engine keeps them, as its build cache.
-    if (!this.local) await pruneImages(this.docker, this.release.repository, log);
+    await Promise.all([
+      settled,
+      pruneHost(this.docker, project, [...kept, ...retired], this.local ? undefined : this.release.repository, log),
+    ]);
   }
 }

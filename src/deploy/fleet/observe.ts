@@ -28,11 +28,17 @@ export interface HostView {
  * that the config no longer puts on it (by label): the change planner's view of the host. With a pending record
  * left by an interrupted deploy, its containers are leftovers and the containers it replaced count as what runs.
  */
-export async function observeHost(docker: Docker, host: HostPlan, project: string, pending?: PendingDeploy): Promise<HostView> {
+export async function observeHost(
+  docker: Docker,
+  host: HostPlan,
+  project: string,
+  pendingRecord?: PendingDeploy | Promise<PendingDeploy | undefined>,
+): Promise<HostView> {
   const planned = new Set(host.services.map((svc) => svc.service));
-  const [named, labelled] = await Promise.all([
+  const [named, labelled, pending] = await Promise.all([
     Promise.all(host.services.map(async (svc) => [svc.service, await findContainer(docker, svc.container)] as const)),
     docker.listContainers({ all: true, filters: { label: [`${LABEL_PREFIX}project=${project}`] } }),
+    pendingRecord,
   ]);
   const containers = labelled.flatMap((info): ServiceContainer[] => {
     const service = info.Labels[`${LABEL_PREFIX}service`];

@@ -1,34 +1,36 @@
 import type Docker from 'dockerode';
-import { keptContainers } from '../../adapters/service.js';
+import { keptAmong } from '../../adapters/service.js';
 import type { Log } from '../target.js';
 
-/** Removes each service's kept containers beyond its newest `keep`. */
-export async function pruneKept(
+/**
+ * After a deploy, from one look at the host: each service's kept containers beyond its newest `keep` are removed, then,
+ * given a `repository` (a deploy host; the runner's own engine keeps its images, as its build cache), the images of
+ * it that no container uses any more. An image another container started meanwhile uses stays.
+ */
+export async function pruneHost(
   docker: Docker,
   project: string,
   services: readonly { service: string; keep: number }[],
+  repository: string | undefined,
   log: Log,
 ): Promise<void> {
-  await Promise.all(
-    services.map(async ({ service, keep }) => {
-      const kept = await keptContainers(docker, project, service, `${project}-${service}`);
-      await Promise.all(
-        kept.slice(keep).map(async (old) => {
-          await removeContainer(docker, old.Id);
-          log(`${service}: removed old release ${old.Names[0]?.slice(1)}`);
-        }),
-      );
-    }),
-  );
-}
-
-/** Removes the images of a repository that no container uses any more; one another container started meanwhile stays. */
-export async function pruneImages(docker: Docker, repository: string, log: Log): Promise<void> {
   const [containers, images] = await Promise.all([
     docker.listContainers({ all: true }),
-    docker.listImages({ filters: { reference: [repository] } }),
+    repository ? docker.listImages({ filters: { reference: [repository] } }) : [],
   ]);
-  const used = new Set(containers.map((c) => c.ImageID));
+  const old = services.flatMap(({ service, keep }) =>
+    keptAmong(containers, project, service, `${project}-${service}`)
+      .slice(keep)
+      .map((info) => ({ service, info })),
+  );
+  await Promise.all(
+    old.map(async ({ service, info }) => {
+      await removeContainer(docker, info.Id);
+      log(`${service}: removed old release ${info.Names[0]?.slice(1)}`);
+    }),
+  );
+  const gone = new Set(old.map(({ info }) => info.Id));
+  const used = new Set(containers.filter((c) => !gone.has(c.Id)).map((c) => c.ImageID));
   await Promise.all(
     images
       .filter((image) => !used.has(image.Id))
