@@ -10,6 +10,7 @@ import {
   loadWorld,
   makeRepo,
   pipeline,
+  pipelineWatching,
   resetHosts,
   worldCommand,
   worldConfig,
@@ -22,6 +23,7 @@ const [MANAGER, NODE] = testHostNumbers([3, 4]);
 const SWARM = [MANAGER, NODE].map((n) => `h${n}`);
 const PROJECT = 'swarmops';
 const HOST_DIR = '/tmp/pipeline-test-swarm-ops';
+const TOKEN = 'swarm-ops-token-6f1c9a';
 
 let world;
 let repo;
@@ -50,14 +52,19 @@ function swarmConfig(web = {}, extra = {}) {
         defaultTag: 'master',
         swarm: { manager: `${world.sshUser}@${world.hosts[MANAGER - 1]}:22`, publish: 'host' },
         env: { APP_ENV: 'cluster' },
+        secrets: { API_TOKEN: 'SWARM_API_TOKEN' },
       },
     },
     services: {
       web: {
         roles: ['web'],
         replicas: 2,
-        // Each start of a task leaves a line in the node's named volume.
-        command: ['sh', '-c', 'date >> /home/node/starts; exec node server.js'],
+        // Each start of a task leaves a line in the node's named volume; it says (wrongly) its token, and ticks.
+        command: [
+          'sh',
+          '-c',
+          'date >> /home/node/starts; echo "web up with token $API_TOKEN" >&2; (while sleep 1; do echo tick; done) & exec node server.js',
+        ],
         ports: ['8090:8000'],
         stopGracePeriod: '2s',
         healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', timeout: '1s', retries: 10 },
@@ -71,7 +78,7 @@ function swarmConfig(web = {}, extra = {}) {
 
 test.before(async () => {
   world = await loadWorld();
-  env = exampleEnv(world);
+  env = exampleEnv(world, { SWARM_API_TOKEN: TOKEN });
   repo = await makeRepo();
   await resetHosts(world);
   await worldCommand('swarm-down', ...SWARM);
@@ -198,4 +205,164 @@ test.serial('a change of an option alone rolls the service out; the same config 
     t.is(info.HostConfig.Memory, 128 * 1024 ** 2);
     t.deepEqual(info.HostConfig.ExtraHosts ?? [], []);
   }
+});
+
+/** One-off containers of the project left on the manager (a release command's are removed whatever happens). */
+const oneOffs = () => manager().listContainers({ all: true, filters: { label: [`pipeline.project=${PROJECT}`, 'pipeline.one-off'] } });
+const webImage = async () => (await manager().getService(`${PROJECT}_web`).inspect()).Spec.TaskTemplate.ContainerSpec.Image;
+const withRelease = (release) => writeConfig(repo, swarmConfig({}, { release }), `swarm-ops-release-${Date.now()}.json`);
+
+test.serial('the release command runs once on the manager, in a one-off container of the new release, before the update', async (t) => {
+  const file = await withRelease({
+    service: 'web',
+    command: [
+      'sh',
+      '-c',
+      'echo "migrating $APP_ENV as $(id -un) with $(cat /etc/shopping/shopping.conf)"; echo "$RELEASE" >> /home/node/releases',
+    ],
+    timeout: '1m',
+  });
+  const plan = await runIn(['plan', '--env', 'cluster', '--docker-tag', 'release/1'], file);
+  t.is(plan.code, 0, plan.output);
+  t.regex(
+    plan.stdout,
+    new RegExp(
+      `^release +sh -c .* on ${world.sshUser}@${world.hosts[MANAGER - 1].replaceAll('.', '\\.')} \\(the swarm manager\\), as web, before the switch$`,
+      'm',
+    ),
+  );
+
+  const result = await runIn(['deploy', 'cluster', '--docker-tag', 'release/1'], file);
+  t.is(result.code, 0, result.output);
+  t.regex(
+    result.output,
+    /migrating cluster as node with currency=EUR/,
+    "its output is streamed, and it runs with web's env, user and mounts",
+  );
+  const ran = result.output.indexOf('migrating cluster');
+  t.true(ran >= 0 && ran < result.output.search(/web: updating/), 'before Swarm is given the new spec');
+  t.regex(await webImage(), /:release1@sha256:/);
+  t.deepEqual(await oneOffs(), [], 'its container is removed');
+  // It ran on the manager, with web's named volume there.
+  const id = (await webContainers()).find((c) => c.node === MANAGER).id;
+  t.regex((await execOutput(manager(), id, ['cat', '/home/node/releases'])).output, /\S/);
+});
+
+test.serial(
+  'a release command that fails, or outlasts its timeout, fails the deploy with its last lines and nothing is rolled out',
+  async (t) => {
+    const before = await webImage();
+    const failing = await withRelease({ service: 'web', command: ['sh', '-c', 'echo "broken migration"; exit 3'], timeout: '1m' });
+    const failed = await runIn(['deploy', 'cluster', '--docker-tag', 'release/2'], failing);
+    t.is(failed.code, 1, failed.output);
+    t.regex(
+      failed.stderr,
+      /release failed on 1 host\(s\): .*release command sh -c .* exited with code 3: .*broken migration.*; nothing was switched/,
+    );
+    t.is(await webImage(), before, 'web was not updated');
+    t.deepEqual(await oneOffs(), []);
+
+    const slow = await withRelease({ service: 'web', command: ['sh', '-c', 'echo waiting for the database; sleep 300'], timeout: '2s' });
+    const timedOut = await runIn(['deploy', 'cluster', '--docker-tag', 'release/2'], slow);
+    t.is(timedOut.code, 1, timedOut.output);
+    t.regex(timedOut.stderr, /timed out after 2s: .*waiting for the database/);
+    t.is(await webImage(), before);
+    t.deepEqual(await oneOffs(), [], 'the container is removed after the timeout');
+  },
+);
+
+/** The name the pipeline gives a node: its hostname, with its address when hostnames repeat. */
+async function nodeNames() {
+  const hostnames = {};
+  for (const n of [MANAGER, NODE]) hostnames[n] = (await world.engines[n - 1].info()).Name;
+  const repeated = hostnames[MANAGER] === hostnames[NODE];
+  return Object.fromEntries([MANAGER, NODE].map((n) => [n, repeated ? `${hostnames[n]} (${world.hosts[n - 1]})` : hostnames[n]]));
+}
+const literal = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const lines = (text) => text.split('\n').filter(Boolean);
+
+test.serial('logs of a swarm service: the lines of every task, each named by its node and task, secrets masked', async (t) => {
+  const names = await nodeNames();
+  const result = await runIn(['logs', 'cluster', 'web', '--timestamps']);
+  t.is(result.code, 0, result.output);
+  t.false(result.output.includes(TOKEN), 'the secret is masked');
+  for (const n of [MANAGER, NODE]) {
+    t.regex(
+      result.stderr,
+      new RegExp(`^${literal(names[n])} web\\.[12] +\\| \\S+Z web up with token \\*\\*\\*$`, 'm'),
+      `a task on h${n}; stderr lines stay on stderr`,
+    );
+    t.regex(result.stdout, new RegExp(`^${literal(names[n])} web\\.[12] +\\| \\S+Z tick$`, 'm'));
+  }
+  const future = await runIn(['logs', 'cluster', 'web', '--since', '2099-01-01T00:00:00Z']);
+  t.is(future.code, 0, future.output);
+  t.is(future.output, '');
+  const one = await runIn(['logs', 'cluster', 'web', '--since', '1h', '--tail', '2', '--host', world.hosts[NODE - 1]]);
+  t.is(one.code, 0, one.output);
+  t.true(lines(one.output).length > 0, one.output);
+  t.true(
+    lines(one.output).every((line) => line.startsWith(`${names[NODE]} web.`)),
+    `--host keeps the tasks of one node:\n${one.output}`,
+  );
+});
+
+test.serial('logs --follow prints the lines of every task as they come, until Ctrl-C', async (t) => {
+  const names = await nodeNames();
+  const seen = new Set();
+  const result = await pipelineWatching(
+    ['--config', config, 'logs', 'cluster', 'web', '--follow', '--tail', '0'],
+    { cwd: repo.work, env },
+    (line, child) => {
+      for (const n of [MANAGER, NODE]) if (line.startsWith(`${names[n]} web.`) && line.endsWith('| tick')) seen.add(n);
+      if (seen.size === 2) child.kill('SIGINT');
+    },
+  );
+  t.is(seen.size, 2, result.output);
+  t.is(result.code, 130);
+});
+
+test.serial('exec runs in the container of every running task, on its node, each output line named by its task', async (t) => {
+  const names = await nodeNames();
+  const containers = await webContainers();
+  const hostnames = Object.fromEntries(containers.map((c) => [c.node, c.info.Config.Hostname]));
+  const result = await runIn(['exec', 'cluster', 'web', '--', 'sh', '-c', 'echo "in $(hostname) as $(id -un) in $APP_ENV"']);
+  t.is(result.code, 0, result.output);
+  t.deepEqual(
+    lines(result.stdout)
+      .map((line) => line.replace(/web\.\d/, 'web.N').replace(/ +\| /, ' | '))
+      .sort(),
+    [MANAGER, NODE].map((n) => `${names[n]} web.N | in ${hostnames[n]} as node in cluster`).sort(),
+  );
+  const one = await runIn(['exec', 'cluster', 'web', '--host', world.hosts[NODE - 1], '--', 'hostname']);
+  t.is(one.code, 0, one.output);
+  t.deepEqual(
+    lines(one.stdout).map((line) => line.split(' | ')[1]),
+    [hostnames[NODE]],
+    '--host: the task on that node only',
+  );
+  const nowhere = await runIn(['exec', 'cluster', 'web', '--host', '10.213.0.250', '--', 'true']);
+  t.is(nowhere.code, 1, nowhere.output);
+  t.regex(nowhere.stderr, /10\.213\.0\.250 is no node of the swarm; its tasks run on /);
+});
+
+test.serial('exec fails when the command fails in any task, naming the task and its exit code; --new runs a one-off', async (t) => {
+  const names = await nodeNames();
+  const managerHostname = (await webContainers()).find((c) => c.node === MANAGER).info.Config.Hostname;
+  const result = await runIn(['exec', 'cluster', 'web', '--', 'sh', '-c', `test "$(hostname)" != ${managerHostname} || exit 4`]);
+  t.is(result.code, 1, result.output);
+  t.regex(result.stderr, new RegExp(`failed in 1 of 2 task\\(s\\): ${literal(names[MANAGER])} web\\.\\d: exited with code 4`));
+
+  const fresh = await runIn([
+    'exec',
+    'cluster',
+    'web',
+    '--new',
+    '--',
+    'sh',
+    '-c',
+    'echo "one-off of $RELEASE as $(id -un), token $API_TOKEN"',
+  ]);
+  t.is(fresh.code, 0, fresh.output);
+  t.regex(fresh.stdout, /one-off of \S+ as node, token \*\*\*/);
+  t.deepEqual(await oneOffs(), [], 'the one-off container is removed');
 });
