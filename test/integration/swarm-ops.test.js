@@ -271,6 +271,26 @@ test.serial(
   },
 );
 
+test.serial('SIGTERM while the release command runs: its container on the manager is removed, nothing rolled out, exit 143', async (t) => {
+  const before = await webImage();
+  const slow = await withRelease({ service: 'web', command: ['sh', '-c', 'echo waiting for the database; sleep 300'], timeout: '5m' });
+  let signalled = false;
+  const result = await pipelineWatching(
+    ['--config', slow, 'deploy', 'cluster', '--docker-tag', 'release/2'],
+    { cwd: repo.work, env },
+    (line, child) => {
+      if (!signalled && line.includes('waiting for the database')) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    },
+  );
+  t.true(signalled, result.output);
+  t.is(result.code, 143, result.output);
+  t.is(await webImage(), before);
+  t.deepEqual(await oneOffs(), [], 'the container is removed after the signal');
+});
+
 /** The name the pipeline gives a node: its hostname, with its address when hostnames repeat. */
 async function nodeNames() {
   const hostnames = {};
