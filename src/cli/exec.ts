@@ -46,11 +46,12 @@ export async function execCommand(args: ExecArgs): Promise<number> {
               secretEnv: (names) =>
                 Object.fromEntries(Object.entries(names).map(([name, variable]) => [name, process.env[variable] ?? ''])),
               ...(attached ? { terminal: attached } : {}),
-              onLines: (lines, stream) =>
+              ...(args.host ? { host: args.host } : {}),
+              onLines: (lines, stream, origin) =>
                 (stream === 'stderr' ? process.stderr : process.stdout).write(
                   `${lines
                     .split('\n')
-                    .map((line) => `${member.id.padEnd(width)} | ${line}`)
+                    .map((line) => `${(origin ?? member.id).padEnd(width)} | ${line}`)
                     .join('\n')}\n`,
                 ),
               signal,

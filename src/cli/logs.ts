@@ -36,10 +36,10 @@ export async function logsCommand(args: LogsArgs): Promise<number> {
       const sources = serviceMembers(loaded.config, environment, target.members, args.service, args.host);
       const prefix = prefixer(sources);
       const write = (source: ServiceOnMember, line: LogLine) => {
-        const text = `${prefix(source)}${args.timestamps && line.time ? `${line.time} ` : ''}${line.text}\n`;
+        const text = `${prefix(source, line.origin)}${args.timestamps && line.time ? `${line.time} ` : ''}${line.text}\n`;
         (line.stream === 'stderr' ? process.stderr : process.stdout).write(text);
       };
-      const request = { since, tail: args.tail, follow: Boolean(args.follow), signal };
+      const request = { since, tail: args.tail, follow: Boolean(args.follow), signal, ...(args.host ? { host: args.host } : {}) };
       const read = sources.map(async (source): Promise<LogLine[]> => {
         const lines: LogLine[] = [];
         await logs(source.member.id, { ...request, service: source.service }, (line) =>
@@ -64,11 +64,15 @@ export async function logsCommand(args: LogsArgs): Promise<number> {
   });
 }
 
-/** `deploy@web-1 web | `, padded so that the lines of every host and service line up. */
-function prefixer(sources: readonly ServiceOnMember[]): (source: ServiceOnMember) => string {
+/** `deploy@web-1 web | ` (a swarm's task: `swarm-node-1 web.2 | `), padded so that the lines of every source line up. */
+function prefixer(sources: readonly ServiceOnMember[]): (source: ServiceOnMember, origin?: string) => string {
   const label = (source: ServiceOnMember) => `${source.member.id} ${source.service}`;
-  const width = Math.max(...sources.map((source) => label(source).length));
-  return (source) => `${label(source).padEnd(width)} | `;
+  let width = Math.max(...sources.map((source) => label(source).length));
+  return (source, origin) => {
+    const text = origin ?? label(source);
+    width = Math.max(width, text.length);
+    return `${text.padEnd(width)} | `;
+  };
 }
 
 function failureOf(source: ServiceOnMember, error: unknown): string {

@@ -37,7 +37,7 @@ export interface ServiceOnMember {
 /**
  * The members of an environment that run the services (every service when none is named), each with the services it
  * runs; `host` keeps one member: its id (`deploy@web-1`), its host name (`web-1`) or the host as the config writes it.
- * An unknown service, or a host that does not run it, is a usage error.
+ * An unknown service, or a host that does not run it, is a usage error. In a swarm, `host` is left to the target (a node).
  */
 export function serviceMembers(
   config: Pick<PipelineConfig, 'services' | 'ssh' | 'environments'>,
@@ -49,14 +49,16 @@ export function serviceMembers(
   const names = Object.keys(config.services);
   if (service !== undefined && !config.services[service])
     throw new ConfigError(`unknown service "${service}"; services: ${names.join(', ')}`);
-  const runs = (member: TargetMember, name: string) => config.services[name]!.roles.some((role) => member.roles.includes(role));
+  // A swarm's one member, its manager, reaches every service; `--host` names a node, which the target chooses.
+  const swarm = config.environments[environment]?.swarm !== undefined;
+  const runs = (member: TargetMember, name: string) => swarm || config.services[name]!.roles.some((role) => member.roles.includes(role));
   const wanted = service === undefined ? names : [service];
   const all = members.flatMap((member) => wanted.filter((name) => runs(member, name)).map((name) => ({ member, service: name })));
   if (all.length === 0)
     throw new ConfigError(
       service ? `${service} does not run in ${environment}: no host has its roles` : `no service runs in ${environment}`,
     );
-  if (host === undefined) return all;
+  if (host === undefined || swarm) return all;
   const id = hostId(host, environmentSsh(config.ssh, config.environments[environment]?.ssh));
   const chosen = all.filter(({ member }) => member.id === host || member.id === id || hostName(member.id) === host);
   if (chosen.length === 0) {

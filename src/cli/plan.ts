@@ -41,7 +41,10 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   for (const environment of environments) {
     const { release } = resolveTargets({ config, options: { ...options, env: environment }, ...revision, pushed: [], commit });
     lines.push(`deploy      ${release!.tag} → ${environment}`);
-    if (config.release) lines.push(releaseLine(config.release, planDeploy(config, environment)));
+    if (config.release) {
+      const member = deps.targets.get(environment).releaseMember?.(config.release.service)?.id;
+      lines.push(releaseLine(config.release, member && config.environments[environment]!.swarm ? `${member} (the swarm manager)` : member));
+    }
     if (args.offline) {
       lines.push(
         ...(config.environments[environment]!.swarm
@@ -63,9 +66,9 @@ export async function planCommand(args: PlanArgs): Promise<number> {
   return reachable ? 0 : 1;
 }
 
-/** Where and what the release command runs before the switch. */
-function releaseLine(command: NonNullable<PipelineConfig['release']>, plan: DeployPlan): string {
-  return `release     ${command.command.join(' ')} on ${plan.primary[command.service]}, as ${command.service}, before the switch`;
+/** Where and what the release command runs before the switch (a swarm: on its manager, in a one-off container). */
+function releaseLine(command: NonNullable<PipelineConfig['release']>, member: string | undefined): string {
+  return `release     ${command.command.join(' ')} on ${member ?? `no host (no host runs ${command.service})`}, as ${command.service}, before the switch`;
 }
 
 function offlineLines(plan: DeployPlan, release: Release): string[] {

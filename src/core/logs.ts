@@ -5,6 +5,29 @@ export interface LogLine {
   time: string;
   stream: 'stdout' | 'stderr';
   text: string;
+  /** Where it comes from, when a member's log has several sources (a swarm service's tasks: `node web.1`). */
+  origin?: string;
+}
+
+/**
+ * A line of a log read with `details` (a swarm service's): the attributes the Engine puts before the text,
+ * `com.docker.swarm.node.id=…,com.docker.swarm.task.id=…` (query-escaped), and the text; none when it has none.
+ */
+export function splitDetails(text: string): { details: Record<string, string>; text: string } {
+  const space = text.indexOf(' ');
+  const head = space === -1 ? text : text.slice(0, space);
+  if (!/^[^=,\s]+=[^,\s]*(,[^=,\s]+=[^,\s]*)*$/.test(head)) return { details: {}, text };
+  const decode = (value: string) => {
+    try {
+      return decodeURIComponent(value.replaceAll('+', ' '));
+    } catch {
+      return value;
+    }
+  };
+  const details = Object.fromEntries(
+    head.split(',').map((pair) => [decode(pair.slice(0, pair.indexOf('='))), decode(pair.slice(pair.indexOf('=') + 1))]),
+  );
+  return { details, text: space === -1 ? '' : text.slice(space + 1) };
 }
 
 /** A frame of the Engine's multiplexed stream (logs and attach of a container without a TTY). */

@@ -95,7 +95,7 @@ export function parseHistory(text: string | undefined): ServiceImage[] {
 
 /**
  * What a task template makes tasks run, as a comparable text: two templates (a service's, a task's) with the same
- * fingerprint run the same thing. Fields Swarm fills in (platforms, resources, isolation…) are left out, and the
+ * fingerprint run the same thing. Fields Swarm fills in (platforms, reservations, isolation…) are left out, and the
  * defaults the Engine leaves out of its answers are filled in.
  */
 export function templateFingerprint(template: TemplateShape | undefined): string {
@@ -117,6 +117,18 @@ export function templateFingerprint(template: TemplateShape | undefined): string
           start: health.StartPeriod ?? 0,
         }
       : null,
+    mounts: (c.Mounts ?? []).map((m) => ({
+      type: m.Type ?? '',
+      source: m.Source ?? '',
+      target: m.Target ?? '',
+      readOnly: m.ReadOnly ?? false,
+      labels: m.VolumeOptions?.Labels ?? {},
+    })),
+    user: c.User ?? '',
+    hosts: c.Hosts ?? [],
+    memory: template?.Resources?.Limits?.MemoryBytes ?? 0,
+    cpus: template?.Resources?.Limits?.NanoCPUs ?? 0,
+    logDriver: template?.LogDriver ? { name: template.LogDriver.Name ?? '', options: template.LogDriver.Options ?? {} } : null,
     constraints: template?.Placement?.Constraints ?? [],
     networks: (template?.Networks ?? []).map((n) => ({ target: n.Target ?? '', aliases: n.Aliases ?? [] })),
     force: template?.ForceUpdate ?? 0,
@@ -133,7 +145,12 @@ export interface TemplateShape {
     Labels?: Record<string, string>;
     StopGracePeriod?: number;
     HealthCheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+    Mounts?: { Type?: string; Source?: string; Target?: string; ReadOnly?: boolean; VolumeOptions?: { Labels?: Record<string, string> } }[];
+    User?: string;
+    Hosts?: string[];
   };
+  Resources?: { Limits?: { MemoryBytes?: number; NanoCPUs?: number } };
+  LogDriver?: { Name?: string; Options?: Record<string, string> };
   Placement?: { Constraints?: string[] };
   Networks?: { Target?: string; Aliases?: string[] }[];
   ForceUpdate?: number;

@@ -19,6 +19,8 @@ export interface TaskView {
   /** The image it runs, and its tag. */
   image?: string;
   tag?: string;
+  /** Its container on its node, once it has one. */
+  containerId?: string;
 }
 
 export interface UpdateView {

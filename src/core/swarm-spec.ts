@@ -7,6 +7,7 @@ import { type HostAddress, parseHost } from './hosts.js';
 import { tagOf } from './image-ref.js';
 import { LABEL_PREFIX, publishedPort, runsRelease, type ServicePlan, servicePlan } from './plan.js';
 import { type Release, releaseRef } from './release.js';
+import { type LogDriverSpec, type MountSpec, type ResourcesSpec, swarmOptions } from './swarm-options.js';
 
 /** The labels `docker stack` reads: `docker stack ps <project>` lists the services that carry it. */
 export const STACK_NAMESPACE = 'com.docker.stack.namespace';
@@ -177,9 +178,14 @@ export interface ContainerSpec {
   Labels: Record<string, string>;
   StopGracePeriod: number;
   HealthCheck?: HealthCheckSpec;
+  Mounts?: MountSpec[];
+  User?: string;
+  Hosts?: string[];
 }
 export interface TaskTemplate {
   ContainerSpec: ContainerSpec;
+  Resources?: ResourcesSpec;
+  LogDriver?: LogDriverSpec;
   Placement: { Constraints: string[] };
   Networks: { Target: string; Aliases: string[] }[];
   ForceUpdate?: number;
@@ -217,6 +223,7 @@ export function serviceSpec(svc: SwarmServicePlan, input: SpecInput): SwarmServi
   const what = { ...svc.labels, ...imageLabels(input.image) };
   const rollout = rolloutConfig(svc, input.publish);
   const healthCheck = healthCheckSpec(svc.healthcheck);
+  const options = swarmOptions(svc.options, input.project);
   return {
     Name: svc.container,
     Labels: {
@@ -232,10 +239,12 @@ export function serviceSpec(svc: SwarmServicePlan, input: SpecInput): SwarmServi
         Image: input.image.image,
         ...(svc.command ? { Args: svc.command } : {}),
         Env: Object.entries({ ...svc.env, ...input.secretEnv }).map(([key, value]) => `${key}=${value}`),
-        Labels: { ...stack, ...what },
+        Labels: { ...svc.options.labels, ...stack, ...what },
         StopGracePeriod: ns(svc.stopGraceMs),
         ...(healthCheck ? { HealthCheck: healthCheck } : {}),
+        ...options.container,
       },
+      ...options.template,
       Placement: { Constraints: placementConstraints(svc.roles, input.nodes) },
       Networks: [{ Target: input.networkId, Aliases: [svc.service] }],
       ...(input.forceUpdate !== undefined ? { ForceUpdate: input.forceUpdate } : {}),

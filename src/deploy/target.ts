@@ -130,6 +130,8 @@ export interface LogsRequest {
   tail?: number;
   /** Goes on with lines as they come, until the container stops or the signal. */
   follow: boolean;
+  /** `--host` on a target whose member spans nodes (a swarm): the lines of that node's tasks only. */
+  host?: string;
   signal: AbortSignal;
 }
 
@@ -143,7 +145,10 @@ export interface ExecRequest {
   secretEnv(secrets: Readonly<Record<string, string>>): Record<string, string>;
   /** Interactive: this terminal's input and a TTY are attached; without it, output comes to `onLines`. */
   terminal?: Terminal;
-  onLines(lines: string, stream: OutputStream): void;
+  /** `--host` on a target whose member spans nodes (a swarm): only in that node's tasks. */
+  host?: string;
+  /** Output lines; `origin` names where they come from when the member runs the command in several places (a swarm's tasks). */
+  onLines(lines: string, stream: OutputStream, origin?: string): void;
   signal: AbortSignal;
 }
 

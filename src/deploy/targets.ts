@@ -1,6 +1,6 @@
 import type { HostConnection } from '../adapters/ports.js';
 import type { PipelineConfig } from '../config/schema.js';
-import type { HostAddress } from '../core/hosts.js';
+import { environmentSsh, type HostAddress } from '../core/hosts.js';
 import { planDeploy } from '../core/plan.js';
 import type { RegistryAccess } from '../core/registry.js';
 import { planSwarm } from '../core/swarm-spec.js';
@@ -16,14 +16,16 @@ export interface TargetDeps {
 
 /** Where an environment's releases go: its fleet of hosts (SSH, or the runner's engine for `local`), or its swarm. */
 export function createTarget(config: PipelineConfig, environment: string, deps: TargetDeps): DeployTarget {
-  if (config.environments[environment]!.swarm) {
-    const { parallel, keepReleases, lockTtl, ssh } = config;
+  const env = config.environments[environment]!;
+  if (env.swarm) {
+    const { parallel, keepReleases, lockTtl } = config;
     return new SwarmTarget(planSwarm(config, environment), {
       parallel,
       keepReleases,
       lockTtlMs: lockTtl,
       registry: deps.registry,
-      ssh,
+      // Nodes are reached as the manager is: the environment's own ssh settings over the top-level ones.
+      ssh: environmentSsh(config.ssh, env.ssh),
       connect: (address) => deps.connect(address, environment),
     });
   }

@@ -66,3 +66,14 @@ test('a service with no host in the environment', (t) => {
   const error = t.throws(() => serviceMembers(config, 'production', [{ id: 'deploy@prod-worker-1', roles: ['worker'] }], 'web'));
   t.is(error.message, 'web does not run in production: no host has its roles');
 });
+
+test('a swarm: its manager reaches every service, and --host is left for the target to choose a node', (t) => {
+  const raw = documentedConfig();
+  raw.environments = { cluster: { on: { branches: ['release/*'] }, swarm: { manager: 'deploy@m1' } } };
+  const swarm = validateConfig(raw);
+  const manager = [{ id: 'deploy@m1', roles: ['swarm manager'] }];
+  const names = (service, host) => serviceMembers(swarm, 'cluster', manager, service, host).map((s) => `${s.member.id} ${s.service}`);
+  t.deepEqual(names('web'), ['deploy@m1 web']);
+  t.deepEqual(names(undefined), ['deploy@m1 web', 'deploy@m1 worker', 'deploy@m1 logstash']);
+  t.deepEqual(names('web', 'swarm-node-2'), ['deploy@m1 web']);
+});

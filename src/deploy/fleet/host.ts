@@ -19,6 +19,7 @@ import { pinnedRef, type Release, releaseRef } from '../../core/release.js';
 import { delay } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
 import { engineCall } from '../engine-call.js';
+import { runReleaseCommand } from '../one-off.js';
 import { pendingPath } from '../pending.js';
 import { stopReason } from '../phase.js';
 import { pullOn } from '../pull.js';
@@ -27,7 +28,6 @@ import { type CutoverHost, cutOver, retire, type Switch, serveVerifiedAgain, unr
 import { hasRelease } from './early-pull.js';
 import { containerLabels } from './labels.js';
 import { type CurrentContainer, type HostView, holdsHostPorts, leftoverCounts, observedServices, observeHost } from './observe.js';
-import { runReleaseCommand } from './one-off.js';
 import { HostProxy } from './proxy.js';
 import { pruneHost, removeContainer } from './prune.js';
 import { HostRecovery } from './recovery.js';

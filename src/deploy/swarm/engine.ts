@@ -25,7 +25,7 @@ interface EngineTask {
   Slot?: number;
   NodeID?: string;
   DesiredState: string;
-  Status: { State: string; Err?: string; Timestamp?: string };
+  Status: { State: string; Err?: string; Timestamp?: string; ContainerStatus?: { ContainerID?: string } };
   Spec?: TemplateShape;
 }
 
@@ -143,6 +143,7 @@ export async function readTasks(docker: Docker, member: string, service: EngineS
       current: templateFingerprint(task.Spec) === current,
       ...(tag ? { tag } : {}),
       ...(image ? { image } : {}),
+      ...(task.Status.ContainerStatus?.ContainerID ? { containerId: task.Status.ContainerStatus.ContainerID } : {}),
     };
   });
 }

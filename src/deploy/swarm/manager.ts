@@ -7,7 +7,6 @@ import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { type Release, releaseRef } from '../../core/release.js';
 import { nextHistory, planSwarmChanges, rollbackTarget, type SwarmChange } from '../../core/swarm-changes.js';
 import {
-  monitorMs,
   nodeNames,
   nodesOf,
   placementProblems,
@@ -21,7 +20,7 @@ import {
 import { delay } from '../../core/time.js';
 import { HostError, StageError } from '../../errors.js';
 import { engineCall } from '../engine-call.js';
-import type { DeployJob, Log, MemberDeploy } from '../target.js';
+import type { DeployJob, Log, MemberDeploy, ReleaseCommand } from '../target.js';
 import {
   checkManager,
   createService,
@@ -36,10 +35,8 @@ import {
   updateService,
 } from './engine.js';
 import { type NodePulls, pullOnNodes } from './node-pull.js';
-import { type FollowOutcome, followRollout, taskSnapshot, verifyTasks } from './rollout.js';
-
-/** How long a rollout may take beyond its tasks' own time: the nodes may first have to pull the image. */
-const ROLLOUT_BASE_MS = 15 * 60_000;
+import { runManagerRelease } from './one-off.js';
+import { followService, type RolloutKind, taskSnapshot, verifyTasks } from './rollout.js';
 
 export interface SwarmDeployOptions {
   keepReleases: number;
@@ -162,6 +159,14 @@ export class SwarmDeploy implements MemberDeploy {
     }
   }
 
+  /** The release command, in a one-off container of the release on the manager's engine (see swarm/one-off.ts). */
+  async runRelease(command: ReleaseCommand): Promise<void> {
+    const svc = this.plannedService(command.service);
+    const image = this.images.get(svc.service) ?? serviceImageOf(svc, this.release);
+    const { registry, log, job } = this.options;
+    await runManagerRelease({ id: this.id, docker: this.docker, registry, log }, svc, image, command, job);
+  }
+
   private async thirdPartyDigest(image: string): Promise<string | undefined> {
     return registryDigest(this.docker, image, credentialsFor(this.options.registry, image)).catch((error: Error) => {
       this.options.log(`${image}: no digest from its registry (${error.message}); each node pulls the tag itself`);
@@ -245,41 +250,31 @@ export class SwarmDeploy implements MemberDeploy {
       this.options.log(`${svc.service}: creating ${spec.Name} with ${image.tag} (${image.digest?.slice(0, 19) ?? image.image})`);
       id = await createService(this.docker, this.id, spec, this.auth(image.image));
     }
-    const record: Switched = { svc, id, kind: current ? 'update' : 'create' };
-    this.switched.push(record);
-    const outcome = await this.follow(record, record.kind, current?.UpdateStatus?.StartedAt, seen, this.options.job.signal);
-    if (!outcome.ok) {
-      record.rolledBackBySwarm = outcome.rolledBack;
-      throw new HostError(this.id, `${svc.service}: ${outcome.reason}`);
-    }
-    return outcome;
+    return this.switchedTo(
+      { svc, id, kind: current ? 'update' : 'create' },
+      current ? 'update' : 'create',
+      current?.UpdateStatus?.StartedAt,
+      seen,
+    );
   }
 
-  private follow(
+  /** Follows a service this deploy changed until it converged; a failure is left on the record for undo, and throws. */
+  private async switchedTo(
     record: Switched,
     kind: 'create' | 'update' | 'rollback',
-    previousStartedAt: string | undefined,
+    startedAt: string | undefined,
     seen: Map<string, string>,
-    signal?: AbortSignal,
-  ): Promise<FollowOutcome> {
-    const { svc } = record;
-    const globalTasks = nodesOf(svc.roles, this.nodes).length;
-    const eachTask = 2 * monitorMs(svc) + svc.stopGraceMs;
-    return followRollout({
-      docker: this.docker,
-      member: this.id,
-      service: svc.service,
-      serviceId: record.id,
-      kind,
-      ...(previousStartedAt ? { previousStartedAt } : {}),
-      globalTasks,
-      seen,
-      names: this.names,
-      log: this.options.log,
-      ...(signal ? { signal } : {}),
-      deadlineMs: ROLLOUT_BASE_MS + (svc.redeploy ? svc.replicas : globalTasks) * eachTask,
-      sleep: this.sleep,
-    });
+  ) {
+    this.switched.push(record);
+    const outcome = await this.follow(record, kind, startedAt, seen, this.options.job.signal);
+    if (outcome.ok) return outcome;
+    record.rolledBackBySwarm = outcome.rolledBack;
+    throw new HostError(this.id, `${record.svc.service}: ${outcome.reason}`);
+  }
+
+  private follow(record: Switched, kind: RolloutKind, startedAt: string | undefined, seen: Map<string, string>, signal?: AbortSignal) {
+    const view = { docker: this.docker, member: this.id, nodes: this.nodes, names: this.names, log: this.options.log, sleep: this.sleep };
+    return followService(view, record.svc, record.id, { kind, seen, ...(startedAt ? { previousStartedAt: startedAt } : {}) }, signal);
   }
 
   private async settle(outcomes: PromiseSettledResult<ServiceResult>[]): Promise<void> {
@@ -326,13 +321,7 @@ export class SwarmDeploy implements MemberDeploy {
         serviceSpec(svc, { ...this.specBase(svc, networkId, found.target), history: found.history }),
         this.auth(found.target.image),
       );
-    const record: Switched = { svc, id: raw.ID, kind: 'update' };
-    this.switched.push(record);
-    const outcome = await this.follow(record, native ? 'rollback' : 'update', raw.UpdateStatus?.StartedAt, seen, this.options.job.signal);
-    if (!outcome.ok) {
-      record.rolledBackBySwarm = outcome.rolledBack;
-      throw new HostError(this.id, `${svc.service}: ${outcome.reason}`);
-    }
+    await this.switchedTo({ svc, id: raw.ID, kind: 'update' }, native ? 'rollback' : 'update', raw.UpdateStatus?.StartedAt, seen);
     return {
       service: svc.service,
       container: svc.container,

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { templateFingerprint } from '../../core/swarm-changes.js';
 import { describeTask, type RolloutView, rolloutVerdict, type TaskView, taskLines } from '../../core/swarm-rollout.js';
+import { monitorMs, nodesOf, type SwarmNode, type SwarmServicePlan } from '../../core/swarm-spec.js';
 import { HostError, StageError } from '../../errors.js';
 import type { Log } from '../target.js';
 import { type EngineService, inspectService, readTasks } from './engine.js';
@@ -26,6 +27,42 @@ export interface FollowOptions {
   signal?: AbortSignal;
   deadlineMs: number;
   sleep: (ms: number) => Promise<void>;
+}
+
+export type RolloutKind = RolloutView['kind'];
+
+/** How long a rollout may take beyond its tasks' own time: the nodes may first have to pull the image. */
+const ROLLOUT_BASE_MS = 15 * 60_000;
+
+/** What following a service needs of the swarm's deploy. */
+export interface SwarmView {
+  docker: Docker;
+  member: string;
+  nodes: readonly SwarmNode[];
+  names: ReadonlyMap<string, string>;
+  log: Log;
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** Follows one service's rollout, within a deadline from its tasks: each may take two monitors and its stop grace period. */
+export function followService(
+  view: SwarmView,
+  svc: SwarmServicePlan,
+  serviceId: string,
+  request: Pick<FollowOptions, 'kind' | 'seen' | 'previousStartedAt'>,
+  signal?: AbortSignal,
+): Promise<FollowOutcome> {
+  const globalTasks = nodesOf(svc.roles, view.nodes).length;
+  const eachTask = 2 * monitorMs(svc) + svc.stopGraceMs;
+  return followRollout({
+    ...view,
+    ...request,
+    service: svc.service,
+    serviceId,
+    globalTasks,
+    ...(signal ? { signal } : {}),
+    deadlineMs: ROLLOUT_BASE_MS + (svc.redeploy ? svc.replicas : globalTasks) * eachTask,
+  });
 }
 
 export type FollowOutcome = { ok: true; templateChanged: boolean } | { ok: false; rolledBack: boolean; reason: string };

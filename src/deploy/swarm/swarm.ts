@@ -1,19 +1,32 @@
 import { registryDigest } from '../../adapters/docker.js';
 import type { HostConnection } from '../../adapters/ports.js';
 import { type HostAddress, type HostDefaults, parseHost } from '../../core/hosts.js';
+import type { LogLine } from '../../core/logs.js';
 import { runsRelease } from '../../core/plan.js';
 import { credentialsFor, type RegistryAccess } from '../../core/registry.js';
 import { type Release, releaseRef } from '../../core/release.js';
 import { asServiceChange, planSwarmChanges } from '../../core/swarm-changes.js';
 import { describeUpdate } from '../../core/swarm-rollout.js';
 import { DEPLOYED_BY, nodeNames, type SwarmPlan, type SwarmServicePlan, serviceUrls } from '../../core/swarm-spec.js';
-import { StageError } from '../../errors.js';
+import { HostError, StageError } from '../../errors.js';
 import { engineCall } from '../engine-call.js';
 import { EnvironmentLock, type LeaseWatch } from '../environment-lock.js';
 import { type LockFields, type LockInfo, lockDir, readLock, removeLock } from '../lock.js';
-import type { DeployJob, DeployTarget, Log, MemberChanges, MemberDeploy, ServiceStatus, ServiceUrl, TargetMember } from '../target.js';
+import type {
+  DeployJob,
+  DeployTarget,
+  ExecRequest,
+  Log,
+  LogsRequest,
+  MemberChanges,
+  MemberDeploy,
+  ServiceStatus,
+  ServiceUrl,
+  TargetMember,
+} from '../target.js';
 import { checkManager, readNodes, readServices, readTasks, type ServiceRecord } from './engine.js';
 import { SwarmDeploy } from './manager.js';
+import { type SwarmOperate, swarmServiceExec, swarmServiceLogs } from './operate.js';
 
 export interface SwarmOptions {
   parallel: number;
@@ -150,6 +163,32 @@ export class SwarmTarget implements DeployTarget {
   async breakLock(_id: string): Promise<void> {
     const connection = await this.connect();
     await removeLock(connection.exec.bind(connection), lockDir(this.plan.project, this.environment), 'force');
+  }
+
+  /** A release command runs on the manager's engine, in a one-off container of the release (see swarm/one-off.ts). */
+  releaseMember(service: string): TargetMember | undefined {
+    return this.plan.services.some((svc) => svc.service === service) ? this.members[0] : undefined;
+  }
+
+  logs(_id: string, request: LogsRequest, onLine: (line: LogLine) => void): Promise<void> {
+    return this.onService(request.service, (ctx, svc) => swarmServiceLogs(ctx, svc, request, onLine));
+  }
+
+  exec(_id: string, request: ExecRequest): Promise<number> {
+    return this.onService(request.service, (ctx, svc) => swarmServiceExec(ctx, svc, request));
+  }
+
+  /** Works on a service of the swarm through the manager; a failure names the manager. */
+  private async onService<T>(service: string, work: (ctx: SwarmOperate, svc: SwarmServicePlan) => Promise<T>): Promise<T> {
+    const svc = this.plan.services.find((s) => s.service === service);
+    if (!svc) throw new StageError(`${service} is not a service of ${this.environment}`);
+    const { docker } = await this.connect();
+    const managerNode = await checkManager(docker, this.id);
+    const { registry, ssh, connect } = this.options;
+    const ctx = { id: this.id, docker, registry, managerNode, log: () => undefined };
+    return work({ ...ctx, connectNode: (address) => connect(parseHost(address, ssh)) }, svc).catch((error: Error) => {
+      throw error instanceof HostError ? error : new HostError(this.id, error.message, { cause: error });
+    });
   }
 
   /** Where people reach the services after a deploy: each node that runs a task (host mode), or the manager (ingress). */

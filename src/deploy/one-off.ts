@@ -1,10 +1,10 @@
 import type Docker from 'dockerode';
-import { type RunIo, runOneOff } from '../../adapters/container-run.js';
-import { engineMessage } from '../../adapters/docker.js';
-import { ensureVolumes, oneOffSpec } from '../../adapters/service.js';
-import { LABEL_PREFIX, type ServicePlan } from '../../core/plan.js';
-import { PipelineError, StageError } from '../../errors.js';
-import type { Log, ReleaseCommand } from '../target.js';
+import { type RunIo, runOneOff } from '../adapters/container-run.js';
+import { engineMessage } from '../adapters/docker.js';
+import { ensureVolumes, oneOffSpec } from '../adapters/service.js';
+import { LABEL_PREFIX, type ServicePlan } from '../core/plan.js';
+import { PipelineError, StageError } from '../errors.js';
+import type { Log, ReleaseCommand } from './target.js';
 
 /** What a one-off container is for: a deploy's release command, or `pipeline exec --new`. */
 export type OneOffPurpose = 'release' | 'exec';
