@@ -66,34 +66,49 @@ export async function proxyNetworks(docker: Docker): Promise<Docker.NetworkInspe
 /** The proxy's configuration changed since it was read (Caddy answered 412 to `If-Match`): read it again. */
 export class ConfigChanged extends Error {}
 
-/** What the admin API answered: the body, and the configuration's ETag when it sends it as a header (Caddy ≥ 2.7). */
+/**
+ * What the admin API answered: the body, the configuration's ETag when it sends it as a header (Caddy ≥ 2.7), and
+ * the body of the `andGet` request made right after a change, in the same exec (undefined if that one failed).
+ */
 export interface AdminAnswer {
   body: Buffer;
   etag?: string;
+  andGot?: Buffer;
 }
+
+/** Between the two answers of one exec (JSON never holds a raw newline inside a string). */
+const SEPARATOR = '\n--pipeline--\n';
 
 /**
  * A request to the proxy's admin API, run inside the proxy container. With `ifMatch`, a change is made only if the
- * configuration is still the one of that ETag; else it rejects with ConfigChanged.
+ * configuration is still the one of that ETag; else it rejects with ConfigChanged. `andGet`: a GET made once the change
+ * is made, by the same exec (each exec is a process the engine starts in the container: one fewer during a switch).
  */
 export async function adminRequest(
   docker: Docker,
   path: string,
-  options: { body?: unknown; ifMatch?: string; timeoutMs: number },
+  options: { body?: unknown; ifMatch?: string; andGet?: string; timeoutMs: number },
 ): Promise<AdminAnswer> {
   const post =
     options.body === undefined ? [] : ['--header', 'Content-Type: application/json', '--post-data', JSON.stringify(options.body)];
   const condition = options.ifMatch ? ['--header', `If-Match: ${options.ifMatch}`] : [];
+  const request = ['wget', '-S', '-q', '-O', '-', ...condition, ...post, `http://${PROXY_ADMIN}${path}`];
+  const andGet = `wget -q -O - 'http://${PROXY_ADMIN}${options.andGet}'`;
+  const command = options.andGet
+    ? ['sh', '-c', `"$@" && printf '${SEPARATOR.replaceAll('\n', '\\n')}' && exec ${andGet}`, 'sh', ...request]
+    : request;
   const what = `${options.body === undefined ? 'GET' : 'POST'} ${path} on the proxy's admin API`;
-  const { code, stdout, stderr } = await withTimeout(
-    execIn(docker.getContainer(PROXY_CONTAINER), ['wget', '-S', '-q', '-O', '-', ...condition, ...post, `http://${PROXY_ADMIN}${path}`]),
-    options.timeoutMs,
-    what,
-  );
-  const errors = stderr.toString();
-  if (code !== 0 && / 412 /.test(errors)) throw new ConfigChanged(`${what}: the configuration changed meanwhile`);
-  if (code !== 0) throw new Error(`${what} failed${errors.trim() ? `: ${errors.trim().split('\n').at(-1)}` : ` (exit code ${code})`}`);
-  const etag = /^\s*etag:\s*(.+?)\s*$/im.exec(errors)?.[1];
+  const { code, stdout, stderr } = await withTimeout(execIn(docker.getContainer(PROXY_CONTAINER), command), options.timeoutMs, what);
+  const cut = options.andGet ? stdout.indexOf(SEPARATOR) : -1;
+  const etag = /^\s*etag:\s*(.+?)\s*$/im.exec(stderr)?.[1];
+  if (cut >= 0)
+    return {
+      body: stdout.subarray(0, cut),
+      ...(etag ? { etag } : {}),
+      ...(code === 0 ? { andGot: stdout.subarray(cut + SEPARATOR.length) } : {}),
+    };
+  if (code !== 0 && / 412 /.test(stderr)) throw new ConfigChanged(`${what}: the configuration changed meanwhile`);
+  if (code !== 0) throw new Error(`${what} failed${stderr.trim() ? `: ${stderr.trim().split('\n').at(-1)}` : ` (exit code ${code})`}`);
   return { body: stdout, ...(etag ? { etag } : {}) };
 }
 

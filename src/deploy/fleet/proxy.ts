@@ -31,8 +31,16 @@ import { engineCall } from '../engine-call.js';
 import type { Log } from '../target.js';
 
 const ADMIN_TIMEOUT_MS = 10_000;
+/** How often a drain asks the proxy about requests in flight: at first soon, then less and less often. */
+const DRAIN_POLL_MS = [100, 200, 400, 800, 1000];
 const ANSWER_WITHIN_MS = 15_000;
 const POLL_MS = 100;
+const UPSTREAMS = '/reverse_proxy/upstreams';
+
+interface ProxyConfig {
+  config: unknown;
+  etag: string;
+}
 /** How long a deploy may hold the proxy lock beyond the drain timeout (stopping the old proxy drains it). */
 const LOCK_TTL_MS = 120_000;
 const LOCK_POLL_MS = 250;
@@ -47,6 +55,11 @@ const LOAD_TRIES = 8;
  */
 export class HostProxy {
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * The configuration last read (by the preflight, usually), for the next change to start from instead of reading it
+   * again during the switch: if another deploy changed it since, its ETag no longer matches and it is read again.
+   */
+  private lastRead: ProxyConfig | undefined;
 
   constructor(
     private readonly docker: Docker,
@@ -61,15 +74,16 @@ export class HostProxy {
     return next;
   }
 
-  private admin(path: string, body?: unknown, ifMatch?: string): Promise<AdminAnswer> {
-    const request = adminRequest(this.docker, path, { body, timeoutMs: ADMIN_TIMEOUT_MS, ...(ifMatch ? { ifMatch } : {}) });
+  private admin(path: string, options: { body?: unknown; ifMatch?: string; andGet?: string } = {}): Promise<AdminAnswer> {
+    const request = adminRequest(this.docker, path, { ...options, timeoutMs: ADMIN_TIMEOUT_MS });
     return engineCall(this.host, request, `proxy ${PROXY_CONTAINER}`, ADMIN_TIMEOUT_MS + 5_000);
   }
 
   /** The proxy's whole configuration and the ETag to change it with (Caddy's header, else computed as Caddy 2.6 does). */
-  private async config(): Promise<{ config: unknown; etag: string }> {
+  private async config(): Promise<ProxyConfig> {
     const { body, etag } = await this.admin('/config/');
-    return { config: JSON.parse(body.toString().trim() || 'null'), etag: etag ?? configEtag(body) };
+    this.lastRead = { config: JSON.parse(body.toString().trim() || 'null'), etag: etag ?? configEtag(body) };
+    return this.lastRead;
   }
 
   /** The proxy the host runs, or undefined. */
@@ -120,7 +134,7 @@ export class HostProxy {
           return;
         }
         const list = all.map((port) => `:${port}`).join(', ');
-        if (action === 'start') this.log(`proxy: starting ${PROXY_CONTAINER} (${this.plan.image}) on ${list}`);
+        if (action === 'start') this.log(`proxy: starting ${PROXY_CONTAINER} (${this.plan.image})${list ? ` on ${list}` : ''}`);
         if (action === 'replace')
           this.log(`proxy: replacing ${PROXY_CONTAINER} (${current!.image} → ${this.plan.image}): this restarts it`);
         if (action === 'listen') this.log(`proxy: restarting ${PROXY_CONTAINER} to listen on ${list}`);
@@ -210,8 +224,12 @@ export class HostProxy {
    */
   route(project: string, service: string, routes: readonly ProxyRoute[]): Promise<ProxyRoute[]> {
     return this.serial(async () => {
-      const { before, draining } = await this.load(project, service, routes);
-      if (draining.length > 0) await this.drain(draining.map((route) => route.upstream));
+      const { before, draining, upstreams } = await this.load(project, service, routes);
+      if (draining.length > 0)
+        await this.drain(
+          draining.map((route) => route.upstream),
+          upstreams,
+        );
       return before;
     });
   }
@@ -226,10 +244,11 @@ export class HostProxy {
     project: string,
     service: string,
     routes: readonly ProxyRoute[],
-  ): Promise<{ before: ProxyRoute[]; draining: ProxyRoute[] }> {
+  ): Promise<{ before: ProxyRoute[]; draining: ProxyRoute[]; upstreams?: Buffer }> {
     const mine = (route: ProxyRoute) => route.project === project && route.service === service;
     for (let attempt = 1; ; attempt++) {
-      const { config, etag } = await this.config();
+      const { config, etag } = (attempt === 1 && this.lastRead) || (await this.config());
+      this.lastRead = undefined;
       const current = routesOf(config);
       const { routes: next, conflict } = withServiceRoutes(current, project, service, routes);
       if (conflict)
@@ -240,32 +259,34 @@ export class HostProxy {
       const before = current.filter(mine);
       const draining = before.filter((old) => routes.some((route) => route.port === old.port && route.upstream !== old.upstream));
       const others = drainingOf(config).filter((route) => !mine(route));
-      const loaded = await this.admin('/config/', caddyConfig(next, this.plan.drainTimeoutMs, [...others, ...draining]), etag).then(
-        () => undefined,
+      const body = caddyConfig(next, this.plan.drainTimeoutMs, [...others, ...draining]);
+      const loaded = await this.admin('/config/', { body, ifMatch: etag, ...(draining.length > 0 ? { andGet: UPSTREAMS } : {}) }).then(
+        (answer) => answer,
         (error: HostError) => error,
       );
-      if (!loaded) return { before, draining };
+      if (!(loaded instanceof HostError)) return { before, draining, ...(loaded.andGot ? { upstreams: loaded.andGot } : {}) };
       if (attempt >= LOAD_TRIES) throw loaded;
       if (loaded.cause instanceof ConfigChanged) await delay(Math.random() * 50 * attempt);
       else if (!(await this.unlocked()) && attempt > 1) throw loaded; // tried again once: a restart may have just ended
     }
   }
 
-  /** Waits until the proxy has no request in flight to `upstreams`, for at most the drain timeout. */
-  private async drain(upstreams: readonly string[]): Promise<void> {
+  /**
+   * Waits until the proxy has no request in flight to `upstreams`, for at most the drain timeout; `first`: the
+   * proxy's answer of the moment it was switched.
+   */
+  private async drain(upstreams: readonly string[], first?: Buffer): Promise<void> {
     const until = Date.now() + this.plan.drainTimeoutMs;
-    for (;;) {
-      const stats = JSON.parse((await this.admin('/reverse_proxy/upstreams')).body.toString().trim() || '[]') as {
-        address: string;
-        num_requests: number;
-      }[];
+    for (let poll = 0; ; poll++) {
+      const answer = poll === 0 && first ? first : (await this.admin(UPSTREAMS)).body;
+      const stats = JSON.parse(answer.toString().trim() || '[]') as { address: string; num_requests: number }[];
       const inFlight = stats.filter((s) => upstreams.includes(s.address)).reduce((sum, s) => sum + s.num_requests, 0);
       if (inFlight === 0) return;
       if (Date.now() > until) {
         this.log(`proxy: ${inFlight} request(s) still in flight after the drain timeout (${this.plan.drainTimeoutMs / 1000}s)`);
         return;
       }
-      await delay(POLL_MS);
+      await delay(DRAIN_POLL_MS[Math.min(poll, DRAIN_POLL_MS.length - 1)]!);
     }
   }
 }
