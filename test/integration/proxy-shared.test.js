@@ -1,5 +1,7 @@
-// Two projects deploying proxied services to the same host at the same instant share its proxy: neither's route is lost.
+// The host's proxy shared: by two projects deploying to the host at the same instant (neither's route is lost), and
+// with a service's own container whose host port it takes over.
 import test from 'ava';
+import { failures, requestLoop } from '../helpers/load.js';
 import {
   commitOnBranch,
   execOutput,
@@ -17,6 +19,8 @@ const PROJECTS = [
   { project: 'proxyrace-a', port: 8182 },
   { project: 'proxyrace-b', port: 8183 },
 ];
+/** A service deployed with its own host port first, then proxied. */
+const ADOPTED = { project: 'proxyrace-c', port: 8184 };
 const ROUNDS = 4;
 
 let world;
@@ -30,7 +34,7 @@ const app = (release) => `export function handle(request, response) {
 }
 `;
 
-function raceConfig({ project, port }) {
+function raceConfig({ project, port }, proxy = true) {
   const base = worldConfig(world);
   return {
     ...base,
@@ -43,7 +47,7 @@ function raceConfig({ project, port }) {
         roles: ['web'],
         command: ['node', 'server.js'],
         ports: [`${port}:8000`],
-        proxy: true,
+        proxy,
         healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', retries: 10 },
         stopGracePeriod: '5s',
       },
@@ -53,7 +57,7 @@ function raceConfig({ project, port }) {
 
 /** The host of the race (h2) without a proxy, its lock, volume and network, or either project's containers. */
 async function resetRaceHost() {
-  for (const { project } of PROJECTS) await resetHosts(world, project);
+  for (const { project } of [...PROJECTS, ADOPTED]) await resetHosts(world, project);
   const engine = world.engines[1];
   for (const name of [PROXY, `${PROXY}-lock`])
     await engine
@@ -101,10 +105,50 @@ test.after.always(async () => {
   await repo?.cleanup();
 });
 
+test.serial("a service's first proxied deploy: the new container is healthy and routed before the old one gives up its port", async (t) => {
+  const plain = await writeConfig(repo, raceConfig(ADOPTED, false), 'adopted-plain.json');
+  const proxied = await writeConfig(repo, raceConfig(ADOPTED), 'adopted-proxied.json');
+  const first = await run(['deploy', 'race', '--docker-tag', 'develop'], plain);
+  t.is(first.code, 0, first.output);
+  const engine = world.engines[1];
+  const old = await engine.getContainer(`${ADOPTED.project}-web`).inspect();
+  const loop = requestLoop(`http://${world.hosts[1]}:${ADOPTED.port}/health`, { rate: 50, maxMs: 120_000 });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const result = await run(['deploy', 'race', '--docker-tag', 'feature/v2'], proxied);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const requests = await loop.stop();
+  t.is(result.code, 0, result.output);
+  t.is(
+    JSON.parse(requests.at(-1).body).release,
+    'v2',
+    `the proxy serves the new release (${failures(requests).length} of ${requests.length} requests failed during the handover)`,
+  );
+  const lines = result.output.split('\n');
+  const order = [
+    /web: healthy/,
+    /web: the proxy serves :8184 from/,
+    /web: stopping the previous proxyrace-c-web .*the proxy takes its ports/,
+    /proxy: restarting pipeline-proxy to listen on .*:8184/,
+  ];
+  const at = order.map((pattern) => lines.findIndex((line) => pattern.test(line)));
+  t.true(
+    at.every((index, i) => index >= 0 && (i === 0 || index > at[i - 1])),
+    `healthy, routed, then the old one stops and the proxy takes the port:\n${result.output}`,
+  );
+  const fresh = await engine.getContainer(`${ADOPTED.project}-web`).inspect();
+  const previous = await engine.getContainer(old.Id).inspect();
+  t.false(previous.State.Running, 'the old container is stopped, kept for rollback');
+  t.true(
+    new Date(previous.State.FinishedAt) > new Date(fresh.State.StartedAt),
+    'the old container served until after the new one had started',
+  );
+});
+
 test.serial('two projects deployed to the same host at the same instant: both routes stay, each serves its own release', async (t) => {
   const tags = ['develop', 'feature/v2'];
   const served = { develop: 'v1', 'feature/v2': 'v2' };
   // The first round also races the proxy's start (no proxy on the host) and its restart to listen on the second port.
+  await resetRaceHost();
   for (let round = 0; round < ROUNDS; round++) {
     const wanted = PROJECTS.map((_, i) => tags[(round + i) % 2]);
     const results = await Promise.all(configs.map((file, i) => run(['deploy', 'race', '--docker-tag', wanted[i]], file)));
