@@ -151,7 +151,10 @@ async function execIn(engine, name, cmd) {
   const exec = await engine.getContainer(name).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   stream.resume();
-  await new Promise((resolve) => stream.on('end', resolve));
+  await new Promise((resolve) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+  });
 }
 
 /**
@@ -169,13 +172,14 @@ async function containerCycle(engine, image, cmd) {
 /** Each part of a switch alone under the loop: the loop's p99 in windows with that part, against windows with nothing. */
 async function isolate(world, host, image) {
   const engine = new Docker({ socketPath: world.socket(HOST) });
+  // A configuration POSTed unchanged is a reload only with must-revalidate (else Caddy keeps what runs).
   const admin = (path, post) =>
     execIn(engine, 'pipeline-proxy', [
       'wget',
       '-q',
       '-O',
       '-',
-      ...(post ? ['--header', 'Content-Type: application/json', '--post-data', post] : []),
+      ...(post ? ['--header', 'Content-Type: application/json', '--header', 'Cache-Control: must-revalidate', '--post-data', post] : []),
       `http://localhost:2019${path}`,
     ]);
   const config = await new Promise((resolve) => {
@@ -187,6 +191,7 @@ async function isolate(world, host, image) {
       .then((stream) => {
         engine.modem.demuxStream(stream, { write: (c) => (out += c) }, { write: () => true });
         stream.on('end', () => resolve(out.trim()));
+        stream.on('close', () => resolve(out.trim()));
       });
   });
   const parts = {

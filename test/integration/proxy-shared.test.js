@@ -118,6 +118,7 @@ test.serial("a service's first proxied deploy: the new container is healthy and 
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const requests = await loop.stop();
   t.is(result.code, 0, result.output);
+  t.log(`${failures(requests).length} of ${requests.length} requests failed while the port was handed over`);
   t.is(
     JSON.parse(requests.at(-1).body).release,
     'v2',
