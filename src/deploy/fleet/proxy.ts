@@ -36,16 +36,16 @@ const DRAIN_POLL_MS = [100, 200, 400, 800, 1000];
 const ANSWER_WITHIN_MS = 15_000;
 const POLL_MS = 100;
 const UPSTREAMS = '/reverse_proxy/upstreams';
-
-interface ProxyConfig {
-  config: unknown;
-  etag: string;
-}
 /** How long a deploy may hold the proxy lock beyond the drain timeout (stopping the old proxy drains it). */
 const LOCK_TTL_MS = 120_000;
 const LOCK_POLL_MS = 250;
 /** Tries of a configuration change that another deploy's change (or a restart of the proxy) got in the way of. */
 const LOAD_TRIES = 8;
+
+interface ProxyConfig {
+  config: unknown;
+  etag: string;
+}
 
 /**
  * The host's proxy as one deploy sees it: started when first needed, replaced when its image changes or it must
@@ -266,8 +266,10 @@ export class HostProxy {
       );
       if (!(loaded instanceof HostError)) return { before, draining, ...(loaded.andGot ? { upstreams: loaded.andGot } : {}) };
       if (attempt >= LOAD_TRIES) throw loaded;
-      if (loaded.cause instanceof ConfigChanged) await delay(Math.random() * 50 * attempt);
-      else if (!(await this.unlocked()) && attempt > 1) throw loaded; // tried again once: a restart may have just ended
+      if (loaded.cause instanceof ConfigChanged) {
+        this.log(`proxy: its configuration changed meanwhile (another deploy): ${service} is switched again from it`);
+        await delay(Math.random() * 50 * attempt);
+      } else if (!(await this.unlocked()) && attempt > 1) throw loaded; // tried again once: a restart may have just ended
     }
   }
 
