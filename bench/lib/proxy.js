@@ -162,9 +162,9 @@ export async function benchProxy({ world, cli, repo, reps, env, log, row }) {
   };
 }
 
-/** Removes the proxy's container, volume and network from the bench's host (the bench's containers go with its project's). */
+/** Removes the proxy's container (and lock), volume and network from the bench's host (the bench's containers go with its project's). */
 export async function removeBenchProxy(docker) {
-  await docker('rm', '-f', 'pipeline-proxy');
+  await docker('rm', '-f', 'pipeline-proxy', 'pipeline-proxy-lock');
   await docker('volume', 'rm', 'pipeline-proxy-config');
   await docker('network', 'rm', 'pipeline');
 }

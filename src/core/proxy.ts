@@ -12,6 +12,11 @@ export const PROXY_NETWORK = 'pipeline';
 export const PROXY_VOLUME = 'pipeline-proxy-config';
 /** Caddy's admin API, inside the proxy container's own network namespace only. */
 export const PROXY_ADMIN = 'localhost:2019';
+/**
+ * The container whose name is the host's proxy lock, held by a deploy while it starts or restarts the proxy: the
+ * engine creates one container of a name at a time, whichever runner or SSH user asks.
+ */
+export const PROXY_LOCK = 'pipeline-proxy-lock';
 
 /** A host port served by the proxy to one project's service: `upstream` is where the proxy sends it (`host:port`). */
 export interface ProxyRoute {
@@ -78,6 +83,31 @@ export function routesOf(config: unknown): ProxyRoute[] {
       ?.dial;
     return match && dial ? [{ project: match[1]!, service: match[2]!, port: Number(match[3]), upstream: dial }] : [];
   });
+}
+
+/** The upstreams a configuration still counts requests for, behind a route that matches nothing (see caddyConfig). */
+export function drainingOf(config: unknown): ProxyRoute[] {
+  const servers = (config as { apps?: { http?: { servers?: Record<string, unknown> } } } | null)?.apps?.http?.servers ?? {};
+  return Object.entries(servers).flatMap(([name, server]) => {
+    const match = /^([^/]+)\/([^/]+)\/(\d+)$/.exec(name);
+    if (!match) return [];
+    const routes = (server as { routes?: { handle?: { upstreams?: { dial?: string }[] }[] }[] }).routes ?? [];
+    return routes.slice(1).flatMap((route) => {
+      const dial = route.handle?.[0]?.upstreams?.[0]?.dial;
+      return dial ? [{ project: match[1]!, service: match[2]!, port: Number(match[3]), upstream: dial }] : [];
+    });
+  });
+}
+
+/**
+ * The ETag Caddy 2.6 gives the configuration it answers `GET /config/` with (`"/config/ " + FNV-1a 32 of the body`):
+ * it sends it as an HTTP trailer, which the image's wget does not show, so it is computed from the same bytes.
+ * Later versions send it as a header, which is used instead.
+ */
+export function configEtag(body: Uint8Array): string {
+  let hash = 0x811c9dc5;
+  for (const byte of body) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
+  return `"/config/ ${hash.toString(16).padStart(8, '0')}"`;
 }
 
 /**

@@ -54,16 +54,17 @@ function proxyConfig(project = PROJECT, port = PORT) {
   };
 }
 
-/** Removes the proxy, its volume and network, and both projects' containers, from every host. */
+/** Removes the proxy (and its lock), its volume and network, and both projects' containers, from every host. */
 async function resetProxyHosts() {
   await resetHosts(world, PROJECT);
   await resetHosts(world, OTHER);
   await Promise.all(
     world.engines.map(async (engine) => {
-      await engine
-        .getContainer(PROXY)
-        .remove({ force: true })
-        .catch(() => undefined);
+      for (const name of [PROXY, `${PROXY}-lock`])
+        await engine
+          .getContainer(name)
+          .remove({ force: true })
+          .catch(() => undefined);
       await engine
         .getVolume('pipeline-proxy-config')
         .remove()

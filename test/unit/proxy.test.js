@@ -3,8 +3,10 @@ import { validateConfig } from '../../dist/config/schema.js';
 import { planDeploy } from '../../dist/core/plan.js';
 import {
   caddyConfig,
+  configEtag,
   cutoverNote,
   describeRoute,
+  drainingOf,
   planProxy,
   routesOf,
   servicePorts,
@@ -149,4 +151,39 @@ test('planDeploy carries proxy: true and the proxy settings; the container spec 
   t.is(spec.HostConfig.PortBindings, undefined);
   t.deepEqual(spec.ExposedPorts, { '8000/tcp': {} });
   t.false(plan.hosts[0].services.find((s) => s.service === 'logstash').proxy);
+});
+
+test('drainingOf reads back the upstreams kept counted behind a route that matches nothing, of every service', (t) => {
+  const config = caddyConfig([route(8080, 'shop', 'web', 'new:8000'), route(9090, 'other', 'api', 'f00:3000')], 30_000, [
+    route(8080, 'shop', 'web', 'old:8000'),
+    route(9090, 'other', 'api', 'e00:3000'),
+  ]);
+  t.deepEqual(
+    drainingOf(config).sort((a, b) => a.port - b.port),
+    [route(8080, 'shop', 'web', 'old:8000'), route(9090, 'other', 'api', 'e00:3000')],
+  );
+  t.deepEqual(drainingOf(caddyConfig([route(8080, 'shop', 'web', 'new:8000')], 30_000)), []);
+  t.deepEqual(drainingOf(null), []);
+});
+
+test('configEtag is the ETag Caddy 2.6 computes for GET /config/ (FNV-1a 32 of the body, 8 hex digits)', (t) => {
+  // Bodies and ETags as Caddy 2.6.2 answered them.
+  const body = (text) => new TextEncoder().encode(`${text}\n`);
+  t.is(
+    configEtag(
+      body(
+        '{"admin":{"listen":"localhost:2019"},"apps":{"http":{"servers":{"a":{"listen":[":18555"],"routes":[{"handle":[{"body":"a","handler":"static_response"}]}]}}}}}',
+      ),
+    ),
+    '"/config/ 44ae505d"',
+  );
+  t.is(
+    configEtag(
+      body(
+        '{"admin":{"listen":"localhost:2019"},"apps":{"http":{"servers":{"a":{"listen":[":18555"],"routes":[{"handle":[{"body":"b","handler":"static_response"}]}]}}}}}',
+      ),
+    ),
+    '"/config/ 45b2cbaa"',
+  );
+  t.is(configEtag(new Uint8Array()), '"/config/ 811c9dc5"');
 });

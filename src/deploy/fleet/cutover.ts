@@ -8,7 +8,7 @@ import { keptName, startContainer, stopContainer } from '../../adapters/service.
 import type { ServiceResult } from '../../core/changes.js';
 import type { ServicePlan } from '../../core/plan.js';
 import { type ProxyRoute, servicePorts, serviceRoutes, startsFirst } from '../../core/proxy.js';
-import { type CurrentContainer, type HostView, holdsHostPorts } from './observe.js';
+import { type CurrentContainer, type HostView, holdsHostPorts, hostPortsHeld } from './observe.js';
 import type { HostProxy } from './proxy.js';
 import type { RestoreHost } from './restore.js';
 
@@ -45,6 +45,7 @@ export async function cutOver(
 ): Promise<Docker.Container> {
   const svc = record.svc!;
   if (old && startsFirst(svc) && !holdsHostPorts(old)) return startBeside(host, record, old, next, bringUp);
+  if (old && svc.proxy && !record.restoredFrom) return handOver(host, record, old, next, bringUp);
   const container = old ? await keep(host, record, old, next) : await next();
   // A service proxied since this deploy: its old container has let go of the ports the proxy now takes.
   if (svc.proxy) await host.proxy.ensure(servicePorts(svc));
@@ -115,6 +116,36 @@ export async function retire(host: CutoverHost, old: CurrentContainer, service: 
   switched.push(record);
   await keep(host, record, old, async () => undefined);
   return { service, container, image: old.observed.image, action: 'removed' };
+}
+
+/**
+ * The first proxied deploy of a service whose old container publishes its host ports itself: the new one starts
+ * beside it (it publishes none) and is health-checked while the old one serves, and the proxy is given its route
+ * (Caddy listens in its own container, where the host port being taken is no obstacle; ports the old one does not
+ * hold are published at once). Only then does the old one stop, kept for rollback, and the proxy restart to publish
+ * the ports it held: requests to those fail only between the two.
+ */
+async function handOver(
+  host: CutoverHost,
+  record: Switch,
+  old: CurrentContainer,
+  next: () => Promise<Docker.Container>,
+  bringUp: (container: Docker.Container) => Promise<void>,
+): Promise<Docker.Container> {
+  const svc = record.svc!;
+  const id = old.info.Id;
+  const held = hostPortsHeld(old);
+  // The proxy (and its network, which the new container joins) first: without the ports the old container holds.
+  await host.proxy.ensure(servicePorts(svc).filter((port) => !held.includes(port)));
+  await host.api(host.docker.getContainer(id).rename({ name: keptName(svc.container, id) }), `renaming ${svc.container}`);
+  record.keptId = id;
+  const container = await next();
+  await bringUp(container);
+  await serve(host, record, container);
+  host.log(`${svc.service}: stopping the previous ${svc.container} (${old.observed.image}), kept for rollback: the proxy takes its ports`);
+  await host.api(stopContainer(host.docker.getContainer(id), svc.stopGraceMs), `stopping the previous ${svc.container}`);
+  await host.proxy.ensure(servicePorts(svc));
+  return container;
 }
 
 /**

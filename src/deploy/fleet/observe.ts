@@ -94,7 +94,14 @@ export function leftoverCounts(view: HostView): Map<string, number> {
 
 /** Whether a service's current container publishes host ports itself (it ran before the service was proxied). */
 export function holdsHostPorts(current: CurrentContainer): boolean {
+  return hostPortsHeld(current).length > 0;
+}
+
+/** The host ports a service's current container publishes itself. */
+export function hostPortsHeld(current: CurrentContainer): number[] {
   const bindings =
     'HostConfig' in current.info ? Object.values((current.info as Docker.ContainerInspectInfo).HostConfig.PortBindings ?? {}) : [];
-  return bindings.some((list) => ((list ?? []) as { HostPort?: string }[]).some((binding) => binding.HostPort));
+  return bindings
+    .flatMap((list) => ((list ?? []) as { HostPort?: string }[]).map((binding) => Number(binding.HostPort)))
+    .filter((port) => port > 0);
 }
