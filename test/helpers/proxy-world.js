@@ -17,23 +17,30 @@ export const proxiedApp = (release, healthy = true) => `export function handle(r
 }
 `;
 
-/** Removes the proxy, its volume and network, and the projects' containers, from every host. */
-export async function resetProxyHosts(world, projects) {
+/**
+ * Removes the proxy and its lock, its volume and network, and the projects' containers, from the hosts (all of them
+ * unless `engines` names some).
+ */
+export async function resetProxyHosts(world, projects, engines = world.engines) {
   for (const project of projects) await resetHosts(world, project);
   await Promise.all(
-    world.engines.map(async (engine) => {
-      await engine
-        .getContainer(PROXY)
-        .remove({ force: true })
-        .catch(() => undefined);
+    engines.map(async (engine) => {
+      for (const name of [PROXY, `${PROXY}-lock`])
+        await engine
+          .getContainer(name)
+          .remove({ force: true })
+          .catch(() => undefined);
       await engine
         .getVolume('pipeline-proxy-config')
         .remove()
         .catch(() => undefined);
-      await engine
-        .getNetwork('pipeline')
-        .remove()
-        .catch(() => undefined);
+      // By id: deploys that raced before the proxy lock could leave two networks of the name.
+      const networks = await engine.listNetworks({ filters: { name: ['pipeline'] } });
+      for (const network of networks.filter((n) => n.Name === 'pipeline'))
+        await engine
+          .getNetwork(network.Id)
+          .remove()
+          .catch(() => undefined);
     }),
   );
 }

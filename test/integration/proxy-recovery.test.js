@@ -6,7 +6,7 @@ import { assertNoFailure, proxiedApp, resetProxyHosts, underLoad } from '../help
 import { commitOnBranch, loadWorld, makeRepo, NO_CI, pipeline, pipelineWatching, worldConfig, writeConfig } from '../helpers/world.js';
 
 const PROJECT = 'proxykill';
-const PORT = 8182;
+const PORT = 8185;
 
 let world;
 let repo;

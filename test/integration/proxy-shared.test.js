@@ -2,19 +2,9 @@
 // with a service's own container whose host port it takes over.
 import test from 'ava';
 import { failures, requestLoop } from '../helpers/load.js';
-import {
-  commitOnBranch,
-  execOutput,
-  loadWorld,
-  makeRepo,
-  NO_CI,
-  pipeline,
-  resetHosts,
-  worldConfig,
-  writeConfig,
-} from '../helpers/world.js';
+import { PROXY, proxiedApp, resetProxyHosts } from '../helpers/proxy-world.js';
+import { commitOnBranch, execOutput, loadWorld, makeRepo, NO_CI, pipeline, worldConfig, writeConfig } from '../helpers/world.js';
 
-const PROXY = 'pipeline-proxy';
 const PROJECTS = [
   { project: 'proxyrace-a', port: 8182 },
   { project: 'proxyrace-b', port: 8183 },
@@ -28,12 +18,6 @@ let repo;
 let env;
 let configs;
 let adopted;
-
-const app = (release) => `export function handle(request, response) {
-  response.writeHead(200, { 'content-type': 'application/json' });
-  response.end(JSON.stringify({ status: 'ok', release: '${release}' }));
-}
-`;
 
 function raceConfig({ project, port }, proxy = true) {
   const base = worldConfig(world);
@@ -57,27 +41,13 @@ function raceConfig({ project, port }, proxy = true) {
   };
 }
 
-/** The host of the race (h2) without a proxy, its lock, volume and network, or either project's containers. */
-async function resetRaceHost() {
-  for (const { project } of [...PROJECTS, ADOPTED]) await resetHosts(world, project);
-  const engine = world.engines[1];
-  for (const name of [PROXY, `${PROXY}-lock`])
-    await engine
-      .getContainer(name)
-      .remove({ force: true })
-      .catch(() => undefined);
-  await engine
-    .getVolume('pipeline-proxy-config')
-    .remove()
-    .catch(() => undefined);
-  // By id: deploys that raced before the proxy lock could leave two networks of the name.
-  const networks = await engine.listNetworks({ filters: { name: ['pipeline'] } });
-  for (const network of networks.filter((n) => n.Name === 'pipeline'))
-    await engine
-      .getNetwork(network.Id)
-      .remove()
-      .catch(() => undefined);
-}
+/** The host of the race (h2) without a proxy, its lock, volume and network, or any of the projects' containers. */
+const resetRaceHost = () =>
+  resetProxyHosts(
+    world,
+    [...PROJECTS, ADOPTED].map((p) => p.project),
+    [world.engines[1]],
+  );
 
 const run = (args, file) => pipeline(['--config', file, ...args], { cwd: repo.work, env });
 
@@ -97,8 +67,8 @@ test.before(async () => {
     proxied: await writeConfig(repo, raceConfig(ADOPTED), 'adopted-proxied.json'),
   };
   // Both releases built and pushed for each project (no host touched): develop answers v1, feature/v2 answers v2.
-  await commitOnBranch(repo, 'develop', 'develop', { 'app.js': app('v1') });
-  await commitOnBranch(repo, 'feature/v2', 'develop', { 'app.js': app('v2') });
+  await commitOnBranch(repo, 'develop', 'develop', { 'app.js': proxiedApp('v1') });
+  await commitOnBranch(repo, 'feature/v2', 'develop', { 'app.js': proxiedApp('v2') });
   for (const branch of ['develop', 'feature/v2']) {
     await repo.git('checkout', '-q', branch);
     for (const file of [...configs, adopted.plain]) {

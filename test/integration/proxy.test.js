@@ -1,31 +1,18 @@
 // Zero-downtime deploys: the host's proxy (Caddy) in front of a proxied web service, requests running throughout.
 import test from 'ava';
-import { failures, rateOf, requestLoop } from '../helpers/load.js';
-import { commitOnBranch, loadWorld, makeRepo, NO_CI, pipeline, resetHosts, worldConfig, writeConfig } from '../helpers/world.js';
+import { rateOf } from '../helpers/load.js';
+import { assertNoFailure, PROXY, proxiedApp, resetProxyHosts as resetHostsOfProxy, underLoad } from '../helpers/proxy-world.js';
+import { commitOnBranch, loadWorld, makeRepo, NO_CI, pipeline, worldConfig, writeConfig } from '../helpers/world.js';
 
 const PROJECT = 'proxytest';
 const OTHER = 'proxyother';
 const PORT = 8180;
 const OTHER_PORT = 8181;
-const PROXY = 'pipeline-proxy';
 
 let world;
 let repo;
 let env;
 let config;
-
-/** The example's handler, answering its release on /health (503 when not healthy) and on /slow after 1.5 s. */
-const app = (release, healthy = true) => `export function handle(request, response) {
-  if (request.url === '/health') {
-    response.writeHead(${healthy ? 200 : 503}, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ status: '${healthy ? 'ok' : 'down'}', release: '${release}' }));
-    return;
-  }
-  if (request.url === '/slow') { setTimeout(() => { response.writeHead(200); response.end('${release}'); }, 1500); return; }
-  response.writeHead(200, { 'content-type': 'text/plain' });
-  response.end('${release}\\n');
-}
-`;
 
 function proxyConfig(project = PROJECT, port = PORT) {
   const [h1, h2, h3, h4, h5] = world.hosts;
@@ -54,28 +41,7 @@ function proxyConfig(project = PROJECT, port = PORT) {
   };
 }
 
-/** Removes the proxy (and its lock), its volume and network, and both projects' containers, from every host. */
-async function resetProxyHosts() {
-  await resetHosts(world, PROJECT);
-  await resetHosts(world, OTHER);
-  await Promise.all(
-    world.engines.map(async (engine) => {
-      for (const name of [PROXY, `${PROXY}-lock`])
-        await engine
-          .getContainer(name)
-          .remove({ force: true })
-          .catch(() => undefined);
-      await engine
-        .getVolume('pipeline-proxy-config')
-        .remove()
-        .catch(() => undefined);
-      await engine
-        .getNetwork('pipeline')
-        .remove()
-        .catch(() => undefined);
-    }),
-  );
-}
+const resetProxyHosts = () => resetHostsOfProxy(world, [PROJECT, OTHER]);
 
 const run = (args, file = config) => pipeline(['--config', file, ...args], { cwd: repo.work, env });
 const url = (host, port = PORT, path = '/health') => `http://${host}:${port}${path}`;
@@ -85,36 +51,13 @@ const proxyId = (index) =>
     .getContainer(PROXY)
     .inspect()
     .then((info) => info.Id);
-const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Runs `deploy` with request loops against `urls` from a second before it until a second after. */
-async function underLoad(urls, deploy, rate = 50) {
-  const loops = urls.map((address) => requestLoop(address, { rate, maxMs: 240_000 }));
-  await pause(1000);
-  const result = await deploy();
-  await pause(1000);
-  const requests = await Promise.all(loops.map((loop) => loop.stop()));
-  requests.forEach((list, i) => {
-    list.url = urls[i];
-  });
-  return { result, requests };
-}
-
-function assertNoFailure(t, requests, result) {
-  for (const list of requests) {
-    const failed = failures(list);
-    const shown = failed.slice(0, 3).map((r) => ({ ...r, at: new Date(r.at).toISOString() }));
-    t.is(failed.length, 0, `${failed.length} of ${list.length} requests to ${list.url} failed: ${JSON.stringify(shown)}\n${result.output}`);
-  }
-}
-
 test.before(async () => {
   world = await loadWorld();
   await resetProxyHosts();
   repo = await makeRepo();
   env = { ...process.env, ...NO_CI };
   config = await writeConfig(repo, proxyConfig());
-  await commitOnBranch(repo, 'develop', 'develop', { 'app.js': app('v1') });
+  await commitOnBranch(repo, 'develop', 'develop', { 'app.js': proxiedApp('v1') });
   const first = await run(['run', '--env', 'one']);
   if (first.code !== 0) throw new Error(`the first deploy failed:\n${first.output}`);
 });
@@ -126,7 +69,7 @@ test.after.always(async () => {
 
 test.serial('a new release: no request fails, the new release is served after, by the same proxy container', async (t) => {
   const proxyBefore = await proxyId(0);
-  await commitOnBranch(repo, 'feature/v2', 'develop', { 'app.js': app('v2') });
+  await commitOnBranch(repo, 'feature/v2', 'develop', { 'app.js': proxiedApp('v2') });
   const h1 = world.hosts[0];
   const {
     result,
@@ -148,7 +91,7 @@ test.serial('a new release: no request fails, the new release is served after, b
 
 test.serial('a release that never becomes healthy is never switched to: no request fails, the old one serves, exit 1', async (t) => {
   await commitOnBranch(repo, 'feature/sick', 'develop', {
-    'app.js': app('v3', false),
+    'app.js': proxiedApp('v3', false),
     'test/app.test.js': "import { test } from 'node:test';\ntest('nothing', () => {});\n",
   });
   const {
