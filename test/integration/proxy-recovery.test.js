@@ -13,15 +13,32 @@ let repo;
 let env;
 let config;
 
+const address = () => `http://${world.hosts[0]}:${PORT}/health`;
 const run = (args) => pipeline(['--config', config, ...args], { cwd: repo.work, env });
 const served = async () => {
-  const response = await fetch(`http://${world.hosts[0]}:${PORT}/health`);
+  const response = await fetch(address());
   return (await response.json()).release;
 };
 const webContainers = async () =>
   (await world.engines[0].listContainers({ all: true })).filter(
     (c) => c.Labels['pipeline.project'] === PROJECT && c.Labels['pipeline.service'] === 'web',
   );
+
+/** A deploy of `tag` killed with SIGKILL as soon as the host's proxy serves the new container. */
+async function deployKilledAfterSwitch(tag) {
+  let killed = false;
+  const dead = await pipelineWatching(
+    ['--config', config, 'deploy', 'one', '--docker-tag', tag],
+    { cwd: repo.work, env },
+    (line, child) => {
+      if (!killed && /web: the proxy serves/.test(line)) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    },
+  );
+  return { killed, dead };
+}
 
 test.before(async () => {
   world = await loadWorld();
@@ -63,18 +80,8 @@ test.after.always(async () => {
 });
 
 test.serial('killed after the proxy switched: still served; the next deploy converges with no failed request', async (t) => {
-  const loop = requestLoop(`http://${world.hosts[0]}:${PORT}/health`, { rate: 40, maxMs: 60_000 });
-  let killed = false;
-  const dead = await pipelineWatching(
-    ['--config', config, 'deploy', 'one', '--docker-tag', 'v2'],
-    { cwd: repo.work, env },
-    (line, child) => {
-      if (!killed && /web: the proxy serves/.test(line)) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    },
-  );
+  const loop = requestLoop(address(), { rate: 40, maxMs: 60_000 });
+  const { killed, dead } = await deployKilledAfterSwitch('v2');
   t.true(killed, 'the proxy was switched');
   t.is(dead.signal, 'SIGKILL');
   await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -82,9 +89,7 @@ test.serial('killed after the proxy switched: still served; the next deploy conv
   t.deepEqual(failures(duringKill), [], 'the kill drops no request');
   t.is(await served(), 'v2', 'the proxy serves what it was switched to');
 
-  const { result, requests } = await underLoad([`http://${world.hosts[0]}:${PORT}/health`], () =>
-    run(['deploy', 'one', '--docker-tag', 'v3', '--lock-wait', '2m']),
-  );
+  const { result, requests } = await underLoad([address()], () => run(['deploy', 'one', '--docker-tag', 'v3', '--lock-wait', '2m']));
   t.is(result.code, 0, result.output);
   assertNoFailure(t, requests, result);
   t.is(await served(), 'v3');
@@ -93,21 +98,9 @@ test.serial('killed after the proxy switched: still served; the next deploy conv
 });
 
 test.serial('a rollback after a killed deploy goes back to a verified release with no failed request', async (t) => {
-  let killed = false;
-  const dead = await pipelineWatching(
-    ['--config', config, 'deploy', 'one', '--docker-tag', 'v2'],
-    { cwd: repo.work, env },
-    (line, child) => {
-      if (!killed && /web: the proxy serves/.test(line)) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-    },
-  );
+  const { killed, dead } = await deployKilledAfterSwitch('v2');
   t.true(killed, dead.output);
-  const { result, requests } = await underLoad([`http://${world.hosts[0]}:${PORT}/health`], () =>
-    run(['rollback', 'one', '--lock-wait', '2m']),
-  );
+  const { result, requests } = await underLoad([address()], () => run(['rollback', 'one', '--lock-wait', '2m']));
   t.is(result.code, 0, result.output);
   assertNoFailure(t, requests, result);
   t.is(await served(), 'v3', 'the last verified release, which the killed deploy was replacing');

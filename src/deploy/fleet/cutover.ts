@@ -44,8 +44,8 @@ export async function cutOver(
   bringUp: (container: Docker.Container) => Promise<void>,
 ): Promise<Docker.Container> {
   const svc = record.svc!;
-  if (old && startsFirst(svc) && !holdsHostPorts(old)) return startBeside(host, record, old, next, bringUp);
-  if (old && svc.proxy && !record.restoredFrom) return handOver(host, record, old, next, bringUp);
+  if (old && startsFirst(svc) && (!holdsHostPorts(old) || (svc.proxy && !record.restoredFrom)))
+    return startBeside(host, record, old, next, bringUp);
   const container = old ? await keep(host, record, old, next) : await next();
   // A service proxied since this deploy: its old container has let go of the ports the proxy now takes.
   if (svc.proxy) await host.proxy.ensure(servicePorts(svc));
@@ -89,6 +89,11 @@ export async function serve(host: CutoverHost, record: Switch, container: Docker
 /**
  * The old container is renamed out of the way but keeps running while `next` (a new container, or a kept release at
  * the service's name) is brought up; once that is healthy and served, the old one stops, kept for rollback.
+ *
+ * The first proxied deploy of a service whose old container publishes its host ports itself: the proxy (and its
+ * network, which the new container joins) is readied without the ports the old one holds, and is given the new one's
+ * route (Caddy listens in its own container, where the host port being taken is no obstacle). Once the old one has
+ * stopped, the proxy restarts to publish those ports: requests to them fail only between the two.
  */
 export async function startBeside(
   host: CutoverHost,
@@ -99,13 +104,17 @@ export async function startBeside(
 ): Promise<Docker.Container> {
   const svc = record.svc!;
   const id = old.info.Id;
+  const held = svc.proxy ? hostPortsHeld(old) : [];
+  if (held.length > 0) await host.proxy.ensure(servicePorts(svc).filter((port) => !held.includes(port)));
   await host.api(host.docker.getContainer(id).rename({ name: keptName(svc.container, id) }), `renaming ${svc.container}`);
   record.keptId = id;
   const container = await next();
   await bringUp(container);
   await serve(host, record, container);
-  host.log(`${svc.service}: stopping the previous ${svc.container} (${old.observed.image}), kept for rollback`);
+  const why = held.length > 0 ? ': the proxy takes its ports' : '';
+  host.log(`${svc.service}: stopping the previous ${svc.container} (${old.observed.image}), kept for rollback${why}`);
   await host.api(stopContainer(host.docker.getContainer(id), svc.stopGraceMs), `stopping the previous ${svc.container}`);
+  if (held.length > 0) await host.proxy.ensure(servicePorts(svc));
   return container;
 }
 
@@ -116,36 +125,6 @@ export async function retire(host: CutoverHost, old: CurrentContainer, service: 
   switched.push(record);
   await keep(host, record, old, async () => undefined);
   return { service, container, image: old.observed.image, action: 'removed' };
-}
-
-/**
- * The first proxied deploy of a service whose old container publishes its host ports itself: the new one starts
- * beside it (it publishes none) and is health-checked while the old one serves, and the proxy is given its route
- * (Caddy listens in its own container, where the host port being taken is no obstacle; ports the old one does not
- * hold are published at once). Only then does the old one stop, kept for rollback, and the proxy restart to publish
- * the ports it held: requests to those fail only between the two.
- */
-async function handOver(
-  host: CutoverHost,
-  record: Switch,
-  old: CurrentContainer,
-  next: () => Promise<Docker.Container>,
-  bringUp: (container: Docker.Container) => Promise<void>,
-): Promise<Docker.Container> {
-  const svc = record.svc!;
-  const id = old.info.Id;
-  const held = hostPortsHeld(old);
-  // The proxy (and its network, which the new container joins) first: without the ports the old container holds.
-  await host.proxy.ensure(servicePorts(svc).filter((port) => !held.includes(port)));
-  await host.api(host.docker.getContainer(id).rename({ name: keptName(svc.container, id) }), `renaming ${svc.container}`);
-  record.keptId = id;
-  const container = await next();
-  await bringUp(container);
-  await serve(host, record, container);
-  host.log(`${svc.service}: stopping the previous ${svc.container} (${old.observed.image}), kept for rollback: the proxy takes its ports`);
-  await host.api(stopContainer(host.docker.getContainer(id), svc.stopGraceMs), `stopping the previous ${svc.container}`);
-  await host.proxy.ensure(servicePorts(svc));
-  return container;
 }
 
 /**
