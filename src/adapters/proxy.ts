@@ -9,8 +9,18 @@ import { PROXY_ADMIN, PROXY_CONTAINER, PROXY_LOCK, PROXY_NETWORK, PROXY_VOLUME }
 import { withTimeout } from '../core/time.js';
 import { findContainer } from './service.js';
 
-/** The proxy's container: Caddy resuming its last configuration (kept in a volume), on the proxy network, publishing `ports`. */
-export function proxySpec(image: string, ports: readonly number[]): Docker.ContainerCreateOptions {
+/**
+ * Caddy 2.6+ reloads a configuration by opening new listeners beside the old ones (SO_REUSEPORT) and closing the old:
+ * a connection still in a closed listener's accept queue is reset, unless the kernel hands it to the new listener
+ * (Linux 5.14+, per network namespace).
+ */
+export const MIGRATE_SYSCTL = 'net.ipv4.tcp_migrate_req';
+
+/**
+ * The proxy's container: Caddy resuming its last configuration (kept in a volume), on the proxy network, publishing
+ * `ports`; with `migrate`, connections being accepted survive a configuration change (see MIGRATE_SYSCTL).
+ */
+export function proxySpec(image: string, ports: readonly number[], migrate = true): Docker.ContainerCreateOptions {
   const key = (port: number) => `${port}/tcp`;
   return {
     name: PROXY_CONTAINER,
@@ -23,6 +33,7 @@ export function proxySpec(image: string, ports: readonly number[]): Docker.Conta
       PortBindings: Object.fromEntries(ports.map((port) => [key(port), [{ HostPort: String(port) }]])),
       Binds: [`${PROXY_VOLUME}:/config`],
       RestartPolicy: { Name: 'unless-stopped' },
+      ...(migrate ? { Sysctls: { [MIGRATE_SYSCTL]: '1' } } : {}),
     },
   };
 }

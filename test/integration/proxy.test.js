@@ -85,6 +85,8 @@ test.serial('a new release: no request fails, the new release is served after, b
     'slow requests to the old release were in flight and finished',
   );
   t.is(await proxyId(0), proxyBefore, 'the proxy container is the one the first deploy started');
+  const proxy = await world.engines[0].getContainer(PROXY).inspect();
+  t.is(proxy.HostConfig.Sysctls?.['net.ipv4.tcp_migrate_req'], '1', 'a configuration change resets no connection being accepted');
   t.regex(result.output, /web: the proxy serves :8180 from [0-9a-f]{12}/);
   t.notRegex(result.output, /proxy: (starting|restarting|replacing)/);
 });

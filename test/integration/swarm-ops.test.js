@@ -67,7 +67,8 @@ function swarmConfig(web = {}, extra = {}) {
         ],
         ports: ['8090:8000'],
         stopGracePeriod: '2s',
-        healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', timeout: '1s', retries: 10 },
+        // Swarm watches each new task for the check's whole failure window (here 8 × 1 s + 1 s) before the next.
+        healthcheck: { http: { path: '/health', port: 8000 }, interval: '500ms', timeout: '500ms', retries: 8 },
         ...OPTIONS,
         ...web,
       },

@@ -4,6 +4,7 @@ import {
   adminRequest,
   ConfigChanged,
   ensureProxyNetwork,
+  MIGRATE_SYSCTL,
   proxyLockAge,
   proxyNetworks,
   proxySpec,
@@ -155,13 +156,21 @@ export class HostProxy {
         this.plan.drainTimeoutMs + 60_000,
       );
     }
-    const created = await engineCall(
-      this.host,
-      this.docker.createContainer(proxySpec(this.plan.image, ports)),
-      `creating ${PROXY_CONTAINER}`,
-    );
-    await engineCall(this.host, created.start(), `starting ${PROXY_CONTAINER}`);
+    await this.start(ports, true).catch(async (error: HostError) => {
+      if (!error.reason.includes(MIGRATE_SYSCTL)) throw error;
+      await engineCall(this.host, this.docker.getContainer(PROXY_CONTAINER).remove({ force: true }), `removing ${PROXY_CONTAINER}`);
+      this.log(
+        `proxy: this host's kernel has no ${MIGRATE_SYSCTL} (Linux 5.14+): a configuration change may reset a connection being accepted`,
+      );
+      await this.start(ports, false);
+    });
     await this.answering();
+  }
+
+  private async start(ports: number[], migrate: boolean): Promise<void> {
+    const spec = proxySpec(this.plan.image, ports, migrate);
+    const created = await engineCall(this.host, this.docker.createContainer(spec), `creating ${PROXY_CONTAINER}`);
+    await engineCall(this.host, created.start(), `starting ${PROXY_CONTAINER}`);
   }
 
   private get lockTtlMs(): number {
