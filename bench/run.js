@@ -9,6 +9,7 @@ import { access, cp, mkdir, mkdtemp, open, rm, stat, symlink, writeFile } from '
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
+import { NO_CI } from '../test/helpers/world.js';
 import { engineWorkAlone } from './lib/floor.js';
 import { measure, median, ratio, rotations, round, TIME } from './lib/measure.js';
 import { benchProxy, PROXY_HOST, removeBenchProxy } from './lib/proxy.js';
@@ -57,18 +58,7 @@ const secs = (ms) => `${round(ms / 1000, 2)} s`;
  * to the CLI, which would hide the CLI's own start-up cost in the ratio).
  */
 function childEnv(extra = {}) {
-  const env = {
-    ...process.env,
-    CI: '',
-    CIRCLECI: '',
-    CIRCLE_BRANCH: '',
-    CIRCLE_TAG: '',
-    CIRCLE_SHA1: '',
-    GITHUB_ACTIONS: '',
-    GITHUB_REF_NAME: '',
-    GITHUB_HEAD_REF: '',
-    ...extra,
-  };
+  const env = { ...process.env, ...NO_CI, ...extra };
   for (const name of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS']) delete env[name];
   return env;
 }

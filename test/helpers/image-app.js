@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { NO_CI } from './world.js';
 
 const run = promisify(execFile);
 
@@ -77,16 +78,5 @@ export async function manifestStatus(world, repository, reference) {
 
 /** The CI-free environment a test run needs (the branch comes from git). */
 export function plainEnv(extra = {}) {
-  return {
-    ...process.env,
-    CI: '',
-    CIRCLECI: '',
-    CIRCLE_BRANCH: '',
-    CIRCLE_TAG: '',
-    CIRCLE_SHA1: '',
-    GITHUB_ACTIONS: '',
-    GITHUB_REF_NAME: '',
-    GITHUB_HEAD_REF: '',
-    ...extra,
-  };
+  return { ...process.env, ...NO_CI, ...extra };
 }

@@ -26,7 +26,16 @@ export async function loadWorld() {
 }
 
 /** The runner's environment as a laptop's: no CI service's variables, so the branch comes from git. */
-export const NO_CI = { CI: '', CIRCLECI: '', CIRCLE_BRANCH: '', CIRCLE_TAG: '', CIRCLE_SHA1: '', GITHUB_ACTIONS: '', GITHUB_REF_NAME: '' };
+export const NO_CI = {
+  CI: '',
+  CIRCLECI: '',
+  CIRCLE_BRANCH: '',
+  CIRCLE_TAG: '',
+  CIRCLE_SHA1: '',
+  GITHUB_ACTIONS: '',
+  GITHUB_REF_NAME: '',
+  GITHUB_HEAD_REF: '',
+};
 
 /** What a command prints in a running container, and its exit code, through the engine straight (for assertions only). */
 export async function execOutput(engine, container, command) {
