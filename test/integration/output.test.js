@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import Docker from 'dockerode';
+import { removeProjectContainers } from '../helpers/image-app.js';
 import { commitOnBranch, loadWorld, makeRepo, NO_CI, pipeline, removeLocalLocks, writeConfig } from '../helpers/world.js';
 import { findAll, parseXml } from '../helpers/xml.js';
 
@@ -41,21 +42,9 @@ function outputConfig(world) {
   };
 }
 
-async function removeProjectContainers() {
-  const list = await docker.listContainers({ all: true, filters: { label: [`pipeline.project=${PROJECT}`] } });
-  await Promise.all(
-    list.map((c) =>
-      docker
-        .getContainer(c.Id)
-        .remove({ force: true })
-        .catch(() => undefined),
-    ),
-  );
-}
-
 test.before(async () => {
   const world = await loadWorld();
-  await removeProjectContainers();
+  await removeProjectContainers(docker, PROJECT);
   await removeLocalLocks(PROJECT);
   repo = await makeRepo();
   configFile = await writeConfig(repo, outputConfig(world));
@@ -81,7 +70,7 @@ async function removeProjectImages() {
 }
 
 test.after.always(async () => {
-  await removeProjectContainers();
+  await removeProjectContainers(docker, PROJECT);
   await removeProjectImages();
   await removeLocalLocks(PROJECT);
   await repo?.cleanup();
